@@ -1,0 +1,256 @@
+"""Typed CT images: `CTImage` (one slice) and `CTVolume` (a stack of slices).
+
+Pixel values are always float32 Hounsfield units (HU). Images read from
+display-windowed rasters (PNG/JPEG/TIFF) are mapped back to HU through the
+assumed window, which is recorded in `display_window`, so windowing them again
+with that window gives back the original display values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from vliqa.errors import ImageSizeError, InvalidImageError
+
+#: Smallest side (pixels) of an image vliqa treats as a CT slice.
+MIN_SIDE_PX = 16
+#: Largest side (pixels); CT slices are 512-1024 px, 4096 leaves room for micro-CT and upsampled exports.
+MAX_SIDE_PX = 4096
+
+
+@dataclass(frozen=True)
+class Window:
+    """A display window: level (centre) and width in HU."""
+
+    level: float
+    width: float
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        if not np.isfinite(self.level) or not np.isfinite(self.width) or self.width <= 0:
+            raise InvalidImageError(
+                f"window level={self.level} width={self.width} is invalid",
+                hint="the width must be a positive number of HU",
+            )
+
+    @property
+    def low_hu(self) -> float:
+        return self.level - self.width / 2.0
+
+    @property
+    def high_hu(self) -> float:
+        return self.level + self.width / 2.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "level": float(self.level), "width": float(self.width)}
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """Acquisition and reconstruction metadata, as far as the source file tells it."""
+
+    modality: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    kvp: float | None = None
+    tube_current_ma: float | None = None
+    exposure_mas: float | None = None
+    ctdi_vol_mgy: float | None = None
+    kernel: str | None = None
+    reconstruction_method: str | None = None
+    body_part: str | None = None
+    series_description: str | None = None
+    series_uid: str | None = None
+    study_date: str | None = None
+    window_center: float | None = None
+    window_width: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class CTImage:
+    """One CT slice in HU with its geometry, metadata and processing history."""
+
+    hu: np.ndarray
+    pixel_spacing_mm: tuple[float, float] | None = None
+    slice_thickness_mm: float | None = None
+    position_mm: tuple[float, float, float] | None = None
+    acquisition: Acquisition = field(default_factory=Acquisition)
+    source: str | None = None
+    slice_index: int | None = None
+    #: For raster inputs: the window the display values were assumed to use.
+    display_window: Window | None = None
+    #: Each processing step applied (degradations, resampling), in order, with parameters.
+    history: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        hu = np.asarray(self.hu)
+        if hu.ndim != 2:
+            raise InvalidImageError(
+                f"a CT slice must be 2-D, got shape {hu.shape}",
+                path=self.source,
+                hint="pass a volume as CTVolume or index a single slice",
+            )
+        if hu.dtype != np.float32:
+            hu = hu.astype(np.float32)
+        object.__setattr__(self, "hu", hu)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.hu.shape  # type: ignore[return-value]
+
+    @property
+    def is_display_domain(self) -> bool:
+        """True when the HU values were reconstructed from a windowed raster (values clipped to that window)."""
+        return self.display_window is not None
+
+    def replace(self, **changes: Any) -> "CTImage":
+        """Gives a copy with the named fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def with_step(self, name: str, params: dict[str, Any], hu: np.ndarray, **changes: Any) -> "CTImage":
+        """Gives a new image with `hu` as pixels and the step appended to the history."""
+        step = {"name": name, **params}
+        return dataclasses.replace(self, hu=np.asarray(hu, dtype=np.float32), history=self.history + (step,), **changes)
+
+    def summary(self) -> dict[str, Any]:
+        """Gives a JSON-ready description of the image (no pixels)."""
+        finite = self.hu[np.isfinite(self.hu)]
+        return {
+            "source": self.source,
+            "slice_index": self.slice_index,
+            "shape": list(self.shape),
+            "pixel_spacing_mm": list(self.pixel_spacing_mm) if self.pixel_spacing_mm else None,
+            "slice_thickness_mm": self.slice_thickness_mm,
+            "position_mm": list(self.position_mm) if self.position_mm else None,
+            "hu_min": float(finite.min()) if finite.size else None,
+            "hu_max": float(finite.max()) if finite.size else None,
+            "display_window": self.display_window.to_dict() if self.display_window else None,
+            "acquisition": self.acquisition.to_dict(),
+            "history": list(self.history),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class CTVolume:
+    """A stack of axial slices (N, H, W) in HU, ordered from first to last position."""
+
+    hu: np.ndarray
+    pixel_spacing_mm: tuple[float, float] | None = None
+    slice_thickness_mm: float | None = None
+    #: Position of each slice along the stacking axis (mm), same length as the stack.
+    slice_positions_mm: tuple[float, ...] | None = None
+    acquisition: Acquisition = field(default_factory=Acquisition)
+    source: str | None = None
+    #: File each slice came from (DICOM series), else None.
+    slice_sources: tuple[str, ...] | None = None
+    display_window: Window | None = None
+    history: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        hu = np.asarray(self.hu)
+        if hu.ndim != 3:
+            raise InvalidImageError(f"a CT volume must be 3-D (slices, rows, cols), got shape {hu.shape}", path=self.source)
+        if hu.dtype != np.float32:
+            hu = hu.astype(np.float32)
+        object.__setattr__(self, "hu", hu)
+
+    def __len__(self) -> int:
+        return int(self.hu.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.hu.shape  # type: ignore[return-value]
+
+    @property
+    def slice_spacing_mm(self) -> float | None:
+        """Gives the median distance between neighbouring slices, or None for one slice."""
+        if not self.slice_positions_mm or len(self.slice_positions_mm) < 2:
+            return None
+        return float(np.median(np.abs(np.diff(self.slice_positions_mm))))
+
+    def slice(self, index: int) -> CTImage:
+        """Gives slice `index` as a CTImage that remembers where it came from."""
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"slice {index} out of range for a volume of {n} slices")
+        index = index % n
+        pos = None
+        if self.slice_positions_mm is not None:
+            pos = (0.0, 0.0, float(self.slice_positions_mm[index]))
+        src = self.slice_sources[index] if self.slice_sources else self.source
+        return CTImage(
+            hu=self.hu[index],
+            pixel_spacing_mm=self.pixel_spacing_mm,
+            slice_thickness_mm=self.slice_thickness_mm,
+            position_mm=pos,
+            acquisition=self.acquisition,
+            source=src,
+            slice_index=index,
+            display_window=self.display_window,
+            history=self.history,
+            warnings=self.warnings,
+        )
+
+    def __iter__(self) -> Iterator[CTImage]:
+        for i in range(len(self)):
+            yield self.slice(i)
+
+    def summary(self) -> dict[str, Any]:
+        """Gives a JSON-ready description of the volume (no pixels)."""
+        finite = self.hu[np.isfinite(self.hu)]
+        return {
+            "source": self.source,
+            "n_slices": len(self),
+            "shape": list(self.shape),
+            "pixel_spacing_mm": list(self.pixel_spacing_mm) if self.pixel_spacing_mm else None,
+            "slice_thickness_mm": self.slice_thickness_mm,
+            "slice_spacing_mm": self.slice_spacing_mm,
+            "hu_min": float(finite.min()) if finite.size else None,
+            "hu_max": float(finite.max()) if finite.size else None,
+            "display_window": self.display_window.to_dict() if self.display_window else None,
+            "acquisition": self.acquisition.to_dict(),
+            "history": list(self.history),
+            "warnings": list(self.warnings),
+        }
+
+
+def check_pixels(hu: np.ndarray, source: str | None = None, *, allow_nonfinite: bool = False) -> np.ndarray:
+    """Gives `hu` as float32 after checking size and finiteness; raises a clear error otherwise."""
+    arr = np.asarray(hu)
+    if arr.ndim not in (2, 3):
+        raise InvalidImageError(f"expected a 2-D slice or 3-D volume, got shape {arr.shape}", path=source)
+    rows, cols = arr.shape[-2:]
+    if min(rows, cols) < MIN_SIDE_PX:
+        raise ImageSizeError(
+            f"image is {rows}x{cols} pixels; vliqa needs at least {MIN_SIDE_PX} pixels on each side",
+            path=source,
+            hint="this looks like a thumbnail or a downsized test file, not a CT slice",
+        )
+    if max(rows, cols) > MAX_SIDE_PX:
+        raise ImageSizeError(
+            f"image is {rows}x{cols} pixels; vliqa reads at most {MAX_SIDE_PX} pixels on a side",
+            path=source,
+            hint="downsample it first (CT slices are usually 512x512)",
+        )
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise InvalidImageError(f"pixel type {arr.dtype} is not a real number type", path=source)
+    arr = arr.astype(np.float32, copy=False)
+    if not allow_nonfinite:
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise InvalidImageError(
+                f"{int(bad.sum())} pixels are NaN or infinite",
+                path=source,
+                hint="replace them (e.g. with -1024 HU for air) before assessing",
+            )
+    return arr
