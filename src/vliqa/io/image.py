@@ -9,8 +9,9 @@ with that window gives back the original display values.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -111,11 +112,11 @@ class CTImage:
         """True when the HU values were reconstructed from a windowed raster (values clipped to that window)."""
         return self.display_window is not None
 
-    def replace(self, **changes: Any) -> "CTImage":
+    def replace(self, **changes: Any) -> CTImage:
         """Gives a copy with the named fields changed."""
         return dataclasses.replace(self, **changes)
 
-    def with_step(self, name: str, params: dict[str, Any], hu: np.ndarray, **changes: Any) -> "CTImage":
+    def with_step(self, name: str, params: dict[str, Any], hu: np.ndarray, **changes: Any) -> CTImage:
         """Gives a new image with `hu` as pixels and the step appended to the history."""
         step = {"name": name, **params}
         return dataclasses.replace(self, hu=np.asarray(hu, dtype=np.float32), history=self.history + (step,), **changes)

@@ -1,0 +1,70 @@
+"""`vliqa data build` and `vliqa data label`: make and relabel CT-IQA datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vliqa.errors import InvalidParameterError
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("build")
+def build(
+    source: str = typer.Option(..., "--source", help="A CT folder (DICOM/NIfTI/...), 'phantom', or 'default' (shared real CT + phantoms)."),
+    n: int = typer.Option(..., "--n", help="Number of degraded images to make."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder (created; an interrupted build resumes here)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives the same dataset."),
+    workers: int = typer.Option(2, "--workers", help="Worker processes."),
+    phantoms: int | None = typer.Option(None, "--phantoms", help="Number of phantom sources (default: n/4 for 'phantom', 300 for 'default')."),
+    size: int = typer.Option(512, "--size", help="Phantom size in pixels."),
+    real_fraction: float = typer.Option(0.5, "--real-fraction", help="Share of samples drawn from real CT when both kinds are present."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Degradation to leave out (repeatable)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming."),
+) -> None:
+    """Build a CT-IQA dataset: degraded images, physics labels, captions, pairs and splits."""
+    from vliqa.cli.main import console
+    from vliqa.data.build import BuildConfig, build_dataset
+    from vliqa.data.sources import assign_splits, default_sources, phantom_sources, real_sources
+
+    if workers < 1:
+        raise InvalidParameterError(f"--workers must be at least 1, got {workers}")
+    if source == "phantom":
+        sources = phantom_sources(phantoms or max(10, n // 4), seed=seed)
+    elif source == "default":
+        sources = default_sources(n_phantoms=phantoms if phantoms is not None else 300, seed=seed)
+    else:
+        sources = real_sources([source])
+        if phantoms:
+            sources += phantom_sources(phantoms, seed=seed)
+    sources = assign_splits(sources, seed=seed)
+    cfg = BuildConfig(n=n, seed=seed, source=source, phantom_size_px=size, real_fraction=real_fraction,
+                      exclude=tuple(exclude))
+    result = build_dataset(sources, out, cfg, workers=workers, overwrite=overwrite)
+    console.print(
+        f"[green]dataset ready[/] in {result.out}: {result.n_images} images, {result.n_pairs} pairs, "
+        f"splits {result.split_counts}, score bins {result.bin_counts} ({result.n_candidates} candidates tried)"
+    )
+
+
+@app.command("label")
+def label(
+    data: Path = typer.Option(..., "--data", help="Dataset folder made by `vliqa data build`."),
+    method: str = typer.Option("physics", "--method", help="physics (recompute from the images) or human (from --csv)."),
+    csv: Path | None = typer.Option(None, "--csv", help="Human scores: path,score[,noise,artifacts,sharpness,contrast,texture]."),
+) -> None:
+    """Write labels into a dataset's manifest."""
+    from vliqa.cli.main import console
+    from vliqa.data.label import apply_human_scores, relabel_physics
+
+    if method == "physics":
+        n = relabel_physics(data)
+    elif method == "human":
+        if csv is None:
+            raise InvalidParameterError("--method human needs --csv FILE with columns path,score")
+        n = apply_human_scores(data, csv)
+    else:
+        raise InvalidParameterError(f"unknown --method '{method}'", hint="use physics or human")
+    console.print(f"[green]{n} rows labelled[/] ({method}) in {data / 'manifest.parquet'}")

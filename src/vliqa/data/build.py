@@ -1,0 +1,348 @@
+"""The CT-IQA dataset builder: clean sources -> degraded images, labels, captions, pairs, splits.
+
+Layout of a dataset folder:
+    images/<id>.png          degraded slices, 16-bit PNG holding HU + 1024 (vliqa.load reads HU back)
+    references/<ref>.png     the reference (best) version of each source slice
+    records.jsonl            one accepted sample per line, appended as they are made (resume point)
+    state.json               build config and the next candidate to try
+    manifest.parquet         the image manifest (schema in vliqa.data.manifest), written at the end
+    pairs.parquet            A/B comparison pairs from the same reference, with and without reference
+
+Candidates are made in worker processes from (seed, candidate index) alone, so a build is
+deterministic for a given seed and worker count does not change the result. Overall scores
+are balanced over five bins of the 0-4 scale by accepting a candidate only while its bin
+is not full, so every quality level is covered evenly.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import re
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vliqa.data.manifest import IMAGE_SCHEMA, PAIR_SCHEMA, dumps, write_table
+from vliqa.data.recipes import Recipe, sample_recipe
+from vliqa.data.sources import SourceSlice
+from vliqa.errors import DatasetError, InvalidParameterError
+from vliqa.io.image import CTImage
+from vliqa.labels.schema import QualityLabels
+from vliqa.simulate.registry import ASPECTS, get_degradation
+
+N_BINS = 5
+BIN_EDGES = np.linspace(0.0, 4.0, N_BINS + 1)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything that decides a build's content (saved in state.json; a resume must match it)."""
+
+    n: int
+    seed: int = 0
+    source: str = "phantom"
+    phantom_size_px: int = 512
+    real_fraction: float = 0.5
+    pairs_per_reference: int = 4
+    max_attempts_factor: int = 6
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise InvalidParameterError(f"--n must be at least 1, got {self.n}")
+        if not 0.0 <= self.real_fraction <= 1.0:
+            raise InvalidParameterError(f"real_fraction must be in [0, 1], got {self.real_fraction}")
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    n_images: int
+    n_pairs: int
+    n_candidates: int
+    bin_counts: list[int]
+    split_counts: dict[str, int] = field(default_factory=dict)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+# ---------------------------------------------------------------- worker side
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(sources: list[SourceSlice], cfg: BuildConfig) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one thread per process: the processes are the parallelism
+    _WORKER["sources"] = sources
+    _WORKER["cfg"] = cfg
+
+
+@lru_cache(maxsize=4)
+def _load_volume(path: str):
+    from vliqa.io import load
+
+    return load(path)
+
+
+@lru_cache(maxsize=64)
+def _source_and_reference(index: int) -> tuple[CTImage, CTImage, np.ndarray | None, tuple[str, ...]]:
+    """Gives (clean input, reference, lesion mask, organs) for source `index`, cached per worker."""
+    src: SourceSlice = _WORKER["sources"][index]
+    cfg: BuildConfig = _WORKER["cfg"]
+    if src.kind == "phantom":
+        from vliqa.phantom import make_phantom
+
+        ph = make_phantom(src.region or "abdomen", size_px=cfg.phantom_size_px, seed=int(src.phantom_seed or 0))
+        # A phantom is noise-free; its reference is the full-dose scan of it, with natural CT texture.
+        reference = get_degradation("low_dose")(ph.image, seed=int(src.phantom_seed or 0), dose_fraction=1.0)
+        organs = tuple(
+            name for lab, name in sorted(ph.label_names.items()) if lab != 0 and (ph.labels == lab).sum() > 200
+        )
+        mask = ph.lesion_mask if ph.lesion_mask.any() else None
+        return ph.image, reference, mask, organs
+    obj = _load_volume(str(src.path))
+    image = obj.slice(int(src.slice_index)) if src.slice_index is not None else obj
+    return image, image, None, ()
+
+
+def _apply_recipe(reference: CTImage, recipe: Recipe, seed: int) -> CTImage:
+    image = reference
+    for k, step in enumerate(recipe.steps):
+        image = get_degradation(step.name).at_severity(image, step.severity, seed=seed * 7919 + k)
+    return image
+
+
+def make_candidate(candidate: int) -> dict[str, Any]:
+    """Gives one candidate sample (arrays, labels, caption) made from (build seed, candidate index)."""
+    from vliqa.labels.physics import physics_labels
+    from vliqa.text import DescriptionContext, describe
+
+    cfg: BuildConfig = _WORKER["cfg"]
+    sources: list[SourceSlice] = _WORKER["sources"]
+    seed = int(np.random.SeedSequence([cfg.seed, candidate]).generate_state(1)[0])
+    rng = np.random.default_rng(seed)
+    real = [i for i, s in enumerate(sources) if s.kind == "real"]
+    phantoms = [i for i, s in enumerate(sources) if s.kind == "phantom"]
+    if real and (not phantoms or rng.random() < cfg.real_fraction):
+        index = real[int(rng.integers(len(real)))]
+    else:
+        index = phantoms[int(rng.integers(len(phantoms)))]
+    src = sources[index]
+    _, reference, lesion_mask, organs = _source_and_reference(index)
+    recipe = sample_recipe(rng, exclude=cfg.exclude)
+    degraded = _apply_recipe(reference, recipe, seed)
+    labels: QualityLabels = physics_labels(degraded, reference, lesion_mask=lesion_mask)
+    caption = describe(labels, DescriptionContext(body_region=src.region, organs=organs), seed=seed)
+    return {
+        "candidate": candidate,
+        "seed": seed,
+        "source_index": index,
+        "recipe": recipe.to_dict(),
+        "labels": labels.to_dict(),
+        "caption": caption,
+        "organs": list(organs),
+        "hu": degraded.hu,
+        "reference_hu": reference.hu,
+        "history": [dict(s) for s in degraded.history[len(reference.history):]],
+        "pixel_spacing_mm": float(np.mean(reference.pixel_spacing_mm)) if reference.pixel_spacing_mm else 0.7,
+    }
+
+
+# ---------------------------------------------------------------- main process
+
+
+def _bin_of(score: float) -> int:
+    return int(np.clip(np.searchsorted(BIN_EDGES, score, side="right") - 1, 0, N_BINS - 1))
+
+
+def _load_state(out: Path, cfg: BuildConfig, overwrite: bool) -> tuple[int, list[dict[str, Any]]]:
+    state_path, records_path = out / "state.json", out / "records.jsonl"
+    if overwrite or not state_path.exists():
+        for p in (state_path, records_path, out / "manifest.parquet", out / "pairs.parquet"):
+            p.unlink(missing_ok=True)
+        return 0, []
+    state = json.loads(state_path.read_text())
+    if state.get("config") != json.loads(json.dumps(asdict(cfg))):
+        raise DatasetError(
+            "this folder holds a build with a different configuration",
+            path=out,
+            hint="use a new --out folder, or --overwrite to start again",
+        )
+    records: list[dict[str, Any]] = []
+    if records_path.exists():
+        for line in records_path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut by an interruption: everything before it is whole
+    # Images of the kept records must exist; drop a record whose image write was cut short.
+    records = [r for r in records if (out / r["path"]).is_file()]
+    with open(records_path, "w") as fh:  # rewrite without any cut line
+        fh.writelines(json.dumps(r) + "\n" for r in records)
+    next_candidate = max([int(state.get("next_candidate", 0))] + [r["candidate"] + 1 for r in records])
+    return next_candidate, records
+
+
+def _save_state(out: Path, cfg: BuildConfig, next_candidate: int) -> None:
+    from vliqa.io.write import atomic_write_bytes
+
+    payload = {"config": asdict(cfg), "next_candidate": next_candidate, "manifest_version": 1}
+    atomic_write_bytes(out / "state.json", json.dumps(payload, indent=2).encode())
+
+
+def _record_row(c: dict[str, Any], src: SourceSlice, image_id: str, ref_id: str) -> dict[str, Any]:
+    labels = c["labels"]
+    degradations = [
+        {k: v for k, v in step.items() if isinstance(v, (int, float, str, bool)) or v is None} for step in c["history"]
+    ]
+    row = {
+        "id": image_id,
+        "path": f"images/{image_id}.png",
+        "reference_path": f"references/{ref_id}.png",
+        "reference_id": ref_id,
+        "source_id": src.source_id,
+        "patient_id": src.patient_id,
+        "source_kind": src.kind,
+        "region": src.region,
+        "split": src.split,
+        "family": c["recipe"]["family"],
+        "degradations": dumps(degradations),
+        "overall": labels["overall"],
+        **{a: labels["aspects"][a] for a in ASPECTS},
+        "label_source": labels["source"],
+        "measures": dumps(labels["measures"]),
+        "caption": c["caption"],
+        "organs": dumps(c["organs"]),
+        "seed": c["seed"],
+        "pixel_spacing_mm": c["pixel_spacing_mm"],
+        "candidate": c["candidate"],
+    }
+    return row
+
+
+def build_dataset(
+    sources: list[SourceSlice],
+    out: str | Path,
+    cfg: BuildConfig,
+    *,
+    workers: int = 2,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> BuildResult:
+    """Builds (or resumes) a dataset in `out` from `sources`; gives counts of what it holds."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from vliqa.io.write import save_png16
+
+    if not sources:
+        raise DatasetError("no sources to build from", path=out)
+    if any(s.split is None for s in sources):
+        raise DatasetError("every source needs a split", hint="call vliqa.data.sources.assign_splits first")
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "references").mkdir(parents=True, exist_ok=True)
+    next_candidate, records = _load_state(out, cfg, overwrite)
+    _save_state(out, cfg, next_candidate)
+    counts = [0] * N_BINS
+    for r in records:
+        counts[_bin_of(r["overall"])] += 1
+    target = int(np.ceil(cfg.n / N_BINS))
+    max_candidates = cfg.n * cfg.max_attempts_factor
+
+    ctx = mp.get_context("fork")
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(sources, cfg)) if workers > 1 else None
+    if pool is None:
+        _init_worker(sources, cfg)
+    columns = (TextColumn("[bold]building[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeRemainingColumn())
+    records_fh = open(out / "records.jsonl", "a")
+    try:
+        with Progress(*columns, disable=not progress, transient=False) as bar:
+            task = bar.add_task("build", total=cfg.n, completed=len(records), info="")
+            candidate = next_candidate
+            while len(records) < cfg.n and candidate < max_candidates:
+                batch = list(range(candidate, min(candidate + 4 * workers, max_candidates)))
+                results = pool.imap(make_candidate, batch) if pool else map(make_candidate, batch)
+                for c in results:
+                    candidate = c["candidate"] + 1
+                    if len(records) >= cfg.n:
+                        continue
+                    b = _bin_of(c["labels"]["overall"])
+                    # Past half the attempt budget, accept anything so the build always finishes.
+                    if counts[b] >= target and candidate < max_candidates // 2:
+                        continue
+                    src = sources[c["source_index"]]
+                    ref_id = _safe(src.source_id)
+                    image_id = f"{len(records):06d}_{ref_id}"[:120]
+                    ref_path = out / "references" / f"{ref_id}.png"
+                    if not ref_path.exists():
+                        save_png16(CTImage(c["reference_hu"]), ref_path)
+                    save_png16(CTImage(c["hu"]), out / "images" / f"{image_id}.png")
+                    row = _record_row(c, src, image_id, ref_id)
+                    records.append(row)
+                    records_fh.write(json.dumps(row) + "\n")
+                    records_fh.flush()
+                    counts[b] += 1
+                    bar.update(task, completed=len(records), info=f"bins {counts}")
+                _save_state(out, cfg, candidate)
+    finally:
+        records_fh.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+    rows = [{k: r[k] for k in IMAGE_SCHEMA.names} for r in records]
+    write_table(rows, IMAGE_SCHEMA, out / "manifest.parquet")
+    pairs = make_pairs(records, cfg)
+    write_table(pairs, PAIR_SCHEMA, out / "pairs.parquet")
+    splits = {s: sum(1 for r in records if r["split"] == s) for s in ("train", "val", "test")}
+    return BuildResult(out=out, n_images=len(records), n_pairs=len(pairs), n_candidates=candidate,
+                       bin_counts=counts, split_counts=splits)
+
+
+def make_pairs(records: list[dict[str, Any]], cfg: BuildConfig, *, tie_margin: float = 0.25) -> list[dict[str, Any]]:
+    """Gives A/B comparison pairs of images made from the same reference, with DepictQA-style answers."""
+    from vliqa.text import DescriptionContext, compare
+
+    by_ref: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_ref.setdefault(r["reference_id"], []).append(r)
+    rng = np.random.default_rng(cfg.seed + 17)
+    pairs = []
+    for ref_id in sorted(by_ref):
+        group = by_ref[ref_id]
+        if len(group) < 2:
+            continue
+        combos = [(i, j) for i in range(len(group)) for j in range(i + 1, len(group))]
+        rng.shuffle(combos)
+        for i, j in combos[: cfg.pairs_per_reference]:
+            a, b = group[i], group[j]
+            la, lb = _labels_of(a), _labels_of(b)
+            context = DescriptionContext(body_region=a["region"], organs=tuple(json.loads(a["organs"])))
+            seed = int(rng.integers(2**31))
+            with_ref = compare(la, lb, context, with_reference=True, seed=seed, tie_margin=tie_margin)
+            without = compare(la, lb, context, with_reference=False, seed=seed + 1, tie_margin=tie_margin)
+            pairs.append({
+                "a_id": a["id"], "b_id": b["id"], "reference_id": ref_id, "split": a["split"],
+                "preferred": with_ref.preferred, "overall_a": a["overall"], "overall_b": b["overall"],
+                "text_with_reference": with_ref.text, "text_without_reference": without.text,
+            })
+    return pairs
+
+
+def _labels_of(row: dict[str, Any]) -> QualityLabels:
+    from vliqa.labels.schema import Distortion
+
+    dist = tuple(
+        Distortion(name=d["name"], severity=float(d.get("severity", float("nan"))), region=d.get("region"))
+        for d in json.loads(row["degradations"])
+    )
+    return QualityLabels(overall=row["overall"], aspects={a: row[a] for a in ASPECTS}, distortions=dist,
+                         source=row["label_source"], measures=json.loads(row["measures"]))

@@ -1,0 +1,146 @@
+"""Shared pieces of the readers: format detection, file checks, header size checks, slice-gap reports."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from vliqa.errors import CorruptFileError, ImageSizeError, InputNotFoundError, PermissionDeniedError
+from vliqa.io.image import MAX_SIDE_PX, MIN_SIDE_PX
+
+#: HU of air; padding outside the field of view is mapped here.
+AIR_HU = -1024.0
+#: Below this HU a pixel cannot be tissue or noisy air; scanners use such values (-1500, -2000, -3024) as padding.
+PADDING_FLOOR_HU = -1500.0
+
+#: Format name by file suffix (lower case). DICOM files often have no suffix; they are found by their magic bytes.
+SUFFIX_FORMATS: dict[str, str] = {
+    ".dcm": "dicom",
+    ".dicom": "dicom",
+    ".ima": "dicom",
+    ".nii": "nifti",
+    ".nii.gz": "nifti",
+    ".mhd": "metaimage",
+    ".mha": "metaimage",
+    ".npy": "npy",
+    ".png": "raster",
+    ".jpg": "raster",
+    ".jpeg": "raster",
+    ".tif": "raster",
+    ".tiff": "raster",
+}
+#: Human-readable list of what is read, for error messages.
+READ_EXTENSIONS = "DICOM (.dcm or no extension), NIfTI (.nii, .nii.gz), MetaImage (.mhd, .mha), NumPy (.npy), PNG, JPEG, TIFF"
+
+#: Files that are never images, skipped quietly when scanning folders.
+_SKIP_NAMES = {"dicomdir", "license", "license.txt", "readme", "readme.md", "readme.txt", ".ds_store", "thumbs.db"}
+#: Suffixes that are part of an image but not one on their own (MetaImage data files), or plainly not images.
+_SKIP_SUFFIXES = {".raw", ".zraw", ".txt", ".md", ".json", ".csv", ".xml", ".html", ".py", ".yaml", ".yml", ".log"}
+
+
+def path_suffix(path: str | Path) -> str:
+    """Gives the lower-case suffix of `path`, with '.nii.gz' kept whole."""
+    name = Path(path).name.lower()
+    if name.endswith(".nii.gz"):
+        return ".nii.gz"
+    return Path(name).suffix
+
+
+def has_dicom_magic(path: str | Path) -> bool:
+    """Gives True when the file carries the DICOM Part 10 marker 'DICM' at byte 128."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def detect_format(path: str | Path, *, sniff: bool = True) -> str | None:
+    """Gives the format name of a file ('dicom', 'nifti', ...) from its suffix or DICOM magic, or None."""
+    fmt = SUFFIX_FORMATS.get(path_suffix(path))
+    if fmt is not None:
+        return fmt
+    name = Path(path).name.lower()
+    if name in _SKIP_NAMES or path_suffix(path) in _SKIP_SUFFIXES or name.startswith("."):
+        return None
+    if sniff and has_dicom_magic(path):
+        return "dicom"
+    return None
+
+
+def check_readable(path: str | Path) -> Path:
+    """Gives `path` as a Path after checking it exists, may be read, and (for files) is not empty."""
+    p = Path(path)
+    if not p.exists():
+        raise InputNotFoundError(
+            f"{p}: no such file or folder", path=p, hint="check the spelling and the current working directory"
+        )
+    if not os.access(p, os.R_OK) or (p.is_dir() and not os.access(p, os.X_OK)):
+        raise PermissionDeniedError(
+            f"{p}: permission denied (the current user may not read it)",
+            path=p,
+            hint="change its permissions (chmod +r) or run as a user who may read it",
+        )
+    if p.is_file() and p.stat().st_size == 0:
+        raise CorruptFileError(f"{p}: the file is empty (0 bytes)", path=p, hint="copy or export it again")
+    return p
+
+
+def check_header_size(rows: int, cols: int, source: str | None) -> None:
+    """Raises ImageSizeError when a header announces a slice outside the limits, before any pixels are decoded."""
+    if min(rows, cols) < MIN_SIDE_PX:
+        raise ImageSizeError(
+            f"image is {rows}x{cols} pixels; vliqa needs at least {MIN_SIDE_PX} pixels on each side",
+            path=source,
+            hint="this looks like a thumbnail or a downsized test file, not a CT slice",
+        )
+    if max(rows, cols) > MAX_SIDE_PX:
+        raise ImageSizeError(
+            f"image is {rows}x{cols} pixels; vliqa reads at most {MAX_SIDE_PX} pixels on a side",
+            path=source,
+            hint="downsample it first (CT slices are usually 512x512)",
+        )
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(path: str | Path) -> tuple:
+    """Gives a sort key that orders 'slice2' before 'slice10' (numbers compared as numbers)."""
+    parts = _DIGITS.split(str(path).lower())
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
+def spacing_warnings(positions_mm: np.ndarray, source: str | None) -> list[str]:
+    """Gives warnings about missing slices, uneven spacing and duplicate positions in a sorted stack."""
+    if len(positions_mm) < 3:
+        return []
+    steps = np.diff(np.asarray(positions_mm, dtype=np.float64))
+    where = source or "the series"
+    out: list[str] = []
+    dup = np.flatnonzero(np.abs(steps) < 1e-3)
+    if dup.size:
+        at = ", ".join(f"{positions_mm[i]:.2f}" for i in dup[:5])
+        out.append(f"{where}: {dup.size} slice(s) share a position with their neighbour (at {at} mm); duplicates kept")
+    real = steps[np.abs(steps) >= 1e-3]
+    if real.size == 0:
+        return out
+    typical = float(np.median(np.abs(real)))
+    gaps = np.flatnonzero(np.abs(steps) > 1.5 * typical)
+    if gaps.size:
+        desc = "; ".join(
+            f"{positions_mm[i]:.2f} to {positions_mm[i + 1]:.2f} mm (about {round(abs(steps[i]) / typical) - 1} missing)"
+            for i in gaps[:10]
+        )
+        out.append(f"{where}: slices seem to be missing (typical spacing {typical:.2f} mm) between {desc}")
+    spread = float(np.abs(real).max() - np.abs(real).min())
+    if spread > max(0.01 * typical, 0.05):
+        out.append(
+            f"{where}: uneven slice spacing, {np.abs(real).min():.2f} to {np.abs(real).max():.2f} mm "
+            f"(median {typical:.2f} mm); slices are kept as acquired, not resampled"
+        )
+    return out

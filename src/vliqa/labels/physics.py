@@ -1,0 +1,322 @@
+"""Physics-derived quality labels: measure a degraded slice against its reference, map to 0-4.
+
+The reference is the best version of the same slice a reader could get: the real
+full-dose scan, or a procedural phantom simulated at full dose (natural CT noise
+texture). Quality is *not* "least noise": every aspect is measured relative to
+that natural texture, so an image smoothed past it loses texture, fine detail and
+low-contrast detectability, and its labels say so. The mappings are documented in
+docs/labels.md; every constant lives in `Calibration`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from vliqa.io.image import CTImage
+from vliqa.labels.schema import Distortion, QualityLabels
+from vliqa.simulate.registry import ASPECTS
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Constants of the measure -> score mappings (see docs/labels.md for where they come from)."""
+
+    #: noise: score points lost per halving of the noise-equivalent dose (sigma ratio squared)
+    noise_points_per_dose_halving: float = 0.8
+    #: texture: points lost per halving of the noise sigma below the natural (reference) level
+    texture_points_per_sigma_halving: float = 1.3
+    #: texture: points lost per octave the NPS mean frequency moves away from the reference
+    texture_points_per_freq_octave: float = 2.2
+    #: sharpness: points lost per halving of the edge gradient at strong edges
+    sharpness_points_per_gradient_halving: float = 3.0
+    #: sharpness: points lost per halving of fine-detail (1-2 mm band) transfer
+    sharpness_points_per_detail_halving: float = 1.5
+    #: contrast: points lost per halving of the low-contrast detectability (lesion-scale SNR)
+    contrast_points_per_snr_halving: float = 1.4
+    #: artifacts: points lost per unit of structured-error index (see `structured_error_index`)
+    artifact_points_per_index: float = 2.0
+    #: overall: temperature of the soft minimum over aspects (HU-free, in score points)
+    overall_softmin_tau: float = 0.5
+    #: overall: weight of the mean of aspects against the soft minimum
+    overall_mean_weight: float = 0.3
+
+
+DEFAULT_CALIBRATION = Calibration()
+
+#: Gaussian band-pass scales (mm): fine detail and lesion-sized structures
+FINE_BAND_MM = (0.6, 1.5)
+LESION_BAND_MM = (1.5, 4.0)
+#: Scale (mm) above which an error is called structured rather than random
+STRUCTURE_SCALE_MM = 2.0
+#: Low-pass RMS over high-pass RMS of random CT noise at STRUCTURE_SCALE_MM (measured: docs/labels.md)
+RANDOM_LOWPASS_FRACTION = 0.35
+
+
+@dataclass(frozen=True)
+class ReferenceMeasures:
+    """What was measured on a degraded slice against its reference."""
+
+    noise_sigma_hu: float
+    noise_sigma_ref_hu: float
+    nps_mean_freq_ratio: float
+    edge_gradient_ratio: float
+    fine_detail_transfer: float
+    lesion_band_transfer: float
+    lesion_snr_ratio: float
+    structured_error_index: float
+    lesion_cnr_ratio: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, float]:
+        out = {k: float(v) for k, v in self.__dict__.items() if k != "extra" and v is not None}
+        out.update(self.extra)
+        return out
+
+
+def _spacing_mm(image: CTImage) -> float:
+    if image.pixel_spacing_mm:
+        return float(np.mean(image.pixel_spacing_mm))
+    return 0.7
+
+
+def _band(hu: np.ndarray, lo_mm: float, hi_mm: float, px_mm: float) -> np.ndarray:
+    """Gives the difference-of-Gaussians band of `hu` between two scales in mm."""
+    return ndimage.gaussian_filter(hu, lo_mm / px_mm) - ndimage.gaussian_filter(hu, hi_mm / px_mm)
+
+
+def body_mask(reference: CTImage) -> np.ndarray:
+    """Gives the patient body as a boolean mask (largest connected region above -400 HU, holes filled)."""
+    mask = ndimage.binary_opening(reference.hu > -400, iterations=2)
+    lab, n = ndimage.label(mask)
+    if n == 0:
+        return np.ones(reference.shape, bool)
+    sizes = ndimage.sum(mask, lab, range(1, n + 1))
+    body = lab == (int(np.argmax(sizes)) + 1)
+    return ndimage.binary_fill_holes(body)
+
+
+def homogeneous_mask(reference: CTImage, body: np.ndarray) -> np.ndarray:
+    """Gives soft-tissue pixels of the reference far from edges, where noise can be measured."""
+    px = _spacing_mm(reference)
+    smooth = ndimage.gaussian_filter(reference.hu, 2.0 / px)
+    grad = np.hypot(ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1)) / 8.0
+    tissue = (smooth > -150) & (smooth < 200) & body
+    tissue = ndimage.binary_erosion(tissue, iterations=max(2, int(round(3.0 / px))))
+    if tissue.sum() < 200:
+        return ndimage.binary_erosion(body, iterations=3) if body.sum() > 400 else np.ones(reference.shape, bool)
+    threshold = np.percentile(grad[tissue], 40)
+    flat = tissue & (grad <= threshold)
+    return flat if flat.sum() >= 200 else tissue
+
+
+def _local_noise(hu: np.ndarray, mask: np.ndarray, px_mm: float) -> float:
+    """Gives the noise sigma (HU) in `mask`: std of the high-pass residual, corrected to full-band noise."""
+    # Residual after removing structure larger than ~3 mm; the 1.1 factor undoes the small loss of
+    # low-frequency noise power that a 3 mm high-pass removes for CT-like (ramp-shaped) noise spectra.
+    resid = hu - ndimage.gaussian_filter(hu, 3.0 / px_mm)
+    vals = resid[mask]
+    mad = np.median(np.abs(vals - np.median(vals)))
+    return float(1.4826 * mad * 1.1)
+
+
+def _mean_frequency(hu: np.ndarray, mask: np.ndarray, px_mm: float) -> float:
+    """Gives the power-weighted mean radial frequency (cycles/mm) of the high-pass residual inside `mask`."""
+    resid = (hu - ndimage.gaussian_filter(hu, 6.0 / px_mm)) * mask
+    spec = np.abs(np.fft.rfft2(resid)) ** 2
+    fy = np.fft.fftfreq(hu.shape[0], d=px_mm)[:, None]
+    fx = np.fft.rfftfreq(hu.shape[1], d=px_mm)[None, :]
+    fr = np.hypot(fy, fx)
+    total = spec.sum()
+    return float((spec * fr).sum() / total) if total > 0 else float("nan")
+
+
+def _transfer(deg: np.ndarray, ref: np.ndarray, mask: np.ndarray, band: tuple[float, float], px_mm: float) -> float:
+    """Gives how much of the reference's band-pass signal survives in the degraded image (1 = all)."""
+    bd = _band(deg, *band, px_mm)[mask]
+    br = _band(ref, *band, px_mm)[mask]
+    denom = float(np.dot(br, br))
+    return float(np.dot(bd, br) / denom) if denom > 0 else 1.0
+
+
+def _edge_gradient_ratio(deg: np.ndarray, ref: np.ndarray, px_mm: float, body: np.ndarray) -> float:
+    """Gives the mean gradient magnitude at the reference's strongest edges, degraded over reference."""
+    s = 0.5 / px_mm
+    gr = ndimage.gaussian_gradient_magnitude(ref, s)
+    gd = ndimage.gaussian_gradient_magnitude(deg, s)
+    region = ndimage.binary_dilation(body, iterations=3)
+    vals = gr[region]
+    if vals.size < 100:
+        return 1.0
+    edges = region & (gr >= np.percentile(vals, 98))
+    ref_mean = float(gr[edges].mean())
+    return float(gd[edges].mean() / ref_mean) if ref_mean > 0 else 1.0
+
+
+def _structured_error_index(deg: np.ndarray, ref: np.ndarray, mask: np.ndarray, px_mm: float) -> float:
+    """Gives the structured (coherent) part of the error degraded - reference, 0 for random noise.
+
+    Noise inserted or removed is random: after a ~2 mm low-pass only a small, known fraction
+    of its energy is left. Streaks, rings, metal shadows, motion ghosts and blocking are
+    coherent over several millimetres and survive the low-pass. The index is the low-passed
+    error RMS over what random CT noise of the same high-pass RMS would leave, minus one.
+    Measured in flat tissue only, so blurred edges (a sharpness loss) do not count here.
+    """
+    err = deg - ref
+    low = ndimage.gaussian_filter(err, STRUCTURE_SCALE_MM / px_mm)
+    high = err - low
+    rms_low = float(np.sqrt(np.mean(low[mask] ** 2)))
+    rms_high = float(np.sqrt(np.mean(high[mask] ** 2)))
+    floor = RANDOM_LOWPASS_FRACTION * max(rms_high, 1.0)
+    return max(0.0, rms_low / floor - 1.0)
+
+
+def measure_against_reference(
+    degraded: CTImage, reference: CTImage, *, lesion_mask: np.ndarray | None = None
+) -> ReferenceMeasures:
+    """Gives the physics measures of `degraded` against `reference` (same slice, same geometry)."""
+    if degraded.shape != reference.shape:
+        raise ValueError(f"degraded {degraded.shape} and reference {reference.shape} differ in shape")
+    px = _spacing_mm(reference)
+    ref = reference.hu.astype(np.float32)
+    deg = degraded.hu.astype(np.float32)
+    body = body_mask(reference)
+    flat = homogeneous_mask(reference, body)
+
+    sigma_ref = max(_local_noise(ref, flat, px), 0.5)
+    sigma_deg = max(_local_noise(deg, flat, px), 0.05)
+    f_ref = _mean_frequency(ref, flat, px)
+    f_deg = _mean_frequency(deg, flat, px)
+    freq_ratio = f_deg / f_ref if f_ref > 0 else 1.0
+
+    fine = _transfer(deg, ref, body, FINE_BAND_MM, px)
+    lesion_t = _transfer(deg, ref, body, LESION_BAND_MM, px)
+    # Lesion-scale noise: the std of the lesion-band signal in flat regions (where the band holds noise).
+    nb_ref = float(np.std(_band(ref, *LESION_BAND_MM, px)[flat]))
+    nb_deg = float(np.std(_band(deg, *LESION_BAND_MM, px)[flat]))
+    snr_ratio = float(np.clip(lesion_t, 0.0, 1.2) * (nb_ref / max(nb_deg, 1e-3)))
+
+    lesion_cnr_ratio = None
+    if lesion_mask is not None and lesion_mask.any():
+        lesion_cnr_ratio = _lesion_cnr(deg, lesion_mask, px) / max(_lesion_cnr(ref, lesion_mask, px), 1e-3)
+
+    return ReferenceMeasures(
+        noise_sigma_hu=sigma_deg,
+        noise_sigma_ref_hu=sigma_ref,
+        nps_mean_freq_ratio=float(freq_ratio),
+        edge_gradient_ratio=_edge_gradient_ratio(deg, ref, px, body),
+        fine_detail_transfer=fine,
+        lesion_band_transfer=lesion_t,
+        lesion_snr_ratio=snr_ratio,
+        structured_error_index=_structured_error_index(deg, ref, flat, px),
+        lesion_cnr_ratio=lesion_cnr_ratio,
+    )
+
+
+def _lesion_cnr(hu: np.ndarray, lesion_mask: np.ndarray, px_mm: float) -> float:
+    """Gives the mean lesion CNR: |lesion mean - surrounding ring mean| / ring std, over lesions."""
+    lab, n = ndimage.label(lesion_mask)
+    ring_px = max(2, int(round(3.0 / px_mm)))
+    cnrs = []
+    for i in range(1, n + 1):
+        les = lab == i
+        ring = ndimage.binary_dilation(les, iterations=ring_px) & ~ndimage.binary_dilation(les, iterations=1)
+        if les.sum() < 3 or ring.sum() < 10:
+            continue
+        std = float(hu[ring].std())
+        cnrs.append(abs(float(hu[les].mean()) - float(hu[ring].mean())) / max(std, 1e-3))
+    return float(np.mean(cnrs)) if cnrs else 0.0
+
+
+def _clip(score: float) -> float:
+    return float(np.clip(score, 0.0, 4.0))
+
+
+def aspect_scores(m: ReferenceMeasures, cal: Calibration = DEFAULT_CALIBRATION) -> dict[str, float]:
+    """Gives the five aspect scores 0-4 from reference measures, through the documented monotone mappings."""
+    sigma_ratio = m.noise_sigma_hu / m.noise_sigma_ref_hu
+    # Noise: only extra noise costs points; halving the noise-equivalent dose = doubling sigma^2.
+    dose_halvings = max(0.0, 2.0 * np.log2(max(sigma_ratio, 1e-6)))
+    noise = 4.0 - cal.noise_points_per_dose_halving * dose_halvings
+    # Texture: natural = the reference's noise level and spectrum; smoothing below it or moving the
+    # spectrum (blotchy IR look, blocking) both cost points.
+    smooth_halvings = max(0.0, -np.log2(max(sigma_ratio, 1e-6)))
+    freq_octaves = abs(np.log2(max(m.nps_mean_freq_ratio, 1e-6)))
+    texture = 4.0 - cal.texture_points_per_sigma_halving * smooth_halvings - cal.texture_points_per_freq_octave * max(
+        0.0, freq_octaves - 0.05
+    )
+    # Sharpness: edges and fine detail; extra noise can raise both ratios above 1, which earns nothing.
+    grad_halvings = max(0.0, -np.log2(max(m.edge_gradient_ratio, 1e-6)))
+    detail_halvings = max(0.0, -np.log2(max(m.fine_detail_transfer, 1e-3)))
+    sharpness = (
+        4.0
+        - cal.sharpness_points_per_gradient_halving * grad_halvings
+        - cal.sharpness_points_per_detail_halving * detail_halvings
+    )
+    # Contrast / low-contrast detectability: lesion-scale SNR, and true lesion CNR when lesions are known.
+    snr = m.lesion_snr_ratio
+    if m.lesion_cnr_ratio is not None:
+        snr = float(np.sqrt(max(snr, 1e-6) * max(m.lesion_cnr_ratio, 1e-6)))
+    contrast = 4.0 - cal.contrast_points_per_snr_halving * max(0.0, -np.log2(max(snr, 1e-6)))
+    artifacts = 4.0 - cal.artifact_points_per_index * m.structured_error_index
+    scores = {
+        "noise": _clip(noise),
+        "artifacts": _clip(artifacts),
+        "sharpness": _clip(sharpness),
+        "contrast": _clip(contrast),
+        "texture": _clip(texture),
+    }
+    return {k: scores[k] for k in ASPECTS}
+
+
+def overall_score(aspects: dict[str, float], cal: Calibration = DEFAULT_CALIBRATION) -> float:
+    """Gives the overall 0-4 score: a soft minimum of the aspects, lifted a little by their mean.
+
+    Readers grade by the worst problem they see; a soft minimum keeps that while still
+    rewarding images that are good in every other respect.
+    """
+    vals = np.array([aspects[k] for k in ASPECTS], dtype=np.float64)
+    tau = cal.overall_softmin_tau
+    softmin = -tau * np.log(np.mean(np.exp(-vals / tau)))
+    score = (1 - cal.overall_mean_weight) * softmin + cal.overall_mean_weight * vals.mean()
+    return _clip(score)
+
+
+def distortions_of(image: CTImage, reference: CTImage | None = None) -> tuple[Distortion, ...]:
+    """Gives the distortions in the image's history after the reference's own steps (severity where recorded)."""
+    out = []
+    start = len(reference.history) if reference is not None else 0
+    for step in image.history[start:]:
+        name = step.get("name")
+        if name in (None, "phantom"):
+            continue
+        params = {k: v for k, v in step.items() if k not in ("name", "severity", "region") and _is_scalar(v)}
+        out.append(
+            Distortion(name=str(name), severity=float(step.get("severity", np.nan)), region=step.get("region"), params=params)
+        )
+    return tuple(out)
+
+
+def _is_scalar(v: object) -> bool:
+    return isinstance(v, (int, float, str, bool)) or v is None
+
+
+def physics_labels(
+    degraded: CTImage,
+    reference: CTImage,
+    *,
+    lesion_mask: np.ndarray | None = None,
+    calibration: Calibration = DEFAULT_CALIBRATION,
+) -> QualityLabels:
+    """Gives physics-derived labels of `degraded` measured against `reference`."""
+    m = measure_against_reference(degraded, reference, lesion_mask=lesion_mask)
+    aspects = aspect_scores(m, calibration)
+    return QualityLabels(
+        overall=overall_score(aspects, calibration),
+        aspects=aspects,
+        distortions=distortions_of(degraded, reference),
+        source="physics",
+        measures=m.to_dict(),
+    )
