@@ -23,6 +23,7 @@ Everything is vectorised: window statistics come from integral images, so a
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -121,53 +122,133 @@ class NoiseEstimate:
 # --------------------------------------------------------------------------- window statistics
 
 
-def _box_sum(integral: np.ndarray, n: int) -> np.ndarray:
-    """Gives the sums over all n x n windows (indexed by top-left corner) from a zero-padded integral image."""
-    return integral[n:, n:] - integral[:-n, n:] - integral[n:, :-n] + integral[:-n, :-n]
+def _block_sums(a: np.ndarray, step: int) -> np.ndarray:
+    """Gives the sums of `a` over non-overlapping step x step blocks (the image cropped to whole blocks)."""
+    nr, nc = a.shape[0] // step, a.shape[1] // step
+    return a[: nr * step, : nc * step].reshape(nr, step, nc, step).sum(axis=(1, 3))
 
 
-def _integral(a: np.ndarray) -> np.ndarray:
-    out = np.zeros((a.shape[0] + 1, a.shape[1] + 1), dtype=np.float64)
-    np.cumsum(np.cumsum(a, axis=0, dtype=np.float64), axis=1, out=out[1:, 1:])
-    return out
+def _pairs(blocks: np.ndarray) -> np.ndarray:
+    """Gives the sums over 2 x 2 neighbouring blocks, i.e. over windows of twice the block side."""
+    return blocks[:-1, :-1] + blocks[1:, :-1] + blocks[:-1, 1:] + blocks[1:, 1:]
 
 
-def detrended_window_stats(a: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gives (mean, residual sum of squares after a plane fit) for every n x n window of `a`.
+def grid_window_stats(a: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gives (mean, residual sum of squares after a plane fit) of the 2*step-sided windows on a grid of `step`.
 
+    Window (i, j) covers a[i*step : i*step + 2*step, j*step : j*step + 2*step].
     A plane fit over a square window separates into the mean and two centred
     ramps, which are orthogonal, so the residual is the total sum of squares
-    minus the three projections; each projection is a box sum of `a` times a
-    coordinate, which integral images give for all windows at once.
+    minus the three projections; all come from block sums, so every window of
+    the slice costs a few array operations in total.
     """
     a = np.asarray(a, dtype=np.float64)
-    offset = float(np.median(a))  # improves the conditioning of the squared sums
-    a = a - offset
-    rows, cols = np.indices(a.shape, dtype=np.float64)
-    s0 = _box_sum(_integral(a), n)
-    s2 = _box_sum(_integral(a * a), n)
-    sr = _box_sum(_integral(a * rows), n)
-    sc = _box_sum(_integral(a * cols), n)
+    offset = float(np.median(a[::7, ::7]))
+    a = a - offset  # conditions the squared sums; the variance does not change
+    n = 2 * step
+    rows = np.arange(a.shape[0], dtype=np.float64)[:, None]
+    cols = np.arange(a.shape[1], dtype=np.float64)[None, :]
+    s0 = _pairs(_block_sums(a, step))
+    s2 = _pairs(_block_sums(a * a, step))
+    sr = _pairs(_block_sums(a * rows, step))
+    sc = _pairs(_block_sums(a * cols, step))
     count = float(n * n)
     centre = (n - 1) / 2.0
-    top = np.arange(s0.shape[0], dtype=np.float64)[:, None] + centre
-    left = np.arange(s0.shape[1], dtype=np.float64)[None, :] + centre
-    ramp_norm = n * n * (n * n - 1) / 12.0  # sum of the squared centred coordinate over the window
+    top = np.arange(s0.shape[0], dtype=np.float64)[:, None] * step + centre
+    left = np.arange(s0.shape[1], dtype=np.float64)[None, :] * step + centre
+    ramp_norm = n * n * (n * n - 1) / 12.0  # sum of a squared centred coordinate over the window
     sy = sr - top * s0
     sx = sc - left * s0
     ss_res = s2 - s0 * s0 / count - (sy * sy + sx * sx) / ramp_norm
     return s0 / count + offset, np.maximum(ss_res, 0.0)
 
 
-def _window_all_true(mask: np.ndarray, n: int) -> np.ndarray:
-    """Gives, for every n x n window, whether `mask` is true on all of its pixels."""
-    return _box_sum(_integral(mask.astype(np.float64)), n) > n * n - 0.5
-
-
 def roi_size_px(image: CTImage, roi_size_mm: float) -> int:
-    """Gives the ROI side in pixels for a physical size, at least 5 pixels."""
+    """Gives the ROI side in pixels for a physical size: even (windows lie on a half-size grid), at least 6."""
     spacing = min(pixel_spacing_mm(image))
-    return max(5, int(round(roi_size_mm / spacing)))
+    return max(6, 2 * int(round(roi_size_mm / spacing / 2.0)))
+
+
+def half_sample_mode(values: np.ndarray) -> float:
+    """Gives the half-sample mode (Bickel & Fruehwirth 2006) of `values`: a bandwidth-free, robust mode."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    while x.size > 3:
+        half = (x.size + 1) // 2
+        widths = x[half - 1 :] - x[: x.size - half + 1]
+        start = int(np.argmin(widths))
+        x = x[start : start + half]
+    if x.size == 3:
+        # Of three points keep the closer pair, as in the original algorithm.
+        x = x[:2] if x[1] - x[0] < x[2] - x[1] else (x[1:] if x[1] - x[0] > x[2] - x[1] else x[1:2])
+    return float(np.mean(x))
+
+
+@dataclass(frozen=True)
+class WindowScan:
+    """Statistics of all n x n candidate windows of a slice on a grid of n/2 (internal to the measures)."""
+
+    size_px: int
+    rows: np.ndarray
+    cols: np.ndarray
+    mean_hu: np.ndarray
+    #: Plane-detrended residual sum of squares of the raw pixels.
+    ss_res: np.ndarray
+    #: Plane-detrended residual sum of squares of the low-pass (Gaussian 2 px) image: anatomical structure.
+    ss_lowpass: np.ndarray
+    #: Windows consistent with pure noise (see `scan_windows`).
+    accepted: np.ndarray
+
+
+def scan_windows(image: CTImage, n: int, hu_range: tuple[float, float] = (-150.0, 250.0)) -> WindowScan:
+    """Gives the statistics of every in-range n x n window on a grid of n/2 and which ones look like pure noise.
+
+    A window is in range when all its lightly smoothed pixels lie in `hu_range`.
+    Among those, the residual variances of noise-only windows form the main
+    mode of their (log) distribution, while windows crossing structure form a
+    long upper tail. The mode (half-sample mode of log variance; for pure noise
+    the mode of log(chi2_k / k) is exactly 0, so it sits at sigma^2 for any
+    correlation) and the spread below it define a band; windows inside the band,
+    for the raw and for the low-pass image alike, are accepted. Nothing ranks
+    windows by their own noise, so accepting them does not bias sigma.
+    """
+    hu = image.hu
+    n = max(2, n - n % 2)
+    step = n // 2
+    lo, hi = hu_range
+    empty = np.empty(0)
+    if min(hu.shape) < 2 * n:
+        return WindowScan(n, empty.astype(int), empty.astype(int), empty, empty, empty, empty.astype(bool))
+    # Range test on a lightly smoothed image so that single noisy pixels in fat do not veto a window.
+    smooth = ndimage.gaussian_filter(hu, 1.0)
+    in_range_px = (smooth >= lo) & (smooth <= hi)
+    in_range = _pairs(_block_sums(in_range_px.astype(np.float32), step)) > n * n - 0.5
+    gr, gc = np.nonzero(in_range)
+    if gr.size == 0:
+        return WindowScan(n, gr, gc, empty, empty, empty, empty.astype(bool))
+    mean, ss_res = grid_window_stats(hu, step)
+    _, ss_low = grid_window_stats(ndimage.gaussian_filter(hu, 2.0), step)
+    mean, ss_res, ss_low = mean[gr, gc], ss_res[gr, gc], ss_low[gr, gc]
+    accepted = _noise_band(ss_res) & _noise_band(ss_low)
+    return WindowScan(n, gr * step, gc * step, mean, ss_res, ss_low, accepted)
+
+
+def _noise_band(ss: np.ndarray) -> np.ndarray:
+    """Gives which values lie in the noise band around the mode of log(ss) (all of them when too few to tell)."""
+    positive = ss > 0
+    if positive.sum() < 8:
+        return positive
+    log_ss = np.log(np.where(positive, ss, 1.0))
+    # Noise-only windows are the *lowest* population; windows across boundaries can outnumber them
+    # and form a second, higher mode. The mode is therefore sought in the lower half only.
+    values = log_ss[positive]
+    mode = half_sample_mode(values[values <= np.median(values)])
+    below = log_ss[positive & (log_ss <= mode)]
+    # Root-mean-square distance below the mode: the width of the noise-only population (the upper
+    # side is contaminated by structure). log(chi2_k/k) is skewed low, so 3 of these on the high
+    # side keep practically every noise-only window.
+    spread = float(np.sqrt(np.mean((below - mode) ** 2))) if below.size >= 4 else 0.5
+    spread = max(spread, 0.05)
+    return positive & (log_ss <= mode + 3.0 * spread) & (log_ss >= mode - 5.0 * spread)
 
 
 def find_rois_px(
@@ -176,47 +257,27 @@ def find_rois_px(
     *,
     max_rois: int = 16,
     hu_range: tuple[float, float] = (-150.0, 250.0),
-    lowpass_sigma_px: float = 2.0,
+    scan: WindowScan | None = None,
 ) -> list[ROI]:
-    """Gives up to `max_rois` non-overlapping flat n x n ROIs, flattest first (see `find_homogeneous_rois`)."""
-    hu = image.hu
-    if min(hu.shape) < n + 2:
+    """Gives up to `max_rois` non-overlapping accepted n x n ROIs spread over the slice (see `scan_windows`)."""
+    scan = scan if scan is not None else scan_windows(image, n, hu_range)
+    idx = np.flatnonzero(scan.accepted)
+    if idx.size == 0:
         return []
-    lo, hi = hu_range
-    # Range test on a lightly smoothed image so that single noisy pixels in fat do not veto a window.
-    smooth = ndimage.gaussian_filter(hu, 1.0)
-    in_range = _window_all_true((smooth >= lo) & (smooth <= hi), n)
-    if not in_range.any():
-        return []
-    lowpass = ndimage.gaussian_filter(hu, lowpass_sigma_px)
-    _, structure_ss = detrended_window_stats(lowpass, n)
-    mean, ss_res = detrended_window_stats(hu, n)
-    score = np.where(in_range, structure_ss, np.inf)
-    finite = score[np.isfinite(score)]
-    # Only windows whose structure is close to the flattest ones are acceptable: on a uniform
-    # object all pass; on anatomy this drops windows across organ boundaries and vessels.
-    limit = 4.0 * max(float(np.percentile(finite, 5)), 1e-9)
-    # Visit candidates on a grid of n/3 so the greedy pass below stays short.
-    step = max(1, n // 3)
-    cand_r, cand_c = np.meshgrid(np.arange(0, score.shape[0], step), np.arange(0, score.shape[1], step), indexing="ij")
-    cand_r, cand_c = cand_r.ravel(), cand_c.ravel()
-    cand_score = score[cand_r, cand_c]
-    keep = cand_score <= limit
-    cand_r, cand_c, cand_score = cand_r[keep], cand_c[keep], cand_score[keep]
-    order = np.argsort(cand_score, kind="stable")
+    # A fixed pseudo-random visiting order spreads the ROIs over all flat tissue without
+    # preferring windows whose noise happens to be low (ranking would bias sigma and the NPS).
+    order = idx[np.random.default_rng(0).permutation(idx.size)]
     head = is_head_image(image)
     chosen: list[ROI] = []
-    taken_r = np.empty(0, dtype=np.int64)
-    taken_c = np.empty(0, dtype=np.int64)
-    for idx in order:
-        r, c = int(cand_r[idx]), int(cand_c[idx])
-        if taken_r.size and np.any((np.abs(taken_r - r) < n) & (np.abs(taken_c - c) < n)):
+    taken = np.empty((0, 2), dtype=np.int64)
+    for i in order:
+        r, c = int(scan.rows[i]), int(scan.cols[i])
+        if taken.size and np.any((np.abs(taken[:, 0] - r) < n) & (np.abs(taken[:, 1] - c) < n)):
             continue
-        m = float(mean[r, c])
-        std = float(np.sqrt(ss_res[r, c] / (n * n - 3)))
+        m = float(scan.mean_hu[i])
+        std = float(np.sqrt(scan.ss_res[i] / (n * n - 3)))
         chosen.append(ROI(row=r, col=c, size_px=n, mean_hu=m, std_hu=std, tissue=tissue_from_hu(m, head=head)))
-        taken_r = np.append(taken_r, r)
-        taken_c = np.append(taken_c, c)
+        taken = np.vstack([taken, [r, c]])
         if len(chosen) >= max_rois:
             break
     return chosen
@@ -229,15 +290,15 @@ def find_homogeneous_rois(
     max_rois: int = 16,
     hu_range: tuple[float, float] = (-150.0, 250.0),
 ) -> list[ROI]:
-    """Gives up to `max_rois` non-overlapping flat square ROIs inside the body, flattest first.
+    """Gives up to `max_rois` non-overlapping flat square ROIs inside the body (fat, muscle, organs, brain, water).
 
     A window qualifies when all its (lightly smoothed) pixels lie in `hu_range`
-    (so no air, lung, bone or field-of-view padding) and the plane-detrended
-    variance of a low-pass (Gaussian, 2 px) copy of the image — the anatomical
-    structure, almost free of noise — is at most 4x the 5th percentile over all
-    qualifying windows. ROIs are then taken greedily from the flattest, without
-    overlap. `row`, `col` are the top-left corner; `std_hu` is the plane-detrended
-    standard deviation of the raw pixels.
+    (so no air, lung, bone or field-of-view padding), and both its plane-detrended
+    variance and that of a low-pass (Gaussian 2 px) copy — the anatomical
+    structure — lie within the noise-only band of the slice (`scan_windows`):
+    edges, vessels and organ boundaries fall in the upper tail and are dropped.
+    ROIs are spread over the slice without overlap. `row`, `col` are the
+    top-left corner; `std_hu` is the plane-detrended standard deviation (ddof 3).
     """
     return find_rois_px(image, roi_size_px(image, roi_size_mm), max_rois=max_rois, hu_range=hu_range)
 
@@ -248,50 +309,95 @@ def find_homogeneous_rois(
 def plane_residuals(image: CTImage, rois: list[ROI]) -> np.ndarray:
     """Gives the plane-detrended pixels of equal-size ROIs as an array (n_rois, n, n)."""
     n = rois[0].size_px
-    stack = np.stack([image.hu[roi.slices].astype(np.float64) for roi in rois])
-    coords = (np.arange(n, dtype=np.float64) - (n - 1) / 2.0)
-    basis = np.stack([np.ones((n, n)), np.repeat(coords[:, None], n, 1), np.repeat(coords[None, :], n, 0)]).reshape(3, -1)
-    flat = stack.reshape(len(rois), -1)
-    coef, *_ = np.linalg.lstsq(basis.T, flat.T, rcond=None)
-    return (flat - (basis.T @ coef).T).reshape(stack.shape)
+    stack = np.stack([image.hu[roi.slices] for roi in rois]).astype(np.float64)
+    coords = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
+    ramp_norm = n * n * (n * n - 1) / 12.0
+    # The constant and the two centred ramps are orthogonal: project on each separately.
+    mean = stack.mean(axis=(1, 2), keepdims=True)
+    slope_r = np.einsum("kij,i->k", stack, coords)[:, None, None] / ramp_norm
+    slope_c = np.einsum("kij,j->k", stack, coords)[:, None, None] / ramp_norm
+    return stack - mean - slope_r * coords[None, :, None] - slope_c * coords[None, None, :]
 
 
-def detrend_dof_loss(residuals: np.ndarray) -> float:
-    """Gives the expected number of noise degrees of freedom a plane fit removes from one ROI.
+@lru_cache(maxsize=8)
+def _detrend_response(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Gives, for an n x n window and isotropic noise covariance shells, what plane detrending leaves.
 
-    For stationary noise with normalised autocorrelation rho, the plane (basis
-    b_k, orthonormal) removes sum_k sum_{p,q} b_k(p) b_k(q) rho(p - q) of the n^2
-    pixel variances: 3 for white noise, more for correlated noise. rho is taken
-    from the residuals' mean autocorrelation; since detrending also narrows the
-    measured rho, the loss is solved as a fixed point (two iterations suffice).
+    Shell j is the covariance that is 1 at lags of rounded length j (j = 0..n/2)
+    and 0 elsewhere; R_j = (I - P) shell_j (I - P) is what remains after the
+    plane fit. Returned: the lag-averaged autocovariance of each R_j
+    (J x (2n-1)^2), tr R_j (J), the Gram matrix <R_j, R_k> (J x J), and the
+    number of pixel pairs per lag.
+    """
+    coords = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
+    rr, cc = np.meshgrid(coords, coords, indexing="ij")
+    basis = np.stack([np.ones(n * n), rr.ravel(), cc.ravel()], axis=1)
+    basis /= np.linalg.norm(basis, axis=0)
+    ir, ic = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    dr = ir.ravel()[:, None] - ir.ravel()[None, :]
+    dc = ic.ravel()[:, None] - ic.ravel()[None, :]
+    lag_id = ((dr + n - 1) * (2 * n - 1) + (dc + n - 1)).ravel()
+    n_lags = (2 * n - 1) ** 2
+    counts = np.bincount(lag_id, minlength=n_lags).astype(np.float64)
+    shell_pair = np.rint(np.hypot(dr, dc)).astype(np.int32)
+    n_shells = n // 2 + 1
+    responses = np.zeros((n_shells, n_lags))
+    residuals = []
+    for j in range(n_shells):
+        full = (shell_pair == j).astype(np.float64)
+        # P = B B^T has rank 3, so (I - P) S (I - P) costs O(N^2).
+        sb = full @ basis
+        resid = full - basis @ sb.T - sb @ basis.T + basis @ (basis.T @ sb) @ basis.T
+        responses[j] = np.bincount(lag_id, weights=resid.ravel(), minlength=n_lags)
+        residuals.append(resid.ravel().astype(np.float32))
+    traces = np.array([float(np.sum(r[:: n * n + 1])) for r in residuals])
+    stacked = np.stack(residuals)
+    gram = (stacked @ stacked.T).astype(np.float64)
+    return responses / np.maximum(counts, 1.0), traces, gram, counts
+
+
+@dataclass(frozen=True)
+class DetrendModel:
+    """What plane detrending does to noise of the measured correlation in one window."""
+
+    #: Expected share of the noise variance that survives the plane fit, E[residual SS] / (N sigma^2).
+    kept_fraction: float
+    #: Effective degrees of freedom of the residual sum of squares (for chi-square corrections).
+    dof: float
+
+
+def detrend_model(residuals: np.ndarray) -> DetrendModel:
+    """Gives the variance share kept by plane detrending and the residual DOF, for the noise in `residuals`.
+
+    The residual covariance of a window is R = (I - P) S (I - P), with P the
+    plane projector and S the noise covariance. Only the residuals' lag-averaged
+    autocovariance can be measured, and a plane fit cannot tell long-range
+    correlation from a random offset, so S is modelled as isotropic and zero
+    beyond half the window: S = sum_j c_j shell_j, with c_j fitted by weighted
+    least squares to the measured residual autocovariance. Then
+    E[SS] = tr R and Var[SS] = 2 tr R^2 for Gaussian noise.
     """
     k, n, _ = residuals.shape
     size = 2 * n
     spec = np.abs(np.fft.rfft2(residuals, s=(size, size))) ** 2
-    acov = np.fft.irfft2(spec.mean(axis=0), s=(size, size))
-    counts = np.fft.irfft2(np.abs(np.fft.rfft2(np.ones((n, n)), s=(size, size))) ** 2, s=(size, size))
-    acov = acov / np.maximum(counts, 1.0)  # unbiased per-lag autocovariance
-    # Lags beyond a quarter of the ROI are dominated by estimation noise; taper them out.
-    lag = np.fft.fftfreq(size, d=1.0 / size)
-    radius = np.hypot(lag[:, None], lag[None, :])
-    cut = max(2.0, n / 4.0)
-    taper = np.where(radius <= cut, 0.5 * (1 + np.cos(np.pi * radius / cut)), 0.0)
-    coords = (np.arange(n, dtype=np.float64) - (n - 1) / 2.0)
-    basis = [np.ones((n, n)) / n, np.repeat(coords[:, None], n, 1), np.repeat(coords[None, :], n, 0)]
-    basis = [b / np.linalg.norm(b) for b in basis]
-    # sum_{p,q} b(p) b(q) rho(p-q) = sum_lag rho(lag) * autocorrelation of b at that lag.
-    b_acorr = sum(np.fft.irfft2(np.abs(np.fft.rfft2(b, s=(size, size))) ** 2, s=(size, size)) for b in basis)
-    if acov[0, 0] <= 0:
-        return 3.0
-    rho = acov * taper / acov[0, 0]
-    loss = 3.0
-    for _ in range(3):
-        # The measured residual variance is low by (n^2 - loss)/n^2; rescale rho(0) accordingly.
-        # The removed plane also lowers the covariance at small lags by about sigma^2 * loss / n^2.
-        rho_true = (rho * (n * n - loss) + loss * taper) / (n * n)
-        rho_true[0, 0] = 1.0
-        loss = float(np.sum(rho_true * b_acorr))
-    return float(np.clip(loss, 3.0, 0.5 * n * n))
+    circ = np.fft.irfft2(spec.sum(axis=0), s=(size, size))
+    # Reorder circular lags (-(n-1)..n-1) into the (2n-1)^2 grid used by _detrend_response.
+    idx = np.r_[np.arange(size - n + 1, size), np.arange(0, n)]
+    responses, traces, gram, counts = _detrend_response(n)
+    measured = circ[np.ix_(idx, idx)].ravel() / (np.maximum(counts, 1.0) * k)
+    weights = np.sqrt(counts)
+    design = (responses * weights).T
+    try:
+        coef = np.linalg.solve(design.T @ design, design.T @ (measured * weights))
+    except np.linalg.LinAlgError:
+        coef = np.full(responses.shape[0], np.nan)
+    sigma2 = float(coef[0])
+    if not np.isfinite(sigma2) or sigma2 <= 0:
+        return DetrendModel(kept_fraction=1.0 - 3.0 / (n * n), dof=n * n - 3.0)
+    trace = float(coef @ traces)
+    kept = trace / (n * n * sigma2)
+    dof = trace**2 / max(float(coef @ gram @ coef), 1e-12)
+    return DetrendModel(kept_fraction=float(np.clip(kept, 0.3, 1.0)), dof=float(max(dof, 1.0)))
 
 
 def immerkaer_sigma_hu(hu: np.ndarray) -> float:
@@ -310,49 +416,52 @@ def immerkaer_sigma_hu(hu: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(response)) / 6.0)
 
 
-def noise_sigma_from_rois(image: CTImage, rois: list[ROI]) -> NoiseEstimate:
-    """Gives the noise estimate from given equal-size ROIs (see module docstring)."""
-    residuals = plane_residuals(image, rois)
-    n = rois[0].size_px
-    loss = detrend_dof_loss(residuals)
-    ss = np.sum(residuals.reshape(len(rois), -1) ** 2, axis=1)
-    sigma = np.sqrt(ss / (n * n - loss))
-    per_tissue: dict[str, list[float]] = {}
-    for roi, s in zip(rois, sigma, strict=True):
-        per_tissue.setdefault(roi.tissue, []).append(float(s))
+def noise_from_scan(image: CTImage, scan: WindowScan) -> NoiseEstimate:
+    """Gives the noise estimate from the accepted windows of a scan (see module docstring)."""
+    idx = np.flatnonzero(scan.accepted)
+    n = scan.size_px
+    # The autocorrelation needed for the detrending correction comes from up to 64 spread-out windows.
+    sample = find_rois_px(image, n, max_rois=64, scan=scan)
+    model = detrend_model(plane_residuals(image, sample))
+    # Residual variances are chi-square-like with `dof` degrees of freedom: their median sits at
+    # (1 - 2/(9 dof))^3 of the mean (Wilson-Hilferty), and the plane keeps `kept_fraction` of sigma^2.
+    median_factor = (1.0 - 2.0 / (9.0 * model.dof)) ** 3
+    variances = scan.ss_res[idx] / (n * n * model.kept_fraction * median_factor)
+    head = is_head_image(image)
+    tissues = np.array([tissue_from_hu(float(m), head=head) for m in scan.mean_hu[idx]])
+    per_tissue = {
+        str(t): float(np.sqrt(np.median(variances[tissues == t]))) for t in sorted(set(tissues.tolist()))
+    }
     method = (
-        f"median of {len(rois)} plane-detrended {n}x{n} px ROIs, "
-        f"correlation-corrected (plane removes {loss:.1f} of {n * n} DOF)"
+        f"median of {idx.size} plane-detrended {n}x{n} px windows in the noise-only band, "
+        f"corrected for the noise correlation (the plane keeps {model.kept_fraction:.3f} of the variance; "
+        f"{model.dof:.0f} effective DOF per window)"
     )
-    return NoiseEstimate(
-        sigma_hu=float(np.median(sigma)),
-        per_tissue={k: float(np.median(v)) for k, v in sorted(per_tissue.items())},
-        n_rois=len(rois),
-        method=method,
-    )
+    return NoiseEstimate(sigma_hu=float(np.sqrt(np.median(variances))), per_tissue=per_tissue, n_rois=int(idx.size), method=method)
 
 
 #: ROI sides (mm) tried for the noise estimate, largest first; larger ROIs lose less noise to the plane fit.
 NOISE_ROI_SIZES_MM = (12.0, 8.0)
-#: Fewest ROIs accepted for an ROI-based estimate.
+#: Largest noise window side (px): bounds the one-off cost of the detrending model (O(side^4)).
+MAX_NOISE_WINDOW_PX = 20
+#: Fewest accepted windows for a window-based estimate.
 MIN_NOISE_ROIS = 3
 
 
 def noise_sigma_hu(image: CTImage) -> NoiseEstimate:
-    """Gives the noise standard deviation in HU measured in homogeneous ROIs, with a global fallback.
+    """Gives the noise standard deviation in HU measured in homogeneous windows, with a global fallback.
 
-    ROIs of 12 mm (at least 16 px) are tried first, then 8 mm; with fewer than 3
-    ROIs the median-absolute-Laplacian estimator (`immerkaer_sigma_hu`) over the
-    whole image is used and `method` says so.
+    Windows of 12 mm (at least 16 px) are tried first, then 8 mm (at least 8
+    px); with fewer than 3 accepted windows the median-absolute-Laplacian
+    estimator (`immerkaer_sigma_hu`) over the whole image is used and `method`
+    says so.
     """
-    for size_mm in NOISE_ROI_SIZES_MM:
-        n = max(roi_size_px(image, size_mm), 16 if size_mm >= 12 else 8)
-        rois = find_rois_px(image, n)
-        if len(rois) >= MIN_NOISE_ROIS:
-            return noise_sigma_from_rois(image, rois)
-    sigma = immerkaer_sigma_hu(image.hu)
+    for size_mm, min_px in zip(NOISE_ROI_SIZES_MM, (16, 8), strict=True):
+        scan = scan_windows(image, min(max(roi_size_px(image, size_mm), min_px), MAX_NOISE_WINDOW_PX))
+        if int(scan.accepted.sum()) >= MIN_NOISE_ROIS:
+            return noise_from_scan(image, scan)
     return NoiseEstimate(
-        sigma_hu=sigma,
+        sigma_hu=immerkaer_sigma_hu(image.hu),
         per_tissue={},
         n_rois=0,
         method="fallback: no homogeneous ROI found; median absolute Laplacian (Immerkaer) over the whole image, "

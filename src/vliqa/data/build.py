@@ -327,8 +327,8 @@ def make_pairs(records: list[dict[str, Any]], cfg: BuildConfig, *, tie_margin: f
             la, lb = _labels_of(a), _labels_of(b)
             context = DescriptionContext(body_region=a["region"], organs=tuple(json.loads(a["organs"])))
             seed = int(rng.integers(2**31))
-            with_ref = compare(la, lb, context, with_reference=True, seed=seed, tie_margin=tie_margin)
-            without = compare(la, lb, context, with_reference=False, seed=seed + 1, tie_margin=tie_margin)
+            with_ref = compare(la, lb, context, with_reference=True, seed=seed, tie_threshold=tie_margin)
+            without = compare(la, lb, context, with_reference=False, seed=seed + 1, tie_threshold=tie_margin)
             pairs.append({
                 "a_id": a["id"], "b_id": b["id"], "reference_id": ref_id, "split": a["split"],
                 "preferred": with_ref.preferred, "overall_a": a["overall"], "overall_b": b["overall"],

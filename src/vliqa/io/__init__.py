@@ -1,11 +1,38 @@
-"""Reading every common CT format into `CTImage` / `CTVolume`, and writing images atomically."""
+"""Reading every common CT format into `CTImage` / `CTVolume`, and writing images atomically.
+
+`load(path_or_obj)` reads one file, folder or in-memory object; `load_all(paths)` reads every image found.
+The readers and writers are imported on first use, so `vliqa.io.image` stays importable from modules the
+readers themselves depend on (vliqa.ct.window).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from vliqa.io.image import Acquisition, CTImage, CTVolume, Window
 
-__all__ = ["Acquisition", "CTImage", "CTVolume", "Window", "load"]
+_LAZY = {
+    "load": "vliqa.io.load",
+    "load_all": "vliqa.io.load",
+    "iter_load": "vliqa.io.load",
+    "LoadResult": "vliqa.io.load",
+    "save_preview_png": "vliqa.io.write",
+    "save_png16": "vliqa.io.write",
+    "save_npy": "vliqa.io.write",
+    "save_nifti": "vliqa.io.write",
+    "atomic_path": "vliqa.io.atomic",
+    "atomic_write_bytes": "vliqa.io.atomic",
+    "atomic_write_text": "vliqa.io.atomic",
+}
+
+__all__ = ["Acquisition", "CTImage", "CTVolume", "Window", *_LAZY]
 
 
-def load(path, **kwargs):  # replaced by vliqa.io.load.load once the readers land
-    from vliqa.io.load import load as _load
-
-    return _load(path, **kwargs)
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vliqa.io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -12,13 +12,16 @@ from pathlib import Path
 import numpy as np
 
 from vliqa.errors import CorruptFileError, InvalidImageError
-from vliqa.io.common import check_header_size
+from vliqa.io.common import check_header_size, check_hu_range
 from vliqa.io.image import CTImage, CTVolume, check_pixels
-from vliqa.io.nifti import hu_range_warnings
 
 
 def from_array(
-    hu: np.ndarray, *, source: str | None = None, pixel_spacing_mm: tuple[float, float] | None = None
+    hu: np.ndarray,
+    *,
+    source: str | None = None,
+    pixel_spacing_mm: tuple[float, float] | None = None,
+    copy: bool = True,
 ) -> CTImage | CTVolume:
     """Gives a CTImage (2-D) or CTVolume (3-D) from an array of HU values."""
     arr = np.asarray(hu)
@@ -31,10 +34,10 @@ def from_array(
     check_header_size(arr.shape[-2], arr.shape[-1], source)
     if arr.dtype.kind == "b":
         raise InvalidImageError(f"{source or 'array'}: boolean array (a mask?) is not a CT image", path=source)
-    values = check_pixels(arr, source)
-    if values is arr:  # never alias the caller's array: CTImage is immutable by convention
+    values = check_pixels(arr, source, allow_nonfinite=True)
+    if copy and values is arr:  # never alias the caller's array: CTImage is immutable by convention
         values = values.copy()
-    notes = tuple(hu_range_warnings(values, source))
+    notes = tuple(check_hu_range(values, source))
     if values.ndim == 2:
         return CTImage(hu=values, pixel_spacing_mm=pixel_spacing_mm, source=source, warnings=notes)
     return CTVolume(hu=values, pixel_spacing_mm=pixel_spacing_mm, source=source, warnings=notes)
@@ -53,4 +56,4 @@ def read_npy(path: str | Path) -> CTImage | CTVolume:
         raise CorruptFileError(f"{source}: cannot be read as .npy ({exc})", path=source, hint="save it again") from exc
     if mapped.ndim in (2, 3):
         check_header_size(mapped.shape[-2], mapped.shape[-1], source)
-    return from_array(np.array(mapped), source=source)
+    return from_array(np.array(mapped), source=source, copy=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vliqa.errors import CorruptFileError, ImageSizeError, InputNotFoundError, PermissionDeniedError
+from vliqa.errors import CorruptFileError, ImageSizeError, InputNotFoundError, InvalidImageError, PermissionDeniedError
 from vliqa.io.image import MAX_SIDE_PX, MIN_SIDE_PX
 
 #: HU of air; padding outside the field of view is mapped here.
@@ -33,7 +33,9 @@ SUFFIX_FORMATS: dict[str, str] = {
     ".tiff": "raster",
 }
 #: Human-readable list of what is read, for error messages.
-READ_EXTENSIONS = "DICOM (.dcm or no extension), NIfTI (.nii, .nii.gz), MetaImage (.mhd, .mha), NumPy (.npy), PNG, JPEG, TIFF"
+READ_EXTENSIONS = (
+    "DICOM (.dcm or no extension), NIfTI (.nii, .nii.gz), MetaImage (.mhd, .mha), NumPy (.npy), PNG, JPEG, TIFF"
+)
 
 #: Files that are never images, skipped quietly when scanning folders.
 _SKIP_NAMES = {"dicomdir", "license", "license.txt", "readme", "readme.md", "readme.txt", ".ds_store", "thumbs.db"}
@@ -115,32 +117,67 @@ def natural_key(path: str | Path) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
 
 
+def _steps_text(positions_mm: np.ndarray, steps: np.ndarray, index: np.ndarray, extra=None) -> str:
+    shown = [
+        f"{positions_mm[i]:.2f} to {positions_mm[i + 1]:.2f} mm" + (extra(i) if extra else f" ({abs(steps[i]):.2f} mm)")
+        for i in index[:8]
+    ]
+    more = f" and {index.size - 8} more" if index.size > 8 else ""
+    return "; ".join(shown) + more
+
+
 def spacing_warnings(positions_mm: np.ndarray, source: str | None) -> list[str]:
-    """Gives warnings about missing slices, uneven spacing and duplicate positions in a sorted stack."""
+    """Gives warnings (with positions) about missing slices, uneven spacing and duplicates in a sorted stack."""
+    positions_mm = np.asarray(positions_mm, dtype=np.float64)
     if len(positions_mm) < 3:
         return []
-    steps = np.diff(np.asarray(positions_mm, dtype=np.float64))
+    steps = np.diff(positions_mm)
     where = source or "the series"
     out: list[str] = []
-    dup = np.flatnonzero(np.abs(steps) < 1e-3)
+    size = np.abs(steps)
+    dup = np.flatnonzero(size < 1e-3)
     if dup.size:
         at = ", ".join(f"{positions_mm[i]:.2f}" for i in dup[:5])
         out.append(f"{where}: {dup.size} slice(s) share a position with their neighbour (at {at} mm); duplicates kept")
-    real = steps[np.abs(steps) >= 1e-3]
+    real = size[size >= 1e-3]
     if real.size == 0:
         return out
-    typical = float(np.median(np.abs(real)))
-    gaps = np.flatnonzero(np.abs(steps) > 1.5 * typical)
-    if gaps.size:
-        desc = "; ".join(
-            f"{positions_mm[i]:.2f} to {positions_mm[i + 1]:.2f} mm (about {round(abs(steps[i]) / typical) - 1} missing)"
-            for i in gaps[:10]
-        )
-        out.append(f"{where}: slices seem to be missing (typical spacing {typical:.2f} mm) between {desc}")
-    spread = float(np.abs(real).max() - np.abs(real).min())
-    if spread > max(0.01 * typical, 0.05):
+    typical = float(np.median(real))
+    ratio = size / typical
+    # a gap of about a whole number of steps means slices are missing; other odd steps are uneven sampling
+    missing = np.flatnonzero((ratio >= 1.5) & (np.abs(ratio - np.rint(ratio)) <= 0.2))
+    if missing.size:
+        text = _steps_text(positions_mm, steps, missing, lambda i: f" (about {int(np.rint(ratio[i])) - 1} missing)")
+        out.append(f"{where}: slices seem to be missing (typical spacing {typical:.2f} mm) between {text}")
+    odd = np.flatnonzero((np.abs(size - typical) > max(0.01 * typical, 0.05)) & (size >= 1e-3))
+    odd = np.setdiff1d(odd, missing)
+    if odd.size:
         out.append(
-            f"{where}: uneven slice spacing, {np.abs(real).min():.2f} to {np.abs(real).max():.2f} mm "
-            f"(median {typical:.2f} mm); slices are kept as acquired, not resampled"
+            f"{where}: uneven slice spacing, {real.min():.2f} to {real.max():.2f} mm (median {typical:.2f} mm), "
+            f"irregular steps at {_steps_text(positions_mm, steps, odd)}; slices are kept as acquired, not resampled"
         )
     return out
+
+
+def check_hu_range(hu: np.ndarray, source: str | None) -> list[str]:
+    """Gives warnings when HU values do not look like HU; raises InvalidImageError on NaN or inf.
+
+    One min and one max pass serve both checks: NaN propagates through min/max, inf shows as an extreme.
+    """
+    low, high = float(np.min(hu)), float(np.max(hu))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        bad = int(np.count_nonzero(~np.isfinite(hu)))
+        raise InvalidImageError(
+            f"{source or 'array'}: {bad} pixels are NaN or infinite",
+            path=source,
+            hint="replace them (e.g. with -1024 HU for air) before assessing",
+        )
+    where = source or "array"
+    if low >= 0.0 and high <= 1.0:
+        return [
+            f"{where}: values lie within [0, 1]; arrays are always read as HU, so this is nearly uniform "
+            "water — if it is a display image, save it as PNG/TIFF or convert it with vliqa.ct.window.display_to_hu"
+        ]
+    if low >= 0.0 and 1.0 < high <= 255.0:
+        return [f"{where}: values lie within [0, 255] — they look like 8-bit display values, not HU"]
+    return []

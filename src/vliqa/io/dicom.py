@@ -24,6 +24,7 @@ from vliqa.errors import (
     InvalidImageError,
     MissingPixelDataError,
     NotCTError,
+    PermissionDeniedError,
     UnsupportedFormatError,
 )
 from vliqa.io import dicom_meta as meta
@@ -32,37 +33,52 @@ from vliqa.io.image import CTImage, CTVolume
 
 #: Elements larger than this are read from disk only when the pixels are decoded.
 DEFER_SIZE_BYTES = 4096
-_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
-def read_header(path: str | Path) -> Dataset:
-    """Gives the dataset of a DICOM file with its pixel bytes deferred; raises CorruptFileError if unreadable."""
+def read_header(path: str | Path, *, defer_pixels: bool = True) -> Dataset:
+    """Gives the dataset of a DICOM file, its pixel bytes deferred unless asked; raises CorruptFileError if unreadable.
+
+    Deferring keeps memory flat over many files but costs a second open per file when the pixels are decoded;
+    for one series that fits in memory, reading everything at once is as fast as a bare pydicom loop.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ds = pydicom.dcmread(str(path), defer_size=DEFER_SIZE_BYTES, force=True)
+            ds = pydicom.dcmread(str(path), defer_size=DEFER_SIZE_BYTES if defer_pixels else None, force=True)
         except (InvalidDicomError, EOFError, ValueError, KeyError, IndexError, OverflowError, TypeError) as exc:
             raise CorruptFileError(
                 f"{path}: cannot be parsed as DICOM ({exc})", path=path, hint="the file is damaged; export it again"
             ) from exc
+        except PermissionError as exc:
+            raise PermissionDeniedError(
+                f"{path}: permission denied", path=path, hint="change its permissions or run as a user who may read it"
+            ) from exc
         except OSError as exc:
-            raise CorruptFileError(f"{path}: cannot be read ({exc})", path=path, hint="export or copy it again") from exc
+            raise CorruptFileError(
+                f"{path}: cannot be read ({exc})", path=path, hint="export or copy it again"
+            ) from exc
     for w in caught:
         text = str(w.message)
-        if "End of file" in text or "truncated" in text.lower() or "Expected explicit VR" in text and "PixelData" in text:
+        if "End of file" in text or "truncated" in text.lower():
             raise CorruptFileError(
                 f"{path}: the DICOM file is truncated ({text})",
                 path=path,
                 hint="the file was cut short (interrupted copy or download); copy it again",
             )
-    if len(ds) == 0 and "TransferSyntaxUID" not in ds.get("file_meta", {}):
-        raise CorruptFileError(f"{path}: holds no DICOM elements", path=path, hint="is it really a DICOM file?")
+    if not any(k in ds for k in ("SOPClassUID", "Modality", "Rows", *PIXEL_KEYWORDS)):
+        # force=True parses almost any bytes; without these elements it was not DICOM to begin with
+        raise CorruptFileError(
+            f"{path}: not a DICOM file (no SOP class, modality or image elements)",
+            path=path,
+            hint="check the file; vliqa reads DICOM, NIfTI, MetaImage, NumPy, PNG, JPEG and TIFF",
+        )
     return ds
 
 
 def has_pixels(ds: Dataset) -> bool:
     """Gives True when the dataset holds an image (integer or float pixel data)."""
-    return any(k in ds for k in _PIXEL_KEYWORDS)
+    return any(k in ds for k in PIXEL_KEYWORDS)
 
 
 def describe_object(ds: Dataset) -> str:
@@ -98,7 +114,9 @@ def check_dataset(ds: Dataset, source: str | None, *, allow_non_ct: bool) -> lis
                 path=source,
                 hint="vliqa assesses CT; pass allow_non_ct=True (CLI: --allow-non-ct) to read it anyway",
             )
-        found.append(f"{source or 'dataset'}: modality is {shown}, not CT; read anyway (allow_non_ct) — scores are not calibrated for it")
+        found.append(
+            f"{source or 'dataset'}: modality is {shown}, not CT; read anyway (allow_non_ct) — scores are not calibrated for it"
+        )
     return found
 
 
@@ -148,6 +166,9 @@ def raw_to_hu(raw: np.ndarray, slope: float, intercept: float, out: np.ndarray, 
     np.multiply(raw, np.float32(slope), out=out, casting="unsafe")
     if intercept:
         out += np.float32(intercept)
+    # most slices have no padding: one min over the stored integers is cheaper than a float mask
+    if pad is None and slope > 0 and raw.size and float(raw.min()) * slope + intercept >= PADDING_FLOOR_HU:
+        return 0
     low = out < PADDING_FLOOR_HU
     if pad is not None:
         low |= pad

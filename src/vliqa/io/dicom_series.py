@@ -1,7 +1,8 @@
 """DICOM series from many files: read each header once, group by series, sort slices, decode into one volume.
 
-Headers are read with the pixel bytes deferred, so grouping costs one header parse per file; pixels are
-decoded once, straight into the float32 HU volume. Slices are ordered by ImagePositionPatient projected on
+Each file is parsed once. When the files of a folder fit in memory (`IN_MEMORY_BYTES`) their pixel bytes are
+read with the header; above that they are deferred (read again only for the chosen series). Pixels are decoded
+once, straight into the float32 HU volume. Slices are ordered by ImagePositionPatient projected on
 the slice normal (InstanceNumber, then file name, when positions are missing). Missing slices, uneven
 spacing and gantry tilt are reported in `CTVolume.warnings`; the volume is stacked as acquired, not resampled.
 
@@ -13,6 +14,7 @@ from the axial slices of the same series.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ from vliqa.errors import EmptyInputError, InconsistentSeriesError, InvalidParame
 from vliqa.io import dicom_meta as meta
 from vliqa.io.common import spacing_warnings
 from vliqa.io.dicom import (
+    PIXEL_KEYWORDS,
     check_dataset,
     dataset_to_image,
     decode_raw,
@@ -36,6 +39,8 @@ from vliqa.io.dicom import (
 )
 from vliqa.io.image import CTImage, CTVolume
 
+#: Up to this many bytes of DICOM files, a folder is read in one pass (pixels with headers).
+IN_MEMORY_BYTES = 1 << 30
 #: Angle (degrees) between the slice normal and the stacking direction above which gantry tilt is reported.
 TILT_WARN_DEG = 0.5
 
@@ -77,9 +82,9 @@ class DicomSeries:
         return f"{self.series_uid} ({kind}{desc or 'no description'}, {self.n_images} images, {self.modality or '?'})"
 
 
-def header_of(path: str) -> SliceHeader | None:
+def header_of(path: str, *, defer_pixels: bool = True) -> SliceHeader | None:
     """Gives the SliceHeader of one file, or None when the object holds no pixel data."""
-    ds = read_header(path)
+    ds = read_header(path, defer_pixels=defer_pixels)
     if not has_pixels(ds):
         return None
     image_type = [str(v).upper() for v in (ds.get("ImageType") or [])]
@@ -87,7 +92,10 @@ def header_of(path: str) -> SliceHeader | None:
         path=path,
         ds=ds,
         # without a SeriesInstanceUID (anonymisers drop it), study + series number still separate series
-        series_uid=str(ds.get("SeriesInstanceUID") or f"{ds.get('StudyInstanceUID', 'unknown-study')}/series-{ds.get('SeriesNumber', '?')}"),
+        series_uid=str(
+            ds.get("SeriesInstanceUID")
+            or f"{ds.get('StudyInstanceUID', 'unknown-study')}/series-{ds.get('SeriesNumber', '?')}"
+        ),
         rows=int(ds.get("Rows") or 0),
         cols=int(ds.get("Columns") or 0),
         n_frames=frame_count(ds),
@@ -96,12 +104,12 @@ def header_of(path: str) -> SliceHeader | None:
     )
 
 
-def group_series(files: list[str]) -> tuple[list[DicomSeries], list[str]]:
+def group_series(files: list[str], *, defer_pixels: bool = True) -> tuple[list[DicomSeries], list[str]]:
     """Gives the series found in `files` (multi-frame files on their own) and the files without pixel data."""
     groups: dict[str, DicomSeries] = {}
     no_pixels: list[str] = []
     for path in files:
-        header = header_of(path)
+        header = header_of(path, defer_pixels=defer_pixels)
         if header is None:
             no_pixels.append(path)
             continue
@@ -161,7 +169,9 @@ def _sort(slices: list[SliceHeader]) -> tuple[list[SliceHeader], np.ndarray | No
         proj = np.array([float(np.dot(p, normal)) for p in positions])
         order = np.argsort(proj, kind="stable")
         if any(o is None or np.abs(o - orientations[0]).max() > 1e-3 for o in orientations):
-            notes.append("slice orientation (ImageOrientationPatient) differs between slices; stacked by position anyway")
+            notes.append(
+                "slice orientation (ImageOrientationPatient) differs between slices; stacked by position anyway"
+            )
         ordered = [slices[i] for i in order]
         tilt = meta.tilt_angle_deg(normal, np.array([positions[i] for i in order]))
         tag = meta.as_float(ordered[0].ds.get("GantryDetectorTilt"))
@@ -220,7 +230,9 @@ def load_series(series: DicomSeries, where: str, *, allow_non_ct: bool = False) 
             )
         slope, intercept = meta.rescale(s.ds)
         n_pad += raw_to_hu(raw, slope, intercept, hu[i], padding_mask(raw, s.ds))
-        del s.ds.PixelData  # frees the bytes and the cached array, so a long series does not hold them twice
+        for keyword in PIXEL_KEYWORDS:  # frees the bytes and the cached array: a long series is not held twice
+            if keyword in s.ds:
+                delattr(s.ds, keyword)
     head = ordered[0].ds
     return CTVolume(
         hu=hu,
@@ -239,7 +251,8 @@ def load_dicom_files(
     files: list[str], where: str, *, series_uid: str | None = None, allow_non_ct: bool = False
 ) -> CTImage | CTVolume:
     """Gives one series read from `files` (found under folder `where`), choosing as `choose_series` does."""
-    series, no_pixels = group_series(files)
+    total_bytes = sum(os.path.getsize(f) for f in files)
+    series, no_pixels = group_series(files, defer_pixels=total_bytes > IN_MEMORY_BYTES)
     if not series:
         raise EmptyInputError(
             f"{where}: {len(no_pixels)} DICOM file(s) found but none holds an image "

@@ -133,7 +133,9 @@ def read_metaimage(path: str | Path) -> CTImage | CTVolume:
         raise InvalidImageError(f"{source}: MetaImage has several channels per pixel; CT has one", path=source)
     etype = header.get("ElementType", "")
     if etype not in ELEMENT_TYPES:
-        raise UnsupportedFormatError(f"{source}: MetaImage ElementType {etype or 'missing'} is not supported", path=source)
+        raise UnsupportedFormatError(
+            f"{source}: MetaImage ElementType {etype or 'missing'} is not supported", path=source
+        )
     check_header_size(dims[1], dims[0], source)
     dtype = np.dtype(ELEMENT_TYPES[etype]).newbyteorder(
         ">" if _is_true(header, "BinaryDataByteOrderMSB", "ElementByteOrderMSB") else "<"
@@ -142,7 +144,7 @@ def read_metaimage(path: str | Path) -> CTImage | CTVolume:
     n_bytes = int(np.prod(shape_zyx)) * dtype.itemsize
     payload = _read_payload(path, header, header_end, n_bytes)
     data = np.frombuffer(payload, dtype=dtype).reshape(shape_zyx).astype(np.float32)
-    data = check_pixels(data, source)
+    data = check_pixels(data, source, allow_nonfinite=True)  # finiteness: checked with the HU range
 
     spacing = _floats(header, "ElementSpacing", ndims, 0.0)
     if not any(spacing):

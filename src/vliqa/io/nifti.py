@@ -18,21 +18,8 @@ from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
 from vliqa.errors import CorruptFileError, InvalidImageError
-from vliqa.io.common import check_header_size
-from vliqa.io.image import CTImage, CTVolume, check_pixels
-
-
-def hu_range_warnings(hu: np.ndarray, source: str | None) -> list[str]:
-    """Gives a warning when array values do not look like HU (for example a [0, 1] display image)."""
-    low, high = float(hu.min()), float(hu.max())
-    if low >= 0.0 and high <= 1.0:
-        return [
-            f"{source or 'array'}: values lie within [0, 1]; arrays are always read as HU, so this is nearly uniform "
-            "water — if it is a display image, save it as PNG/TIFF or convert it with vliqa.ct.window.display_to_hu"
-        ]
-    if low >= 0.0 and high <= 255.0 and high > 1.0:
-        return [f"{source or 'array'}: values lie within [0, 255] — they look like 8-bit display values, not HU"]
-    return []
+from vliqa.io.common import check_header_size, check_hu_range
+from vliqa.io.image import Acquisition, CTImage, CTVolume, check_pixels
 
 
 def axial_from_affine(
@@ -50,11 +37,18 @@ def axial_from_affine(
     return slices, (float(zooms[1]), float(zooms[0])), float(zooms[2]), tuple(float(v) for v in z)
 
 
-def wrap_slices(slices: np.ndarray, spacing, dz: float, z, source: str, description: str | None) -> CTImage | CTVolume:
-    from vliqa.io.image import Acquisition
-
+def wrap_slices(
+    slices: np.ndarray,
+    spacing: tuple[float, float],
+    dz: float,
+    z: tuple[float, ...],
+    source: str,
+    description: str | None,
+) -> CTImage | CTVolume:
+    """Gives a CTImage for one slice, else a CTVolume, with HU-range warnings (NIfTI has no slice thickness:
+    the slice spacing stands in for it)."""
     acquisition = Acquisition(series_description=description)
-    notes = tuple(hu_range_warnings(slices, source))
+    notes = tuple(check_hu_range(slices, source))
     if slices.shape[0] == 1:
         return CTImage(
             hu=slices[0],
@@ -83,7 +77,9 @@ def read_nifti(path: str | Path) -> CTImage | CTVolume:
         img = nib.load(source)
         shape = tuple(int(v) for v in img.shape)
     except (ImageFileError, EOFError, OSError, ValueError, zlib.error, gzip.BadGzipFile) as exc:
-        raise CorruptFileError(f"{source}: cannot be read as NIfTI ({exc})", path=source, hint="export it again") from exc
+        raise CorruptFileError(
+            f"{source}: cannot be read as NIfTI ({exc})", path=source, hint="export it again"
+        ) from exc
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
     if len(shape) == 2:
@@ -99,8 +95,8 @@ def read_nifti(path: str | Path) -> CTImage | CTVolume:
         data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape)
     except (EOFError, OSError, ValueError, zlib.error) as exc:
         raise CorruptFileError(f"{source}: NIfTI pixel data is damaged or truncated ({exc})", path=source) from exc
-    data = check_pixels(data, source)
     slices, spacing, dz, z = axial_from_affine(data, img.affine)
+    slices = check_pixels(slices, source, allow_nonfinite=True)  # finiteness: in check_hu_range, one pass
     descrip = img.header.get("descrip") if hasattr(img.header, "get") else None
     text = descrip.item().decode("latin-1").strip("\x00 ").strip() if descrip is not None else ""
     return wrap_slices(slices, spacing, dz, z, source, text or None)

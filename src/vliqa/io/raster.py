@@ -171,7 +171,9 @@ def read_tiff(path: str | Path, *, window: WindowSpec = None) -> CTImage | CTVol
             n_pages = len(pages)
             values = tif.asarray(key=range(n_pages)) if n_pages > 1 else first.asarray()
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
-        raise CorruptFileError(f"{source}: cannot be read as TIFF ({exc})", path=source, hint="export it again") from exc
+        raise CorruptFileError(
+            f"{source}: cannot be read as TIFF ({exc})", path=source, hint="export it again"
+        ) from exc
     if values.ndim == 3 and values.shape[0] in (3, 4) and values.shape[-1] not in (3, 4) and n_pages == 1:
         values = np.moveaxis(values, 0, -1)
     if values.dtype.kind == "i":  # signed integers are never display values: take them as HU

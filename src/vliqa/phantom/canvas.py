@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from vliqa.phantom.core import LABEL_IDS
-from vliqa.phantom.shapes import Shape, coverage
+from vliqa.phantom.shapes import Shape, _angle_index, coverage
 from vliqa.phantom.texture import make_field
 
 AIR_HU = -1000.0
@@ -42,6 +42,7 @@ class Canvas:
         self.labels = np.zeros((size_px, size_px), dtype=np.int16)
         self.organ_hu: dict[str, float] = {}
         self._fields: dict[str, np.ndarray] = {}
+        self._polar: tuple[np.ndarray, np.ndarray] | None = None
         off = _pixel_centres(size_px) * np.float32(self.pixel_mm)
         xi = off[None, :] - np.float32(shift_mm[0])
         yi = off[:, None] - np.float32(shift_mm[1])
@@ -83,6 +84,12 @@ class Canvas:
             return None
         return (slice(r0, r1), slice(c0, c1))
 
+    def polar_origin(self) -> tuple[np.ndarray, np.ndarray]:
+        """Gives the radius (mm) and StarShape angle index of every pixel about the body centre, computed once."""
+        if self._polar is None:
+            self._polar = (np.sqrt(self.x * self.x + self.y * self.y), _angle_index(np.arctan2(self.y, self.x)))
+        return self._polar
+
     def field(self, name: str) -> np.ndarray:
         """Gives a named texture field (see vliqa.phantom.texture.FIELDS), drawn once per canvas."""
         if name not in self._fields:
@@ -95,7 +102,7 @@ class Canvas:
         out = np.zeros_like(self.hu)
         sl = self.slices(shape.bbox())
         if sl is not None:
-            out[sl] = coverage(shape.sdf(self.x[sl], self.y[sl]), self.pixel_mm)
+            out[sl] = coverage(shape.sdf_on(self, sl), self.pixel_mm)
         return out
 
     def paint(
@@ -110,6 +117,7 @@ class Canvas:
         within: np.ndarray | None = None,
         add: bool = False,
         nominal: bool = True,
+        edge_mm: float | None = None,
     ) -> tuple[tuple[slice, slice], np.ndarray] | None:
         """Draws `shape` over what is there (or adds to it) and gives its pixel window and coverage.
 
@@ -117,13 +125,14 @@ class Canvas:
         texture_hu / coarse_hu: std of the fine / slow texture added to the tissue, in HU.
         within: full-size coverage of a container; the shape is clipped to it.
         add: add `hu` times coverage instead of replacing (lesions that keep the organ texture).
+        edge_mm: width of the edge ramp (default one pixel: a sharp, anti-aliased edge); wider gives a soft margin.
         Labels are written where at least half of a pixel is covered.
         """
         sl = self.slices(shape.bbox())
         if sl is None:
             return None
         x, y = self.x[sl], self.y[sl]
-        cov = coverage(shape.sdf(x, y), self.pixel_mm)
+        cov = coverage(shape.sdf_on(self, sl), max(self.pixel_mm, edge_mm or 0.0))
         if within is not None:
             cov *= within[sl]
         value = hu(x, y) if callable(hu) else np.float32(hu)

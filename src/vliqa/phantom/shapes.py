@@ -16,6 +16,8 @@ grows downwards (POSTERIOR), origin at the body centre.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Protocol
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +27,15 @@ N_ANGLES = 8192
 _TWO_PI = 2.0 * np.pi
 
 BBox = tuple[float, float, float, float]  # x_min, x_max, y_min, y_max in mm
+
+
+class CanvasLike(Protocol):
+    """What a shape needs from a canvas: body-frame grids and the polar grid about the body centre."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def polar_origin(self) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def coverage(sdf_mm: np.ndarray, pixel_mm: float) -> np.ndarray:
@@ -41,6 +52,10 @@ class Shape:
 
     def sdf(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def sdf_on(self, canvas: "CanvasLike", sl: tuple[slice, slice]) -> np.ndarray:
+        """Gives the signed distance on a pixel window of a canvas (shapes override it to reuse cached grids)."""
+        return self.sdf(canvas.x[sl], canvas.y[sl])
 
     def contains(self, x: float, y: float) -> bool:
         """Gives True when the point (x, y) in mm lies inside the shape."""
@@ -185,15 +200,22 @@ class StarShape(Shape):
         return (self.cx + r * float(np.cos(theta)), self.cy + r * float(np.sin(theta)))
 
     def bbox(self) -> BBox:
-        th = angles()
-        xs = self.cx + self.radius_mm * np.cos(th)
-        ys = self.cy + self.radius_mm * np.sin(th)
+        cos_t, sin_t = _cos_sin()
+        xs = self.cx + self.radius_mm * cos_t
+        ys = self.cy + self.radius_mm * sin_t
         return (float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max()))
 
     def sdf(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         dx, dy = x - np.float32(self.cx), y - np.float32(self.cy)
         idx = _angle_index(np.arctan2(dy, dx))
         return (np.sqrt(dx * dx + dy * dy) - self.radius_mm[idx]) * self._inv_norm[idx]
+
+    def sdf_on(self, canvas: CanvasLike, sl: tuple[slice, slice]) -> np.ndarray:
+        if self.cx != 0.0 or self.cy != 0.0:
+            return self.sdf(canvas.x[sl], canvas.y[sl])
+        rho, idx = canvas.polar_origin()  # body outlines share the body centre: reuse one polar grid
+        idx = idx[sl]
+        return (rho[sl] - self.radius_mm[idx]) * self._inv_norm[idx]
 
 
 @dataclass
@@ -212,6 +234,12 @@ class Union(Shape):
             out = np.minimum(out, p.sdf(x, y))
         return out
 
+    def sdf_on(self, canvas: CanvasLike, sl: tuple[slice, slice]) -> np.ndarray:
+        out = self.parts[0].sdf_on(canvas, sl)
+        for p in self.parts[1:]:
+            out = np.minimum(out, p.sdf_on(canvas, sl))
+        return out
+
 
 @dataclass
 class Difference(Shape):
@@ -225,6 +253,9 @@ class Difference(Shape):
 
     def sdf(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.maximum(self.base.sdf(x, y), -self.cut.sdf(x, y))
+
+    def sdf_on(self, canvas: CanvasLike, sl: tuple[slice, slice]) -> np.ndarray:
+        return np.maximum(self.base.sdf_on(canvas, sl), -self.cut.sdf_on(canvas, sl))
 
 
 @dataclass
@@ -240,6 +271,9 @@ class Intersection(Shape):
 
     def sdf(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.maximum(self.base.sdf(x, y), self.keep.sdf(x, y))
+
+    def sdf_on(self, canvas: CanvasLike, sl: tuple[slice, slice]) -> np.ndarray:
+        return np.maximum(self.base.sdf_on(canvas, sl), self.keep.sdf_on(canvas, sl))
 
 
 @dataclass
@@ -258,9 +292,21 @@ class HalfPlane(Shape):
         return x * np.float32(self.nx) + y * np.float32(self.ny) - np.float32(self.d)
 
 
+@lru_cache(maxsize=1)
+def _angles() -> np.ndarray:
+    out = np.linspace(-np.pi, np.pi, N_ANGLES, endpoint=False)
+    out.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=1)
+def _cos_sin() -> tuple[np.ndarray, np.ndarray]:
+    return np.cos(_angles()), np.sin(_angles())
+
+
 def angles() -> np.ndarray:
-    """Gives the N_ANGLES tabulation angles of `StarShape` radial functions, from -pi."""
-    return np.linspace(-np.pi, np.pi, N_ANGLES, endpoint=False)
+    """Gives the N_ANGLES tabulation angles of `StarShape` radial functions, from -pi (read-only)."""
+    return _angles()
 
 
 def _angle_index(theta: np.ndarray) -> np.ndarray:
@@ -285,7 +331,7 @@ def fourier_wobble(theta: np.ndarray, rng: np.random.Generator, amplitude: float
 
 def bump(theta: np.ndarray, centre_rad: float, width_rad: float) -> np.ndarray:
     """Gives a periodic Gaussian bump of height 1 around centre_rad (a groove, a local thickening)."""
-    d = np.angle(np.exp(1j * (theta - centre_rad)))
+    d = (theta - centre_rad + np.pi) % (2 * np.pi) - np.pi
     return np.exp(-0.5 * (d / width_rad) ** 2)
 
 
@@ -301,3 +347,6 @@ class Inset(Shape):
 
     def sdf(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return self.base.sdf(x, y) + np.float32(self.inset_mm)
+
+    def sdf_on(self, canvas: CanvasLike, sl: tuple[slice, slice]) -> np.ndarray:
+        return self.base.sdf_on(canvas, sl) + np.float32(self.inset_mm)

@@ -29,8 +29,8 @@ from vliqa.simulate.registry import register
 DEFAULT_PIXEL_SPACING_MM = 0.7
 
 
-class CodecUnavailableError(VliqaError):
-    """A codec or optional library a degradation needs is not installed."""
+class DependencyUnavailableError(VliqaError):
+    """A codec, optional library or checkpoint a degradation needs is not installed on this machine."""
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -173,6 +173,7 @@ def thick_slice(
     neighbours: Sequence[np.ndarray] | None = None,
     max_slope: float = 0.6,
     n_virtual: int = 7,
+    original_thickness_mm: float | None = None,
 ) -> CTImage:
     """Gives the image as a thicker slab would show it (partial volume averaging through z).
 
@@ -188,7 +189,8 @@ def thick_slice(
     anisotropically, along the tilt, as partial volume does, and shrinks small
     structures' contrast. The noise (slice minus structure) is kept but scaled
     by sqrt(original / new thickness), as averaging independent slices does.
-    The original thickness is the image's `slice_thickness_mm` or 1 mm.
+    The original thickness is `original_thickness_mm`, else the image's
+    `slice_thickness_mm`, else 1 mm; a slab no thicker changes nothing.
     """
     if neighbours:
         stack = [np.asarray(image.hu, dtype=np.float32)]
@@ -208,7 +210,7 @@ def thick_slice(
     thickness_mm = _check_range("thickness_mm", thickness_mm, 0.0, 50.0)
     max_slope = _check_range("max_slope", max_slope, 0.0, 3.0)
     n_virtual = int(_check_range("n_virtual", n_virtual, 1, 64))
-    base_mm = float(image.slice_thickness_mm) if image.slice_thickness_mm else 1.0
+    base_mm = float(original_thickness_mm or image.slice_thickness_mm or 1.0)
     params: dict[str, Any] = {"thickness_mm": thickness_mm, "max_slope": max_slope, "n_virtual": n_virtual, "original_thickness_mm": base_mm}
     if thickness_mm <= base_mm:
         return image.with_step("thick_slice", params, image.hu.copy())
@@ -266,7 +268,7 @@ def _pillow_roundtrip(raw: np.ndarray, fmt: str, **save_kwargs: Any) -> np.ndarr
     from PIL import Image, features
 
     if fmt == "JPEG2000" and not features.check("jpg_2000"):
-        raise CodecUnavailableError(
+        raise DependencyUnavailableError(
             "Pillow on this machine has no JPEG 2000 codec", hint="install a Pillow wheel built with OpenJPEG (the PyPI wheels are)"
         )
     buf = io.BytesIO()
@@ -322,7 +324,7 @@ def jpeg2000(image: CTImage, *, seed: int = 0, compression_ratio: float = 20.0, 
     from PIL import features
 
     if not features.check("jpg_2000"):
-        raise CodecUnavailableError("Pillow on this machine has no JPEG 2000 codec", hint="install a Pillow wheel built with OpenJPEG")
+        raise DependencyUnavailableError("Pillow on this machine has no JPEG 2000 codec", hint="install a Pillow wheel built with OpenJPEG")
     compression_ratio = _check_range("compression_ratio", compression_ratio, 1.0, 1000.0)
     stored = np.clip(np.round(image.hu + hu_offset), 0, 65535).astype(np.uint16)
     decoded = _pillow_roundtrip(stored, "JPEG2000", quality_mode="rates", quality_layers=[compression_ratio], irreversible=True)

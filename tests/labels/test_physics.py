@@ -1,0 +1,85 @@
+"""Physics labels on real CT: honest about noise, and about over-smoothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vliqa.io import load
+from vliqa.labels.physics import aspect_scores, measure_against_reference, overall_score, physics_labels
+from vliqa.simulate import get_degradation
+
+
+@pytest.fixture(scope="module")
+def real_slice(abdomen_series):
+    return load(str(abdomen_series)).slice(10)
+
+
+def labels_at(ref, name, severities, seed=1, base=None):
+    deg = get_degradation(name)
+    start = base if base is not None else ref
+    return [physics_labels(deg.at_severity(start, s, seed=seed), ref) for s in severities]
+
+
+def test_reference_against_itself_is_excellent(real_slice):
+    lab = physics_labels(real_slice, real_slice)
+    assert lab.overall > 3.9
+    assert all(v > 3.9 for v in lab.aspects.values())
+
+
+def test_noise_label_falls_monotonically_with_dose(real_slice):
+    labs = labels_at(real_slice, "low_dose", [0.1, 0.4, 0.7, 1.0])
+    noise = [lab.aspects["noise"] for lab in labs]
+    assert all(a > b for a, b in zip(noise, noise[1:])), noise
+    overall = [lab.overall for lab in labs]
+    assert overall[0] > overall[-1] + 1.5, overall
+
+
+def test_streak_label_falls_as_views_drop(real_slice):
+    labs = labels_at(real_slice, "sparse_view", [0.2, 0.6, 1.0])
+    artifacts = [lab.aspects["artifacts"] for lab in labs]
+    assert all(a > b for a, b in zip(artifacts, artifacts[1:])), artifacts
+
+
+def test_sharpness_label_falls_with_blur(real_slice):
+    labs = labels_at(real_slice, "blur", [0.2, 0.5, 0.9])
+    sharp = [lab.aspects["sharpness"] for lab in labs]
+    assert all(a > b for a, b in zip(sharp, sharp[1:])), sharp
+
+
+def test_denoising_a_low_dose_slice_is_an_inverted_u(real_slice):
+    """Too little smoothing leaves noise, too much makes the image waxy: the label peaks in between."""
+    low = get_degradation("low_dose")(real_slice, dose_fraction=0.25, seed=5)
+    strengths = np.linspace(0.0, 1.0, 9)
+    smooth = get_degradation("smooth_gaussian")
+    overall = [physics_labels(smooth(low, strength=float(s), seed=0), real_slice).overall for s in strengths]
+    peak = int(np.argmax(overall))
+    assert 0 < peak < len(strengths) - 1, overall
+    assert overall[peak] > overall[0] + 0.3, overall
+    assert overall[peak] > overall[-1] + 0.8, overall
+
+
+def test_denoised_clean_slice_never_outscores_its_source(real_slice):
+    for name in ("smooth_gaussian", "smooth_tv", "smooth_nlm"):
+        deg = get_degradation(name)
+        for s in (0.2, 0.5, 0.9):
+            lab = physics_labels(deg(real_slice, strength=s, seed=0), real_slice)
+            assert lab.overall < 4.0 - 0.05, (name, s, lab.overall)
+    heavy = physics_labels(get_degradation("smooth_gaussian")(real_slice, strength=0.9, seed=0), real_slice)
+    assert heavy.aspects["texture"] < 2.5
+
+
+def test_overall_follows_the_worst_aspect():
+    good = {"noise": 4.0, "artifacts": 4.0, "sharpness": 4.0, "contrast": 4.0, "texture": 4.0}
+    one_bad = {**good, "artifacts": 0.5}
+    assert overall_score(good) == pytest.approx(4.0, abs=1e-6)
+    assert overall_score(one_bad) < 2.5
+
+
+def test_measures_are_recorded(real_slice):
+    low = get_degradation("low_dose")(real_slice, dose_fraction=0.25, seed=5)
+    m = measure_against_reference(low, real_slice)
+    ratio = m.noise_sigma_hu / m.noise_sigma_ref_hu
+    assert 1.6 < ratio < 2.4  # quarter dose doubles the noise
+    scores = aspect_scores(m)
+    assert set(scores) == {"noise", "artifacts", "sharpness", "contrast", "texture"}

@@ -1,0 +1,98 @@
+"""Low-dose simulation: noise level, texture, seeds, real-scan noise insertion, photon starvation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from real_slices import abdomen_slices
+from synthetic import ellipse_phantom
+
+from vliqa.errors import InvalidParameterError
+from vliqa.io.image import Acquisition
+from vliqa.simulate import dose, get_degradation, kernels
+
+
+def _water_sigma(out_hu: np.ndarray, clean_hu: np.ndarray) -> float:
+    noise = out_hu - clean_hu
+    return float(noise[118:138, 98:158].std())  # water between the inserts
+
+
+def test_noise_sigma_scales_as_one_over_sqrt_dose():
+    img = ellipse_phantom(256)
+    sig = {f: _water_sigma(dose.low_dose(img, dose_fraction=f, seed=3).hu, img.hu) for f in (1.0, 0.25, 0.0625)}
+    print({f: round(s, 1) for f, s in sig.items()})
+    assert sig[0.25] / sig[1.0] == pytest.approx(2.0, rel=0.15)
+    assert sig[0.0625] / sig[1.0] == pytest.approx(4.0, rel=0.15)
+
+
+def test_same_seed_same_pixels_different_seed_different():
+    img = ellipse_phantom(128, half_width_px=55, half_height_px=40)
+    a = dose.low_dose(img, dose_fraction=0.3, seed=5)
+    b = dose.low_dose(img, dose_fraction=0.3, seed=5)
+    c = dose.low_dose(img, dose_fraction=0.3, seed=6)
+    assert np.array_equal(a.hu, b.hu) and not np.array_equal(a.hu, c.hu)
+    step = a.history[-1]
+    assert step["name"] == "low_dose" and step["noise_free_source"] is True
+    assert step["incident_photons_target"] == pytest.approx(0.3 * step["incident_photons_source"])
+
+
+def test_sharper_kernel_gives_finer_noise_texture():
+    img = ellipse_phantom(256)
+    rois = [(r, c) for r in (100, 132) for c in (70, 102, 134, 166)]
+    mean_freq = {}
+    for k in ("B30f", "B70f"):
+        noise = dose.low_dose(img, dose_fraction=0.5, seed=1, kernel=k).hu - img.hu
+        mean_freq[k] = kernels.nps_mean_frequency(*kernels.roi_nps(noise, rois, 1.2))
+    assert mean_freq["B70f"] > 1.1 * mean_freq["B30f"]  # 1.2 mm pixels cap how fine noise can be
+
+
+def test_quarter_dose_of_a_real_scan_doubles_its_noise():
+    img = abdomen_slices((10,))[0]
+    rois = kernels.find_flat_rois(img.hu)
+    before = kernels.roi_noise_sigma_hu(img.hu, rois)
+    out = dose.low_dose(img, dose_fraction=0.25, seed=2)
+    after = kernels.roi_noise_sigma_hu(out.hu, rois)
+    print(f"real slice: sigma {before:.1f} HU -> {after:.1f} HU at 25 % dose")
+    assert after / before == pytest.approx(2.0, rel=0.25)
+    step = out.history[-1]
+    assert step["source_dose_from"] == "ctdi_vol_mgy" and step["kernel_from"] == "header table"
+    assert not step["noise_free_source"]
+
+
+def test_photon_starvation_gives_streaks_along_the_long_axis():
+    # A wide, flat body with dense lateral bone (hips): lateral rays get a handful of photons.
+    img = ellipse_phantom(256, half_width_px=125, half_height_px=45, spacing_mm=1.6)
+    hu = img.hu.copy()
+    yy, xx = np.mgrid[:256, :256] - 127.5
+    for cx in (-85, 85):
+        hu[(xx - cx) ** 2 + yy**2 <= 22**2] = 1200.0
+    img = img.replace(hu=hu)
+
+    def anisotropy(f: float) -> float:
+        noise = (dose.low_dose(img, dose_fraction=f, seed=4, source_dose=20.0).hu - hu)[108:148, 72:184]
+        spec = np.abs(np.fft.fft2(noise - noise.mean())) ** 2
+        fy, fx = np.meshgrid(np.fft.fftfreq(noise.shape[0]), np.fft.fftfreq(noise.shape[1]), indexing="ij")
+        along_y = np.abs(fx) < 0.3 * np.abs(fy)  # variation across the long axis = streaks along it
+        along_x = np.abs(fy) < 0.3 * np.abs(fx)
+        return float(spec[along_y].mean() / spec[along_x].mean())
+
+    full, starved = anisotropy(1.0), anisotropy(0.025)
+    print(f"NPS anisotropy: full dose {full:.2f}, 2.5 % dose {starved:.2f}")
+    assert starved > 3.0 and starved > 1.5 * full
+
+
+def test_source_dose_comes_from_the_header_or_a_default():
+    img = ellipse_phantom(64, half_width_px=25, half_height_px=20)
+    assert dose.source_dose_mgy(img) == (dose.DEFAULT_SOURCE_DOSE_MGY, "default")
+    assert dose.source_dose_mgy(img.replace(acquisition=Acquisition(exposure_mas=200.0)))[1] == "exposure_mas"
+    assert dose.source_dose_mgy(img.replace(acquisition=Acquisition(ctdi_vol_mgy=9.0, exposure_mas=200.0))) == (9.0, "ctdi_vol_mgy")
+
+
+def test_low_dose_is_registered_and_severity_spans_the_dose_range():
+    deg = get_degradation("low_dose")
+    assert deg.kind == "projection" and "noise" in deg.aspects
+    rng = np.random.default_rng(0)
+    assert deg.params_for_severity(0.0, rng)["dose_fraction"] == 1.0
+    assert deg.params_for_severity(1.0, rng)["dose_fraction"] < 0.04
+    with pytest.raises(InvalidParameterError, match="dose_fraction"):
+        dose.low_dose(ellipse_phantom(64, half_width_px=25, half_height_px=20), dose_fraction=1.5)
