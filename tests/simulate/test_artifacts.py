@@ -36,14 +36,18 @@ def test_ring_artifacts_are_concentric_and_grow_with_gain_error(phantom):
     weak = artifacts.ring(phantom, gain_error_std=0.001, n_defective=2, defective_error=0.01, seed=1)
     strong = artifacts.ring(phantom, gain_error_std=0.004, n_defective=8, defective_error=0.08, seed=1)
     assert streak_energy_hu(weak.hu, phantom.hu) < streak_energy_hu(strong.hu, phantom.hu)
-    change = strong.hu - phantom.hu
     yy, xx = np.mgrid[:256, :256] - 127.5
     radius = np.round(4 * np.hypot(xx, yy)).astype(int)  # quarter-pixel radial bins
     inside = radius < 4 * 75
-    ring_mean = np.bincount(radius[inside], change[inside]) / np.maximum(np.bincount(radius[inside]), 1)
-    # Most of the change is explained by the radius alone (a function of r = rings).
-    explained = 1.0 - np.var(change[inside] - ring_mean[radius[inside]]) / np.var(change[inside])
-    assert explained > 0.6
+
+    def radial_share(change: np.ndarray) -> float:
+        # Share of the change's variance that is a function of the radius alone (rings); pixel-grid
+        # aliasing of one-pixel-wide rings keeps it below 1.
+        ring_mean = np.bincount(radius[inside], change[inside]) / np.maximum(np.bincount(radius[inside]), 1)
+        return 1.0 - np.var(change[inside] - ring_mean[radius[inside]]) / np.var(change[inside])
+
+    sparse = artifacts.sparse_view(phantom, n_views=60)
+    assert radial_share(strong.hu - phantom.hu) > 0.4 > 3 * radial_share(sparse.hu - phantom.hu)
 
 
 def test_motion_doubles_edges_and_no_motion_changes_nothing(phantom):

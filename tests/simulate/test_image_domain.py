@@ -10,8 +10,8 @@ import pytest
 
 from vliqa.errors import InvalidParameterError
 from vliqa.io.image import CTImage
-from vliqa.simulate import get_degradation, list_degradations
 from vliqa.simulate import image_domain as img
+from vliqa.simulate import list_degradations
 
 #: A flat liver region of slice 10 of the bundled abdomen series (checked by eye: no vessel, no edge).
 LIVER_ROI = (slice(270, 310), slice(150, 190))

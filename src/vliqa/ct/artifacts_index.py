@@ -29,6 +29,10 @@ from vliqa.io.image import CTImage
 
 #: HU range of the region the indices look at (soft tissue and fat, after 3 px smoothing).
 REGION_HU = (-400.0, 500.0)
+#: HU (after 3 px smoothing) between fat and soft tissue; the two are eroded separately.
+FAT_SOFT_HU = -40.0
+#: Erosion of each tissue class (px).
+EROSION_PX = 8
 #: Threshold on z^2 (chi-square with 1 DOF): 25 is 5 sigma, so pure noise almost never exceeds it.
 Z2_THRESHOLD = 25.0
 #: Projection angles of the Radon transform over 180 degrees.
@@ -43,9 +47,14 @@ def highpass_region(hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     low2 = ndimage.gaussian_filter(hu, 2.0)
     # Gaussian 3 px = Gaussian 2 px followed by Gaussian sqrt(5) px.
     smooth = ndimage.gaussian_filter(low2, np.sqrt(5.0))
-    region = (smooth > REGION_HU[0]) & (smooth < REGION_HU[1])
-    # Erode past the reach of the high-pass (3 x 2 px) so that the body outline and bone edges leave no trace.
-    region = ndimage.binary_erosion(region, iterations=8)
+    # Fat and soft tissue are eroded separately, 8 px past the reach of the high-pass (3 x 2 px),
+    # so the body outline, skin, fascia, the scalp and bone edges leave no trace.
+    fat = (smooth > REGION_HU[0]) & (smooth < FAT_SOFT_HU)
+    soft = (smooth >= FAT_SOFT_HU) & (smooth < REGION_HU[1])
+    size = 2 * EROSION_PX + 1
+    region = (ndimage.uniform_filter(fat.astype(np.float32), size) > 0.999) | (
+        ndimage.uniform_filter(soft.astype(np.float32), size) > 0.999
+    )
     g = hu - low2
     if region.sum() < 64:
         return np.zeros_like(g), region
@@ -71,7 +80,9 @@ def _radon_fourier(image: np.ndarray, n_angles: int) -> np.ndarray:
     spectrum = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(padded)))
     theta = np.arange(n_angles) * np.pi / n_angles
     k = np.arange(size) - size // 2
-    coords = np.stack([(size // 2 + np.outer(np.sin(theta), k)).ravel(), (size // 2 + np.outer(np.cos(theta), k)).ravel()])
+    coords = np.stack(
+        [(size // 2 + np.outer(np.sin(theta), k)).ravel(), (size // 2 + np.outer(np.cos(theta), k)).ravel()]
+    )
     slices = ndimage.map_coordinates(spectrum.real, coords, order=1) + 1j * ndimage.map_coordinates(
         spectrum.imag, coords, order=1
     )

@@ -1,34 +1,32 @@
-"""Noise level of a CT slice in HU, measured in automatically found homogeneous regions.
+"""Noise level of a CT slice in HU, measured in automatically found homogeneous windows.
 
-Method (in the spirit of AAPM TG-233 and the "global noise level" of
-Christianson et al. 2015, adapted to small ROIs on patient images):
+Method (after the "global noise level" of Christianson et al. 2015 and AAPM
+TG-233 ROI practice, adapted to patient images):
 
-1. Square ROIs are placed where the tissue is flat: every window must lie in a
-   soft-tissue HU range (no air, lung, bone) and its *low-pass* detrended
-   variance (structure) must be among the smallest of the slice. Ranking on the
-   low-pass image rather than the raw image keeps the selection almost blind to
-   the noise itself, so choosing the flattest windows does not bias sigma low.
-2. Each ROI is detrended with a least-squares plane; sigma is the median of the
-   ROI residual standard deviations.
-3. Detrending removes the noise power that a plane can express. For white noise
-   that is 3 degrees of freedom, for correlated CT noise it is more (a plane
-   absorbs the low-frequency part of the NPS). The lost share is estimated from
-   the noise autocorrelation measured in the ROIs themselves and divided out,
-   which keeps the estimate unbiased for white and for correlated noise.
+1. Square windows on a half-window grid are kept when all their (lightly
+   smoothed) pixels lie in a soft-tissue HU range: no air, lung, bone, padding.
+2. Each window is detrended with a least-squares plane. The log residual
+   variances of noise-only windows form the lowest mode of their distribution;
+   windows across boundaries form a higher tail. Windows in the band around that
+   mode (for the raw and for a low-pass copy alike) are accepted. Nothing ranks
+   windows by their own noise, so accepting them does not bias sigma low.
+3. sigma^2 is the median accepted residual variance, divided by the share of
+   variance a plane fit keeps for noise of the measured correlation and by the
+   chi-square median/mean ratio (`vliqa.ct.noise_model`). This keeps the
+   estimate unbiased for white and for correlated noise.
 
-Everything is vectorised: window statistics come from integral images, so a
-512x512 slice takes a few milliseconds.
+Window statistics come from block sums, so a 512x512 slice takes tens of ms.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
+from vliqa.ct.noise_model import detrend_model, half_sample_mode
 from vliqa.io.image import CTImage
 
 #: Pixel spacing assumed when an image carries none (mm); typical of a 350 mm field of view.
@@ -169,20 +167,6 @@ def roi_size_px(image: CTImage, roi_size_mm: float) -> int:
     return max(6, 2 * int(round(roi_size_mm / spacing / 2.0)))
 
 
-def half_sample_mode(values: np.ndarray) -> float:
-    """Gives the half-sample mode (Bickel & Fruehwirth 2006) of `values`: a bandwidth-free, robust mode."""
-    x = np.sort(np.asarray(values, dtype=np.float64))
-    while x.size > 3:
-        half = (x.size + 1) // 2
-        widths = x[half - 1 :] - x[: x.size - half + 1]
-        start = int(np.argmin(widths))
-        x = x[start : start + half]
-    if x.size == 3:
-        # Of three points keep the closer pair, as in the original algorithm.
-        x = x[:2] if x[1] - x[0] < x[2] - x[1] else (x[1:] if x[1] - x[0] > x[2] - x[1] else x[1:2])
-    return float(np.mean(x))
-
-
 @dataclass(frozen=True)
 class WindowScan:
     """Statistics of all n x n candidate windows of a slice on a grid of n/2 (internal to the measures)."""
@@ -319,87 +303,6 @@ def plane_residuals(image: CTImage, rois: list[ROI]) -> np.ndarray:
     return stack - mean - slope_r * coords[None, :, None] - slope_c * coords[None, None, :]
 
 
-@lru_cache(maxsize=8)
-def _detrend_response(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Gives, for an n x n window and isotropic noise covariance shells, what plane detrending leaves.
-
-    Shell j is the covariance that is 1 at lags of rounded length j (j = 0..n/2)
-    and 0 elsewhere; R_j = (I - P) shell_j (I - P) is what remains after the
-    plane fit. Returned: the lag-averaged autocovariance of each R_j
-    (J x (2n-1)^2), tr R_j (J), the Gram matrix <R_j, R_k> (J x J), and the
-    number of pixel pairs per lag.
-    """
-    coords = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
-    rr, cc = np.meshgrid(coords, coords, indexing="ij")
-    basis = np.stack([np.ones(n * n), rr.ravel(), cc.ravel()], axis=1)
-    basis /= np.linalg.norm(basis, axis=0)
-    ir, ic = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    dr = ir.ravel()[:, None] - ir.ravel()[None, :]
-    dc = ic.ravel()[:, None] - ic.ravel()[None, :]
-    lag_id = ((dr + n - 1) * (2 * n - 1) + (dc + n - 1)).ravel()
-    n_lags = (2 * n - 1) ** 2
-    counts = np.bincount(lag_id, minlength=n_lags).astype(np.float64)
-    shell_pair = np.rint(np.hypot(dr, dc)).astype(np.int32)
-    n_shells = n // 2 + 1
-    responses = np.zeros((n_shells, n_lags))
-    residuals = []
-    for j in range(n_shells):
-        full = (shell_pair == j).astype(np.float64)
-        # P = B B^T has rank 3, so (I - P) S (I - P) costs O(N^2).
-        sb = full @ basis
-        resid = full - basis @ sb.T - sb @ basis.T + basis @ (basis.T @ sb) @ basis.T
-        responses[j] = np.bincount(lag_id, weights=resid.ravel(), minlength=n_lags)
-        residuals.append(resid.ravel().astype(np.float32))
-    traces = np.array([float(np.sum(r[:: n * n + 1])) for r in residuals])
-    stacked = np.stack(residuals)
-    gram = (stacked @ stacked.T).astype(np.float64)
-    return responses / np.maximum(counts, 1.0), traces, gram, counts
-
-
-@dataclass(frozen=True)
-class DetrendModel:
-    """What plane detrending does to noise of the measured correlation in one window."""
-
-    #: Expected share of the noise variance that survives the plane fit, E[residual SS] / (N sigma^2).
-    kept_fraction: float
-    #: Effective degrees of freedom of the residual sum of squares (for chi-square corrections).
-    dof: float
-
-
-def detrend_model(residuals: np.ndarray) -> DetrendModel:
-    """Gives the variance share kept by plane detrending and the residual DOF, for the noise in `residuals`.
-
-    The residual covariance of a window is R = (I - P) S (I - P), with P the
-    plane projector and S the noise covariance. Only the residuals' lag-averaged
-    autocovariance can be measured, and a plane fit cannot tell long-range
-    correlation from a random offset, so S is modelled as isotropic and zero
-    beyond half the window: S = sum_j c_j shell_j, with c_j fitted by weighted
-    least squares to the measured residual autocovariance. Then
-    E[SS] = tr R and Var[SS] = 2 tr R^2 for Gaussian noise.
-    """
-    k, n, _ = residuals.shape
-    size = 2 * n
-    spec = np.abs(np.fft.rfft2(residuals, s=(size, size))) ** 2
-    circ = np.fft.irfft2(spec.sum(axis=0), s=(size, size))
-    # Reorder circular lags (-(n-1)..n-1) into the (2n-1)^2 grid used by _detrend_response.
-    idx = np.r_[np.arange(size - n + 1, size), np.arange(0, n)]
-    responses, traces, gram, counts = _detrend_response(n)
-    measured = circ[np.ix_(idx, idx)].ravel() / (np.maximum(counts, 1.0) * k)
-    weights = np.sqrt(counts)
-    design = (responses * weights).T
-    try:
-        coef = np.linalg.solve(design.T @ design, design.T @ (measured * weights))
-    except np.linalg.LinAlgError:
-        coef = np.full(responses.shape[0], np.nan)
-    sigma2 = float(coef[0])
-    if not np.isfinite(sigma2) or sigma2 <= 0:
-        return DetrendModel(kept_fraction=1.0 - 3.0 / (n * n), dof=n * n - 3.0)
-    trace = float(coef @ traces)
-    kept = trace / (n * n * sigma2)
-    dof = trace**2 / max(float(coef @ gram @ coef), 1e-12)
-    return DetrendModel(kept_fraction=float(np.clip(kept, 0.3, 1.0)), dof=float(max(dof, 1.0)))
-
-
 def immerkaer_sigma_hu(hu: np.ndarray) -> float:
     """Gives a global noise sigma from the median absolute Laplacian-difference filter (Immerkaer 1996).
 
@@ -429,15 +332,15 @@ def noise_from_scan(image: CTImage, scan: WindowScan) -> NoiseEstimate:
     variances = scan.ss_res[idx] / (n * n * model.kept_fraction * median_factor)
     head = is_head_image(image)
     tissues = np.array([tissue_from_hu(float(m), head=head) for m in scan.mean_hu[idx]])
-    per_tissue = {
-        str(t): float(np.sqrt(np.median(variances[tissues == t]))) for t in sorted(set(tissues.tolist()))
-    }
+    per_tissue = {str(t): float(np.sqrt(np.median(variances[tissues == t]))) for t in sorted(set(tissues.tolist()))}
     method = (
         f"median of {idx.size} plane-detrended {n}x{n} px windows in the noise-only band, "
         f"corrected for the noise correlation (the plane keeps {model.kept_fraction:.3f} of the variance; "
         f"{model.dof:.0f} effective DOF per window)"
     )
-    return NoiseEstimate(sigma_hu=float(np.sqrt(np.median(variances))), per_tissue=per_tissue, n_rois=int(idx.size), method=method)
+    return NoiseEstimate(
+        sigma_hu=float(np.sqrt(np.median(variances))), per_tissue=per_tissue, n_rois=int(idx.size), method=method
+    )
 
 
 #: ROI sides (mm) tried for the noise estimate, largest first; larger ROIs lose less noise to the plane fit.

@@ -29,7 +29,9 @@ def _check_mask(image: CTImage, mask: np.ndarray, name: str) -> np.ndarray:
             hint="pass a boolean mask of the same size as the slice",
         )
     if not mask.any():
-        raise InvalidParameterError(f"{name} is empty", path=image.source, hint="the mask must select at least one pixel")
+        raise InvalidParameterError(
+            f"{name} is empty", path=image.source, hint="the mask must select at least one pixel"
+        )
     return mask
 
 
@@ -63,7 +65,7 @@ class ReferenceMetrics:
     rmse_hu: float
     psnr_db: float
     ssim: float
-    #: The data range (HU) PSNR used: the window width, or the reference's HU range.
+    #: The data range (HU) PSNR used: the window width, or the reference's HU range (whole slice).
     data_range_hu: float
     window: dict[str, Any] | None = None
 
@@ -79,8 +81,8 @@ def reference_metrics(
     - RMSE is over the body: pixels where the reference is above -500 HU (all
       pixels when that is under 1 % of the image).
     - PSNR: with a window, both images are clipped to it and the data range is
-      its width; without, the data range is the reference's HU range over the
-      body and the RMSE is the HU RMSE above.
+      its width; without, the data range is the reference's HU range (max - min
+      over the whole slice) and the RMSE is the body HU RMSE above.
     - SSIM: skimage's structural_similarity on both images windowed to [0, 1]
       (the given window, or the reference's display default), data_range=1.
     """
@@ -102,15 +104,23 @@ def reference_metrics(
         data_range = float(win.width)
     else:
         psnr_rmse = rmse
-        data_range = float(np.ptp(ref[body]))
-    psnr = float("inf") if psnr_rmse == 0 else float(20 * np.log10(data_range / psnr_rmse)) if data_range > 0 else float("nan")
+        data_range = float(np.ptp(ref))
+    psnr = (
+        float("inf")
+        if psnr_rmse == 0
+        else float(20 * np.log10(data_range / psnr_rmse))
+        if data_range > 0
+        else float("nan")
+    )
     display_window = resolve_window(reference, window)
     lo, width = display_window.low_hu, display_window.width
-    ssim = float(
-        structural_similarity(
-            np.clip((test - lo) / width, 0, 1), np.clip((ref - lo) / width, 0, 1), data_range=1.0
+    ssim = (
+        float(
+            structural_similarity(np.clip((test - lo) / width, 0, 1), np.clip((ref - lo) / width, 0, 1), data_range=1.0)
         )
-    ) if min(image.shape) >= 7 else float("nan")
+        if min(image.shape) >= 7
+        else float("nan")
+    )
     return ReferenceMetrics(
         rmse_hu=rmse,
         psnr_db=psnr,

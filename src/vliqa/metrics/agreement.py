@@ -320,7 +320,7 @@ def bootstrap_ci(metric_fn: MetricFn, pred: object, target: object, n_boot: int 
 
 def pairwise_counts(pred: object, target: object, *, min_diff: float = 0.0) -> tuple[float, int]:
     """Gives (credit, number of pairs) for the 2AFC test; see `pairwise_accuracy`."""
-    p, t = check_pair(pred, target, min_items=2)
+    p, t = check_pair(pred, target)
     if not np.isfinite(min_diff) or min_diff < 0:
         raise InvalidParameterError(f"min_diff must be a finite number >= 0, got {min_diff!r}")
     n = p.size

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from vliqa.errors import InvalidParameterError, PermissionDeniedError, VliqaError
 from vliqa.io.atomic import atomic_path
-from vliqa.metrics.agreement import check_pair, fit_logistic
+from vliqa.metrics.agreement import check_pair
 from vliqa.metrics.calibration import calibration
 from vliqa.metrics.summary import agreement_report
 
@@ -55,7 +55,7 @@ def scatter_with_fit(pred: object, target: object, path: str | Path, *, title: s
     ax.plot([lo, hi], [lo, hi], color="0.6", linestyle=":", linewidth=1, label="y = x")
     if fit:
         xs = np.linspace(float(p.min()), float(p.max()), 200)
-        fitted = fit_logistic(p, t)
+        fitted = report.fit
         ax.plot(xs, fitted.predict(xs), color="tab:red", linewidth=2,
                 label=f"{fitted.method} fit: PLCC={report.plcc_logistic:.3f}, RMSE={report.rmse_logistic:.3f}")
     ax.plot([], [], " ", label=f"raw PLCC={report.plcc:.3f}  RMSE={report.rmse:.3f}")

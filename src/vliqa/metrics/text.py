@@ -68,7 +68,9 @@ def caption_metrics(candidates: Mapping[Any, str] | Sequence[str],
     Candidates and references are dicts keyed by item id or parallel lists. BLEU is the corpus
     BLEU of pycocoevalcap (closest reference length for the brevity penalty); ROUGE-L and CIDEr-D are
     means over items (CIDEr-D on COCO's x10 scale, so identical texts score about 10 on a varied
-    corpus). With `meteor=True` the result also holds "meteor", or raises if Java is missing.
+    corpus). BLEU-n of a corpus without any n-word candidate is near 0 (pycocoevalcap's tiny-count
+    smoothing), as is CIDEr-D of a single item (see the module notes). With `meteor=True` the result
+    also holds "meteor", or raises if Java is missing.
     """
     from pycocoevalcap.bleu.bleu_scorer import BleuScorer
     from pycocoevalcap.cider.cider import Cider

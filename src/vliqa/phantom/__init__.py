@@ -72,7 +72,7 @@ def make_phantom(
     rng = np.random.default_rng([int(seed), REGIONS.index(key)])
     (w_lo, w_hi), (f_lo, f_hi), max_rot, body_part = _REGION_GEOMETRY[key]
     half_w = u_draw(rng, w_lo, w_hi)
-    fov = float(fov_mm) if fov_mm is not None else round(float(np.clip(2 * half_w * u_draw(rng, 1.15, 1.45), f_lo, f_hi)), 2)
+    fov = float(fov_mm) if fov_mm is not None else round(float(np.clip(2 * half_w * u_draw(rng, 1.08, 1.35), f_lo, f_hi)), 2)
     half_w = min(half_w, 0.46 * fov)
     room = max(0.5 * fov - 1.04 * half_w, 0.0)
     shift = (u_draw(rng, -1, 1) * min(room, 0.04 * fov), u_draw(rng, -1, 1) * min(room, 0.04 * fov))
@@ -80,7 +80,7 @@ def make_phantom(
     canvas = Canvas(size_px, fov, int(seed), shift_mm=shift, angle_rad=angle)
     params = _DRAW[key](canvas, rng, half_w)
     count = int(rng.integers(0, 4)) if n_lesions is None else int(n_lesions)
-    lesions, lesion_mask = add_lesions(canvas, rng, key, count)
+    lesions, lesion_labels = add_lesions(canvas, rng, key, count)
 
     history_step = {
         "name": "phantom",
@@ -105,9 +105,10 @@ def make_phantom(
         image=image,
         labels=canvas.labels,
         label_names=present_labels(canvas.labels),
-        lesion_mask=lesion_mask,
+        lesion_mask=lesion_labels > 0,
         lesions=tuple(lesions),
         organ_hu=organ_hu,
+        lesion_labels=lesion_labels,
     )
 
 

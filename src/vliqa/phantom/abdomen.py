@@ -112,8 +112,9 @@ def _plan_organs(rng, level, cav, ac_l, ac_r, bc_a, bc_p, vert_cy, vert_rx, ao, 
     """Gives the organ shapes (before drawing) so bowel loops can be placed in the free space between them."""
     th = angles()
     size_liver = 1.15 - 0.5 * level
-    liver_c = (-ac_r * u(rng, 0.4, 0.5), -bc_a * u(rng, 0.0, 0.15))
-    r_liver = superellipse_radius(th, ac_r * 0.62 * size_liver, (bc_a + bc_p) * 0.45 * size_liver, u(rng, 2.0, 2.6))
+    # the right lobe fills the right upper quadrant up to the abdominal wall (it is clipped to the cavity)
+    liver_c = (-ac_r * u(rng, 0.45, 0.6), -bc_a * u(rng, 0.0, 0.15))
+    r_liver = superellipse_radius(th, ac_r * 0.75 * size_liver, (bc_a + bc_p) * 0.5 * size_liver, u(rng, 2.2, 2.8))
     right_lobe = StarShape(liver_c[0], liver_c[1], r_liver * fourier_wobble(th, rng, 0.08))
     parts: list[Shape] = [right_lobe]
     if level < 0.75:
@@ -123,9 +124,9 @@ def _plan_organs(rng, level, cav, ac_l, ac_r, bc_a, bc_p, vert_cy, vert_rx, ao, 
 
     size_sp = u(rng, 0.8, 1.2) * (1.0 - 0.6 * level)
     sp_theta = u(rng, 0.35, 0.75)  # posterolateral on the patient's left
-    sp_r = min(ac_l, bc_p * 1.3) * 0.72
+    sp_r = min(ac_l, bc_p * 1.3) * 0.8  # against the posterolateral wall
     sp_c = (sp_r * np.cos(sp_theta), sp_r * np.sin(sp_theta))
-    long_r, short_r = u(rng, 45, 62) * size_sp, u(rng, 20, 28) * size_sp
+    long_r, short_r = u(rng, 50, 70) * size_sp, u(rng, 22, 32) * size_sp
     outer = Ellipse(*sp_c, long_r, short_r, sp_theta + np.pi / 2)
     inward = (-np.cos(sp_theta), -np.sin(sp_theta))
     cut = Ellipse(sp_c[0] + inward[0] * short_r * 1.4, sp_c[1] + inward[1] * short_r * 1.4, long_r * 0.75, short_r * 0.9, sp_theta + np.pi / 2)
@@ -141,7 +142,9 @@ def _plan_organs(rng, level, cav, ac_l, ac_r, bc_a, bc_p, vert_cy, vert_rx, ao, 
         organs[f"{side} kidney"] = Ellipse(c[0], c[1], long_k, short_k, axis)
 
     st_size = u(rng, 0.8, 1.2) * (1.25 - 0.6 * level)
-    organs["stomach"] = Ellipse(ac_l * u(rng, 0.25, 0.45), -bc_a * u(rng, 0.3, 0.5), u(rng, 35, 50) * st_size, u(rng, 24, 34) * st_size, u(rng, -0.6, 0.2))
+    st_c = (ac_l * u(rng, 0.25, 0.45), -bc_a * u(rng, 0.3, 0.5))
+    st_r = superellipse_radius(th - u(rng, -0.6, 0.2), u(rng, 32, 50) * st_size, u(rng, 20, 34) * st_size, 2.0)
+    organs["stomach"] = StarShape(st_c[0], st_c[1], st_r * fourier_wobble(th, rng, 0.1, range(2, 6)))
     # pancreas: a lobulated band from the duodenum across the aorta towards the splenic hilum
     py = ao[1] - ao_r - u(rng, 8, 14)
     pts = [(-u(rng, 25, 40), py + u(rng, -8, 4)), (ao[0], py - u(rng, 2, 8)), (ac_l * u(rng, 0.3, 0.45), py + u(rng, -5, 10))]
@@ -211,12 +214,17 @@ def _paint_stomach(canvas: Canvas, rng: np.random.Generator, stomach: Shape, hu:
     """Draws the stomach with its wall, gastric fluid and an anterior gas cap (or food)."""
     canvas.paint(stomach, hu["bowel wall"], "stomach", texture_hu=3.0)
     lumen = Inset(stomach, u(rng, 3.0, 5.0))
-    if rng.random() < 0.25:
-        canvas.paint(lumen, u(rng, -10, 40), "stomach", texture_hu=35.0)
+    if rng.random() < 0.25:  # a meal: mottled soft tissue with small gas bubbles
+        canvas.paint(lumen, u(rng, 0, 40), "stomach", texture_hu=12.0, coarse_hu=8.0)
+        bx0, bx1, by0, by1 = lumen.bbox()
+        lumen_cover = canvas.cover(lumen)
+        for _ in range(int(rng.integers(5, 15))):
+            canvas.paint(circle(u(rng, bx0, bx1), u(rng, by0, by1), u(rng, 0.8, 2.5)), -1000.0, "stomach", within=lumen_cover)
     else:
         canvas.paint(lumen, u(rng, 5, 20), "stomach", texture_hu=1.5)
-    _, _, y0, y1 = lumen.bbox()
-    canvas.paint(Intersection(lumen, HalfPlane(0.0, 1.0, y0 + (y1 - y0) * u(rng, 0.15, 0.6))), -1000.0, "stomach")
+    if rng.random() < 0.8:  # supine: the gas cap floats anteriorly over a flat air-fluid level
+        _, _, y0, y1 = lumen.bbox()
+        canvas.paint(Intersection(lumen, HalfPlane(0.0, 1.0, y0 + (y1 - y0) * u(rng, 0.1, 0.55))), -1000.0, "stomach")
 
 
 def _paint_liver(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, organs: dict[str, Shape], hu: dict[str, float]) -> None:
@@ -226,12 +234,13 @@ def _paint_liver(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, organ
     liver_cov = canvas.cover(liver) * wall.cavity_cover
     x0, x1, y0, y1 = liver.bbox()
     hilum = (x0 + (x1 - x0) * 0.72, y0 + (y1 - y0) * u(rng, 0.45, 0.6))
-    for k in range(int(rng.integers(2, 4))):
-        ang = np.pi + u(rng, -1.2, 1.2) + (0.6 * k - 0.6)
-        for seg in vessel_tree(rng, hilum, ang, u(rng, 25, 40), u(rng, 3.0, 5.0), depth=3, spread_rad=0.7, min_radius_mm=1.2, stop_prob=0.3):
+    for _ in range(int(rng.integers(1, 3))):  # a portal branch running in the slice plane
+        ang = np.pi + u(rng, -1.0, 1.0)
+        for seg in vessel_tree(rng, hilum, ang, u(rng, 20, 35), u(rng, 2.5, 4.5), depth=2, spread_rad=0.8, min_radius_mm=1.5, stop_prob=0.4):
             canvas.paint(seg, hu["portal"], "hepatic vessels", within=liver_cov)
-    for _ in range(int(rng.integers(3, 9))):  # hepatic veins and portal branches cut across
-        canvas.paint(circle(u(rng, x0, x1), u(rng, y0, y1), u(rng, 1.5, 4.5)), hu["portal"] - u(rng, 0, 20), "hepatic vessels", within=liver_cov)
+    for _ in range(int(rng.integers(4, 12))):  # hepatic veins and portal branches cut across
+        canvas.paint(Ellipse(u(rng, x0, x1), u(rng, y0, y1), u(rng, 1.5, 5.0), u(rng, 1.5, 4.0), u(rng, 0, np.pi)),
+                     hu["portal"] - u(rng, 0, 25), "hepatic vessels", within=liver_cov)
     if rng.random() < 0.5:
         gb = Ellipse(x0 + (x1 - x0) * u(rng, 0.55, 0.75), y0 + (y1 - y0) * u(rng, 0.15, 0.35), u(rng, 10, 18), u(rng, 8, 13), u(rng, -1, 1))
         canvas.paint(gb, u(rng, 0, 20), "gallbladder", texture_hu=1.0, within=liver_cov)
@@ -264,7 +273,7 @@ def _paint_retroperitoneum(canvas: Canvas, rng: np.random.Generator, wall: BodyW
         ps_r = 4 + 10 * level * u(rng, 0.8, 1.2)
         canvas.paint(Ellipse(sgn * (vert.body_rx + ps_r * 0.7), vert.body_cy + vert.body_ry * 0.2, ps_r * 1.1, ps_r, sgn * 0.3),
                      hu["muscle"], "psoas", texture_hu=3.0)
-        para = Ellipse(sgn * u(rng, 22, 30), vert.canal_cy + u(rng, 12, 18), u(rng, 18, 26), u(rng, 16, 22), sgn * u(rng, -0.3, 0.1))
+        para = Ellipse(sgn * u(rng, 24, 32), vert.canal_cy + u(rng, 10, 16), u(rng, 22, 30), u(rng, 20, 26), sgn * u(rng, -0.3, 0.1))
         canvas.paint(para, hu["muscle"], "paraspinal muscle", texture_hu=4.0, within=wall.fat_inner_cover)
     paint_vertebra(canvas, rng, vert, thoracic=False, within=wall.fat_inner_cover)
 

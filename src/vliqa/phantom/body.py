@@ -81,7 +81,7 @@ def paint_body_wall(
     canvas.paint(body, SKIN_HU + u(rng, -10, 10), "skin")
     under_skin = Inset(body, skin_mm)
     canvas.paint(under_skin, FAT_HU + u(rng, -8, 8), "subcutaneous fat", texture_hu=3.0, texture="fine")
-    canvas.paint(under_skin, 0.0, None, texture="septa", texture_hu=u(rng, 12, 30), add=True)  # faint septa
+    canvas.paint(under_skin, 0.0, None, texture="septa", texture_hu=u(rng, 8, 20), add=True)  # faint septa
     fat_inner = outline.offset(skin_mm + fat_mm)
     canvas.paint(fat_inner, muscle_hu, "muscle", texture_hu=4.0, coarse_hu=2.0)
     cavity = fat_inner.offset(muscle_mm)

@@ -131,7 +131,7 @@ def _paint_mediastinum(canvas: Canvas, rng: np.random.Generator, wall: BodyWall,
     front_of_spine = vert.body_cy - vert.body_ry
     within = wall.cavity_cover
     # a band of mediastinal fat from the sternum to the spine, widening towards the heart
-    band = Union([Ellipse(0.0, (front + front_of_spine) / 2, med_w * u(rng, 0.4, 0.6), (front_of_spine - front) / 2 + 15),
+    band = Union([Ellipse(0.0, (front + front_of_spine) / 2, med_w * u(rng, 0.3, 0.45), (front_of_spine - front) / 2 + 15),
                   Ellipse(u(rng, 0, 8), front_of_spine - 18, med_w * 0.9, 30)])
     canvas.paint(band, FAT_HU + u(rng, 0, 15), "mediastinal fat", texture_hu=5.0, within=within)
     eso = (u(rng, 3, 10), front_of_spine - u(rng, 4, 8))
@@ -218,9 +218,9 @@ def _paint_ribs(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, vert, 
             else:
                 paint_bone(canvas, rib, "ribs", cortical_hu=cortical, cancellous_hu=marrow, cortex_mm=1.3)
         # the posterior rib meets the transverse process beside the vertebra
-        head = (sgn * (vert.body_rx + 4), vert.body_cy + vert.body_ry * 0.3)
-        neck = (sgn * (vert.body_rx + u(rng, 22, 32)), vert.canal_cy + u(rng, 4, 12))
-        paint_bone(canvas, polyline([head, neck, (neck[0] + sgn * 12, neck[1] - 4)], 4.2), "ribs", cortical_hu=cortical, cancellous_hu=marrow)
+        head = (sgn * (vert.body_rx + 3), vert.body_cy + vert.body_ry * 0.2)
+        neck = (sgn * (vert.body_rx + u(rng, 14, 20)), vert.canal_cy + u(rng, 0, 5))
+        paint_bone(canvas, polyline([head, neck, (neck[0] + sgn * 9, neck[1] - 2)], [4.0, 4.5, 4.0]), "ribs", cortical_hu=cortical, cancellous_hu=marrow)
     front = wall.fat_inner.radius_at(-np.pi / 2)
     sternum = Ellipse(u(rng, -2, 2), -front + u(rng, 6, 9), u(rng, 12, 20), u(rng, 5, 8))
     paint_bone(canvas, sternum, "sternum", cortical_hu=cortical * 0.9, cancellous_hu=marrow, cortex_mm=1.5)

@@ -111,6 +111,8 @@ class Phantom:
     lesions: tuple[Lesion, ...]
     #: nominal (texture-free) HU of each organ present, for contrast ground truth
     organ_hu: dict[str, float]
+    #: int16 map: 0 outside lesions, k inside lesion k-1 of `lesions`
+    lesion_labels: np.ndarray
 
     @property
     def region(self) -> str:
@@ -132,14 +134,7 @@ class Phantom:
 
     def lesion_masks(self) -> list[np.ndarray]:
         """Gives one boolean mask per lesion (in `lesions` order)."""
-        rows, cols = np.ogrid[: self.labels.shape[0], : self.labels.shape[1]]
-        spacing = self.image.pixel_spacing_mm or (1.0, 1.0)
-        out = []
-        for les in self.lesions:
-            r_px = les.radius_mm / spacing[0] + 0.5
-            disc = (rows - les.center_px[0]) ** 2 + (cols - les.center_px[1]) ** 2 <= r_px**2
-            out.append(disc & self.lesion_mask)
-        return out
+        return [self.lesion_labels == k + 1 for k in range(len(self.lesions))]
 
 
 def present_labels(labels: np.ndarray) -> dict[int, str]:

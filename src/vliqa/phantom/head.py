@@ -18,8 +18,8 @@ from vliqa.phantom.canvas import Canvas
 from vliqa.phantom.shapes import (
     N_ANGLES,
     BBox,
-    Capsule,
     CanvasLike,
+    Capsule,
     ConvexPolygon,
     Ellipse,
     Intersection,

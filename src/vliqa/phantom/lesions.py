@@ -38,20 +38,21 @@ def _draw_kind(rng: np.random.Generator, region: str, organ_hu: float) -> tuple[
 
 
 def add_lesions(canvas: Canvas, rng: np.random.Generator, region: str, count: int) -> tuple[list[Lesion], np.ndarray]:
-    """Draws up to `count` lesions into organs of the canvas; gives them and their union mask.
+    """Draws up to `count` lesions into organs of the canvas; gives them and their label map (0 none, k lesion k-1).
 
     A lesion that finds no room in any organ after many tries is left out, so
     fewer than `count` may come back in a small or cramped slice.
     """
     mask = np.zeros(canvas.hu.shape, dtype=bool)
+    lesion_labels = np.zeros(canvas.hu.shape, dtype=np.int16)
     lesions: list[Lesion] = []
     hosts = {name: p for name, p in _HOSTS[region].items() if name in canvas.organ_hu}
     if count == 0 or not hosts:
-        return lesions, mask
+        return lesions, lesion_labels
     organ_masks = {name: canvas.labels == LABEL_IDS[name] for name in hosts}
     hosts = {n: p for n, p in hosts.items() if organ_masks[n].sum() > 50}
     if not hosts:
-        return lesions, mask
+        return lesions, lesion_labels
     names = list(hosts)
     probs = np.array([hosts[n] for n in names])
     probs /= probs.sum()
@@ -80,15 +81,17 @@ def add_lesions(canvas: Canvas, rng: np.random.Generator, region: str, count: in
         organ_hu = canvas.organ_hu[organ]
         edge_mm = float(rng.uniform(0.0, 1.5)) if region != "chest" else 0.0  # some lesions have soft margins
         if replace:
-            out = canvas.paint(shape, organ_hu + contrast, None, texture_hu=8.0, edge_mm=edge_mm)
+            out = canvas.paint(shape, organ_hu + contrast, None, texture_hu=3.0, edge_mm=edge_mm)
         else:
             out = canvas.paint(shape, contrast, None, add=True, edge_mm=edge_mm)
         if out is None:
             continue
         sl, cov = out
-        mask[sl] |= (cov >= 0.5) & organ_masks[organ][sl]
+        inside = (cov >= 0.5) & organ_masks[organ][sl]
+        mask[sl] |= inside
+        lesion_labels[sl][inside] = len(lesions) + 1
         lesions.append(Lesion((float(row), float(col)), round(radius_mm, 2), round(contrast, 2), organ, kind))
-    return lesions, mask
+    return lesions, lesion_labels
 
 
 def _fits(allowed: np.ndarray, row: int, col: int, r_px: float) -> bool:

@@ -16,9 +16,9 @@ grows downwards (POSTERIOR), origin at the body centre.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class Shape:
     def sdf(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def sdf_on(self, canvas: "CanvasLike", sl: tuple[slice, slice]) -> np.ndarray:
+    def sdf_on(self, canvas: CanvasLike, sl: tuple[slice, slice]) -> np.ndarray:
         """Gives the signed distance on a pixel window of a canvas (shapes override it to reuse cached grids)."""
         return self.sdf(canvas.x[sl], canvas.y[sl])
 
@@ -85,9 +85,11 @@ class Ellipse(Shape):
             dx, dy = c * dx + s * dy, c * dy - s * dx
         ia2, ib2 = np.float32(1.0 / self.a**2), np.float32(1.0 / self.b**2)
         q = np.sqrt(dx * dx * ia2 + dy * dy * ib2)
-        # first-order distance (q - 1) / |grad q|, exact on the boundary
-        grad = np.sqrt(dx * dx * (ia2 * ia2) + dy * dy * (ib2 * ib2)) + np.float32(1e-6)
-        return (q - 1.0) * q / grad
+        # first-order distance (q - 1) / |grad q| = (q - 1) * q / g, exact on the boundary;
+        # at the very centre q / g -> between a and b, so use the smaller semi-axis there
+        g = np.sqrt(dx * dx * (ia2 * ia2) + dy * dy * (ib2 * ib2))
+        scale = np.divide(q, g, out=np.full_like(q, min(self.a, self.b)), where=g > 1e-12)
+        return (q - 1.0) * scale
 
 
 def circle(cx: float, cy: float, r: float) -> Ellipse:

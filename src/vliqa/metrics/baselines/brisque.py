@@ -36,24 +36,35 @@ def _svr() -> dict[str, np.ndarray]:
         return {k: data[k].copy() for k in data.files}
 
 
-def _scale_features(coeffs: np.ndarray) -> list[float]:
+def _scale_features(coeffs: np.ndarray, *, zero_is_right: bool = False) -> list[float]:
     """Gives the 18 BRISQUE features of one scale's MSCN coefficients."""
-    alpha, var = fit_ggd(coeffs.ravel())
+    if zero_is_right:
+        # The brisque package fits an AGGD to the MSCN coefficients too, and averages the side variances.
+        a, left, right = fit_aggd(coeffs.ravel(), zero_is_right=True)
+        alpha, var = a, (left**2 + right**2) / 2.0
+    else:
+        alpha, var = fit_ggd(coeffs.ravel())
     feats = [float(alpha[0]), float(var[0])]
     for product in paired_products(coeffs):
-        a, left, right = fit_aggd(product.ravel())
+        a, left, right = fit_aggd(product.ravel(), zero_is_right=zero_is_right)
         feats += [float(a[0]), float(aggd_mean(a, left, right)[0]), float(left[0] ** 2), float(right[0] ** 2)]
     return feats
 
 
-def brisque_features(display: np.ndarray) -> np.ndarray:
-    """Gives the 36 BRISQUE features of a display image in [0, 1] (NaN where a fit is undefined)."""
+def brisque_features(display: np.ndarray, *, zero_is_right: bool = False) -> np.ndarray:
+    """Gives the 36 BRISQUE features of a display image in [0, 1] (NaN where a fit is undefined).
+
+    `zero_is_right=True` reproduces the brisque 0.2.0 package, which counts
+    exact zeros (the air around a patient after windowing) as positive values
+    and fits an AGGD to the MSCN coefficients; the default follows the paper.
+    """
     img = np.asarray(display, dtype=np.float64) * 255.0
     if min(img.shape) < BRISQUE_MIN_SIDE_PX:
         raise ImageSizeError(f"BRISQUE needs images of at least {BRISQUE_MIN_SIDE_PX} px a side, got {img.shape}")
     full, _ = mscn(img, mode="constant")
     half, _ = mscn(half_size(img), mode="constant")
-    return np.array(_scale_features(full) + _scale_features(half), dtype=np.float64)
+    features = _scale_features(full, zero_is_right=zero_is_right) + _scale_features(half, zero_is_right=zero_is_right)
+    return np.array(features, dtype=np.float64)
 
 
 def brisque_score_from_features(features: np.ndarray) -> float:
@@ -65,9 +76,9 @@ def brisque_score_from_features(features: np.ndarray) -> float:
     return float(m["dual_coef"] @ np.exp(-float(m["gamma"]) * sq_dist) - float(m["rho"]))
 
 
-def brisque(display: np.ndarray) -> float:
+def brisque(display: np.ndarray, *, zero_is_right: bool = False) -> float:
     """Gives the BRISQUE score of a display image in [0, 1] (lower is better; about 0-100 on natural images)."""
-    feats = brisque_features(display)
+    feats = brisque_features(display, zero_is_right=zero_is_right)
     if not np.all(np.isfinite(feats)):
         raise InvalidImageError(
             "BRISQUE is undefined for an image without texture (its MSCN coefficients are all zero)",

@@ -22,7 +22,8 @@ from vliqa.errors import InvalidImageError, UnknownNameError
 from vliqa.io.image import CTImage, Window
 
 BaselineInput = Literal["display", "hu"]
-WindowSpec = str | Window | tuple[float, float]
+#: A window preset name, a Window, (level, width), or None for the image's own display window (raster inputs).
+WindowSpec = str | Window | tuple[float, float] | None
 
 #: Modules whose import registers the built-in baselines.
 _BUILTIN_MODULES = (
