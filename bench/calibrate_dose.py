@@ -44,7 +44,7 @@ def main() -> None:
     table = Table(title=f"Dose calibration on bundled abdomen slices (PHOTONS_PER_MGY_MM2 in use = {dose.PHOTONS_PER_MGY_MM2:.3g})")
     for col in ("slice", "ROIs", "photons/mGy/mm² fit", "σ 100 %", "σ 50 %", "σ 25 %", "σ 10 %", "25/100", "NPS f̄ real", "NPS f̄ sim"):
         table.add_column(col, justify="right")
-    for (im, n, ratio, sig, fr, fs), idx in zip(rows, SLICES, strict=True):
+    for (_im, n, ratio, sig, fr, fs), idx in zip(rows, SLICES, strict=True):
         table.add_row(
             str(idx), str(n), f"{dose.PHOTONS_PER_MGY_MM2 * ratio:.3g}",
             *(f"{sig[k]:.1f}" for k in (1.0, 0.5, 0.25, 0.1)), f"{sig[0.25] / sig[1.0]:.2f}", f"{fr:.3f}", f"{fs:.3f}",

@@ -257,6 +257,7 @@ def _paint_kidney(canvas: Canvas, rng: np.random.Generator, kidney: Shape, label
     notch = Ellipse(k.cx + hx * k.b * 1.05, k.cy + hy * k.b * 1.05, k.b * 0.4, k.a * 0.22, k.angle_rad + np.pi / 2)
     canvas.paint(Difference(k, notch), hu["kidney"], label, texture_hu=3.0)
     if phase == "arterial":
+        canvas.heterogeneous.add(label)
         for j in range(6):
             t = (j + 0.5) / 6 * 2 * np.pi
             ca, sa = np.cos(k.angle_rad), np.sin(k.angle_rad)

@@ -41,6 +41,8 @@ class Canvas:
         self.hu = np.full((size_px, size_px), AIR_HU, dtype=np.float32)
         self.labels = np.zeros((size_px, size_px), dtype=np.int16)
         self.organ_hu: dict[str, float] = {}
+        #: organs whose inside is not one tissue (kidney cortex and medulla): no lesion goes there
+        self.heterogeneous: set[str] = set()
         self._fields: dict[str, np.ndarray] = {}
         self._polar: tuple[np.ndarray, np.ndarray] | None = None
         off = _pixel_centres(size_px) * np.float32(self.pixel_mm)

@@ -46,7 +46,7 @@ def add_lesions(canvas: Canvas, rng: np.random.Generator, region: str, count: in
     mask = np.zeros(canvas.hu.shape, dtype=bool)
     lesion_labels = np.zeros(canvas.hu.shape, dtype=np.int16)
     lesions: list[Lesion] = []
-    hosts = {name: p for name, p in _HOSTS[region].items() if name in canvas.organ_hu}
+    hosts = {name: p for name, p in _HOSTS[region].items() if name in canvas.organ_hu and name not in canvas.heterogeneous}
     if count == 0 or not hosts:
         return lesions, lesion_labels
     organ_masks = {name: canvas.labels == LABEL_IDS[name] for name in hosts}

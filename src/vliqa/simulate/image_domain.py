@@ -171,7 +171,7 @@ def thick_slice(
     seed: int = 0,
     thickness_mm: float = 5.0,
     neighbours: Sequence[np.ndarray] | None = None,
-    max_slope: float = 0.6,
+    max_slope: float = 1.0,
     n_virtual: int = 7,
     original_thickness_mm: float | None = None,
 ) -> CTImage:
@@ -370,7 +370,7 @@ def _wrong_window_params(s: float, rng: np.random.Generator) -> dict[str, Any]:
     elif mode == "wide":
         width = 400.0 * (1.0 + 7.0 * s)
     else:
-        level = 40.0 + float(rng.choice([-1.0, 1.0])) * 400.0 * s
+        level = 40.0 + float(rng.choice([-1.0, 1.0])) * 300.0 * s
     return {"level_hu": round(level, 1), "width_hu": round(width, 1)}
 
 
