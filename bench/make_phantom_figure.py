@@ -81,7 +81,7 @@ def main() -> None:
             spine.set_color("#ffcc33" if real else "black")
             spine.set_linewidth(2.5 if real else 0)
     fig.suptitle("vliqa.phantom — procedural noise-free CT slices (HU) beside real bundled slices", color="white", fontsize=13)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.tight_layout(rect=(0, 0, 1, 0.97), h_pad=3.0)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80, facecolor="black")

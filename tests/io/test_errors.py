@@ -39,6 +39,29 @@ def test_truncated_dicom_gives_clear_error(tmp_path: Path):
         assert "again" in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["slice.png", "vol.nii.gz", "vol.nii", "vol.npy", "page.tif"])
+def test_truncated_files_of_every_format_are_corrupt(tmp_path: Path, name: str):
+    import tifffile
+    from PIL import Image
+
+    from vliqa.io import CTVolume
+    from vliqa.io.write import save_nifti, save_npy
+
+    rng = np.random.default_rng(0)
+    whole = tmp_path / f"whole_{name}"
+    if name.endswith(".png"):
+        Image.fromarray(rng.integers(0, 255, (200, 200), dtype=np.uint8)).save(whole)
+    elif name.endswith(".tif"):
+        tifffile.imwrite(whole, rng.random((64, 64), dtype=np.float32))
+    else:
+        vol = CTVolume(hu=rng.random((3, 64, 64), dtype=np.float32) * 1000)
+        (save_npy if name.endswith(".npy") else save_nifti)(vol, whole)
+    data = whole.read_bytes()
+    (tmp_path / name).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptFileError, match=name):
+        load(tmp_path / name)
+
+
 def test_zero_byte_file_is_corrupt(tmp_path: Path):
     empty = tmp_path / "empty.dcm"
     empty.touch()

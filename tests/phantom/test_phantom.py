@@ -137,7 +137,7 @@ def test_head_has_skull_grey_and_white_matter_and_csf(seed):
 def test_lesions_lie_inside_their_organ_with_the_stated_contrast():
     checked = 0
     for region in REGIONS:
-        for seed in range(4):
+        for seed in range(3):
             ph = make_phantom(region, size_px=512, seed=seed, n_lesions=3)
             # lesions are drawn last: the same seed without lesions is the lesion-free background
             clean = make_phantom(region, size_px=512, seed=seed, n_lesions=0).image.hu
@@ -163,7 +163,7 @@ def test_lesions_lie_inside_their_organ_with_the_stated_contrast():
                 seen = float(np.mean(ph.image.hu[core]) - np.median(ph.image.hu[ring]))
                 assert abs(seen - lesion.contrast_hu) < 0.5 * abs(lesion.contrast_hu) + 8.0, (region, seed, lesion)
                 checked += 1
-    assert checked >= 10
+    assert checked >= 8
 
 
 def test_no_lesions_when_asked_for_none():
@@ -193,6 +193,15 @@ def test_random_phantom_picks_every_region_from_the_seed():
     seen = {random_phantom(seed, size_px=64).region for seed in range(12)}
     assert seen == set(REGIONS)
     assert np.array_equal(random_phantom(7, size_px=64).image.hu, random_phantom(7, size_px=64).image.hu)
+
+
+def test_many_seeds_render_whole_bodies_inside_the_field_of_view():
+    for seed in range(24):
+        ph = random_phantom(seed, size_px=96)
+        body = ph.mask("body")
+        assert body.sum() > 0.15 * body.size
+        assert not (body[0].any() or body[-1].any() or body[:, 0].any() or body[:, -1].any()), seed
+        assert np.isfinite(ph.image.hu).all() and ph.image.hu.min() >= -1000.0
 
 
 def test_masks_by_group_and_unknown_names():

@@ -48,12 +48,12 @@ def read_npy(path: str | Path) -> CTImage | CTVolume:
     source = str(path)
     try:
         mapped = np.load(source, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise CorruptFileError(
-            f"{source}: not a plain NumPy array file ({exc})", path=source, hint="save it with numpy.save(arr)"
+            f"{source}: cannot be read as .npy ({exc})",
+            path=source,
+            hint="the file is truncated or holds Python objects; save a plain array with numpy.save(path, arr)",
         ) from exc
-    except (OSError, EOFError) as exc:
-        raise CorruptFileError(f"{source}: cannot be read as .npy ({exc})", path=source, hint="save it again") from exc
     if mapped.ndim in (2, 3):
         check_header_size(mapped.shape[-2], mapped.shape[-1], source)
     return from_array(np.array(mapped), source=source, copy=False)

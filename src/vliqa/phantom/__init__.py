@@ -93,6 +93,7 @@ def make_phantom(
         "n_lesions": len(lesions),
         **params,
     }
+    np.maximum(canvas.hu, -1000.0, out=canvas.hu)  # compositing round-off must not leave values below air
     image = CTImage(
         hu=canvas.hu,
         pixel_spacing_mm=(fov / size_px, fov / size_px),

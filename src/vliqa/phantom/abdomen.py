@@ -24,7 +24,6 @@ from vliqa.phantom.body import (
 )
 from vliqa.phantom.canvas import Canvas
 from vliqa.phantom.shapes import (
-    Capsule,
     Difference,
     Ellipse,
     HalfPlane,
@@ -53,7 +52,7 @@ PHASES: dict[str, dict[str, tuple[float, float]]] = {
     },
     "portal venous": {
         "liver": (100, 120), "spleen": (105, 125), "kidney": (150, 190), "medulla": (150, 190), "aorta": (150, 200),
-        "ivc": (130, 160), "portal": (160, 190), "pancreas": (90, 110), "bowel wall": (80, 100), "muscle": (55, 65),
+        "ivc": (140, 170), "portal": (160, 190), "pancreas": (90, 110), "bowel wall": (80, 100), "muscle": (55, 65),
     },
 }
 PHASE_PROBS = {"non-contrast": 0.25, "arterial": 0.2, "portal venous": 0.55}
@@ -299,4 +298,4 @@ def _paint_ribs(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, muscle
                 paint_bone(canvas, rib, "ribs", cortical_hu=cortical, cancellous_hu=u(rng, 200, 300), cortex_mm=1.2)
 
 
-__all__ = ["draw_abdomen", "PHASES", "Capsule"]
+__all__ = ["PHASES", "draw_abdomen"]

@@ -62,10 +62,7 @@ class Canvas:
         return (yi / self.pixel_mm + centre, xi / self.pixel_mm + centre)
 
     def to_body(self, row: float, col: float) -> tuple[float, float]:
-        """Gives the body-frame (x, y) in mm of a pixel position."""
-        r, cidx = int(round(row)), int(round(col))
-        if 0 <= r < self.size_px and 0 <= cidx < self.size_px and r == row and cidx == col:
-            return float(self.x[r, cidx]), float(self.y[r, cidx])
+        """Gives the body-frame (x, y) in mm of a pixel position (inverse of `to_pixel`)."""
         centre = (self.size_px - 1) / 2.0
         xi = (col - centre) * self.pixel_mm - self.shift_mm[0]
         yi = (row - centre) * self.pixel_mm - self.shift_mm[1]

@@ -204,7 +204,8 @@ def _paint_posterior_fossa(canvas: Canvas, rng: np.random.Generator, inner: Star
 
     def folia(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         # folia: thin CSF lines roughly concentric about the fourth ventricle, gently wavy
-        rr = np.sqrt(x * x + (y - cer_cy + 15) ** 2) + 1.5 * np.sin(x / 9 + phase[0]) + np.sin(y / 7 + phase[1])
+        rr = (np.sqrt(x * x + (y - cer_cy + 15) ** 2) + 3.0 * np.sin(x / 11 + phase[0]) + 2.0 * np.sin(y / 8 + phase[1])
+              + 1.5 * np.sin((x + y) / 6 + phase[2]))
         return gm - 6.0 * np.exp(-((np.sin(np.pi * rr / lam) / 0.22) ** 2))
 
     for sgn in (-1.0, 1.0):
