@@ -2,11 +2,12 @@
 
 A seed fully determines the slice. The image is the ideal, noise-free object:
 its history starts with a step named "phantom", which tells the dose simulator
-(`vliqa.simulate.dose`) to add CT noise rather than more of it.
+(`vliqa.simulate.dose`) that the slice has no noise of its own, so it adds the
+whole noise of a scan.
 
     >>> from vliqa.phantom import make_phantom
     >>> ph = make_phantom("abdomen", seed=3, n_lesions=2)
-    >>> ph.image.hu.shape, ph.mask("liver").sum() > 0, ph.lesions[0].organ
+    >>> ph.image.hu.shape, bool(ph.mask("liver").any()), ph.lesions[0].organ
     ((512, 512), True, 'liver')
 """
 
@@ -71,12 +72,12 @@ def make_phantom(
     size_px = int(size_px)
     rng = np.random.default_rng([int(seed), REGIONS.index(key)])
     (w_lo, w_hi), (f_lo, f_hi), max_rot, body_part = _REGION_GEOMETRY[key]
-    half_w = u_draw(rng, w_lo, w_hi)
-    fov = float(fov_mm) if fov_mm is not None else round(float(np.clip(2 * half_w * u_draw(rng, 1.08, 1.35), f_lo, f_hi)), 2)
+    half_w = _uniform(rng, w_lo, w_hi)
+    fov = float(fov_mm) if fov_mm is not None else round(float(np.clip(2 * half_w * _uniform(rng, 1.08, 1.35), f_lo, f_hi)), 2)
     half_w = min(half_w, 0.46 * fov)
     room = max(0.5 * fov - 1.04 * half_w, 0.0)
-    shift = (u_draw(rng, -1, 1) * min(room, 0.04 * fov), u_draw(rng, -1, 1) * min(room, 0.04 * fov))
-    angle = u_draw(rng, -max_rot, max_rot)
+    shift = (_uniform(rng, -1, 1) * min(room, 0.04 * fov), _uniform(rng, -1, 1) * min(room, 0.04 * fov))
+    angle = _uniform(rng, -max_rot, max_rot)
     canvas = Canvas(size_px, fov, int(seed), shift_mm=shift, angle_rad=angle)
     params = _DRAW[key](canvas, rng, half_w)
     count = int(rng.integers(0, 4)) if n_lesions is None else int(n_lesions)
@@ -120,6 +121,6 @@ def random_phantom(seed: int, size_px: int = 512) -> Phantom:
     return make_phantom(region, size_px=size_px, seed=seed)
 
 
-def u_draw(rng: np.random.Generator, low: float, high: float) -> float:
+def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
     """Gives one uniform draw as a float."""
     return float(rng.uniform(low, high))
