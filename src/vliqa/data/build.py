@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from vliqa.data.manifest import IMAGE_SCHEMA, PAIR_SCHEMA, dumps, write_table
-from vliqa.data.recipes import Recipe, sample_recipe
+from vliqa.data.recipes import sample_recipe
 from vliqa.data.sources import SourceSlice
 from vliqa.errors import DatasetError, InvalidParameterError
 from vliqa.io.image import CTImage
@@ -113,16 +113,9 @@ def _source_and_reference(index: int) -> tuple[CTImage, CTImage, np.ndarray | No
     return image, image, None, ()
 
 
-def _apply_recipe(reference: CTImage, recipe: Recipe, seed: int) -> CTImage:
-    image = reference
-    for k, step in enumerate(recipe.steps):
-        image = get_degradation(step.name).at_severity(image, step.severity, seed=seed * 7919 + k)
-    return image
-
-
 def make_candidate(candidate: int) -> dict[str, Any]:
     """Gives one candidate sample (arrays, labels, caption) made from (build seed, candidate index)."""
-    from vliqa.labels.physics import physics_labels
+    from vliqa.labels.physics import degrade_with_artifact_field, physics_labels
     from vliqa.text import DescriptionContext, describe
 
     cfg: BuildConfig = _WORKER["cfg"]
@@ -138,8 +131,9 @@ def make_candidate(candidate: int) -> dict[str, Any]:
     src = sources[index]
     _, reference, lesion_mask, organs = _source_and_reference(index)
     recipe = sample_recipe(rng, exclude=cfg.exclude)
-    degraded = _apply_recipe(reference, recipe, seed)
-    labels: QualityLabels = physics_labels(degraded, reference, lesion_mask=lesion_mask)
+    steps = [(s.name, {"severity": s.severity}) for s in recipe.steps]
+    degraded, artifact_hu = degrade_with_artifact_field(reference, steps, seed=seed)
+    labels: QualityLabels = physics_labels(degraded, reference, lesion_mask=lesion_mask, artifact_hu=artifact_hu)
     caption = describe(labels, DescriptionContext(body_region=src.region, organs=organs), seed=seed)
     return {
         "candidate": candidate,
@@ -239,6 +233,7 @@ def build_dataset(
 ) -> BuildResult:
     """Builds (or resumes) a dataset in `out` from `sources`; gives counts of what it holds."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from vliqa.io.write import save_png16
 
     if not sources:

@@ -38,6 +38,12 @@ class Calibration:
     contrast_points_per_snr_halving: float = 1.4
     #: artifacts: points lost per unit of structured-error index (see `structured_error_index`)
     artifact_points_per_index: float = 2.0
+    #: artifacts: amplitude (RMS over reference noise sigma) below which an artifact is not seen
+    artifact_visible_ratio: float = 0.5
+    #: artifacts: points lost per doubling of the artifact amplitude above that threshold
+    artifact_points_per_doubling: float = 0.9
+    #: texture: share of the frequency penalty charged when the grain gets finer (not blotchier)
+    texture_finer_grain_share: float = 0.3
     #: overall: temperature of the soft minimum over aspects (HU-free, in score points)
     overall_softmin_tau: float = 0.5
     #: overall: weight of the mean of aspects against the soft minimum
@@ -68,6 +74,8 @@ class ReferenceMeasures:
     lesion_snr_ratio: float
     structured_error_index: float
     lesion_cnr_ratio: float | None = None
+    #: RMS of the simulator-known artifact field in the body over the reference noise sigma
+    artifact_rms_ratio: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, float]:
@@ -174,9 +182,20 @@ def _structured_error_index(deg: np.ndarray, ref: np.ndarray, mask: np.ndarray, 
 
 
 def measure_against_reference(
-    degraded: CTImage, reference: CTImage, *, lesion_mask: np.ndarray | None = None
+    degraded: CTImage,
+    reference: CTImage,
+    *,
+    lesion_mask: np.ndarray | None = None,
+    artifact_hu: np.ndarray | None = None,
 ) -> ReferenceMeasures:
-    """Gives the physics measures of `degraded` against `reference` (same slice, same geometry)."""
+    """Gives the physics measures of `degraded` against `reference` (same slice, same geometry).
+
+    `artifact_hu`, when the simulator knows it, is the part of degraded - reference that the
+    artifact-type steps added (streaks, rings, motion, blocking). Its RMS in flat tissue is
+    the artifact amplitude, and noise is measured on the image without it, so a streak is
+    counted once, as an artifact, not again as noise. Without it, the artifact amplitude is
+    estimated from the coherent part of the error (`structured_error_index`).
+    """
     if degraded.shape != reference.shape:
         raise ValueError(f"degraded {degraded.shape} and reference {reference.shape} differ in shape")
     px = _spacing_mm(reference)
@@ -186,7 +205,8 @@ def measure_against_reference(
     flat = homogeneous_mask(reference, body)
 
     sigma_ref = max(_local_noise(ref, flat, px), 0.5)
-    sigma_deg = max(_local_noise(deg, flat, px), 0.05)
+    deg_noise = deg if artifact_hu is None else deg - artifact_hu.astype(np.float32)
+    sigma_deg = max(_local_noise(deg_noise, flat, px), 0.05)
     f_ref = _mean_frequency(ref, flat, px)
     f_deg = _mean_frequency(deg, flat, px)
     freq_ratio = f_deg / f_ref if f_ref > 0 else 1.0
@@ -212,6 +232,9 @@ def measure_against_reference(
         lesion_snr_ratio=snr_ratio,
         structured_error_index=_structured_error_index(deg, ref, flat, px),
         lesion_cnr_ratio=lesion_cnr_ratio,
+        artifact_rms_ratio=(
+            float(np.sqrt(np.mean(artifact_hu[body] ** 2))) / sigma_ref if artifact_hu is not None else None
+        ),
     )
 
 
@@ -243,7 +266,9 @@ def aspect_scores(m: ReferenceMeasures, cal: Calibration = DEFAULT_CALIBRATION) 
     # Texture: natural = the reference's noise level and spectrum; smoothing below it or moving the
     # spectrum (blotchy IR look, blocking) both cost points.
     smooth_halvings = max(0.0, -np.log2(max(sigma_ratio, 1e-6)))
-    freq_octaves = abs(np.log2(max(m.nps_mean_freq_ratio, 1e-6)))
+    freq_shift = np.log2(max(m.nps_mean_freq_ratio, 1e-6))
+    # Blotchy, low-frequency noise (IR, smoothing) is what readers call unnatural; a finer grain is mostly noise.
+    freq_octaves = -freq_shift if freq_shift < 0 else cal.texture_finer_grain_share * freq_shift
     texture = 4.0 - cal.texture_points_per_sigma_halving * smooth_halvings - cal.texture_points_per_freq_octave * max(
         0.0, freq_octaves - 0.05
     )
@@ -260,7 +285,11 @@ def aspect_scores(m: ReferenceMeasures, cal: Calibration = DEFAULT_CALIBRATION) 
     if m.lesion_cnr_ratio is not None:
         snr = float(np.sqrt(max(snr, 1e-6) * max(m.lesion_cnr_ratio, 1e-6)))
     contrast = 4.0 - cal.contrast_points_per_snr_halving * max(0.0, -np.log2(max(snr, 1e-6)))
-    artifacts = 4.0 - cal.artifact_points_per_index * m.structured_error_index
+    if m.artifact_rms_ratio is not None:
+        doublings = max(0.0, np.log2(max(m.artifact_rms_ratio, 1e-6) / cal.artifact_visible_ratio))
+        artifacts = 4.0 - cal.artifact_points_per_doubling * doublings
+    else:
+        artifacts = 4.0 - cal.artifact_points_per_index * m.structured_error_index
     scores = {
         "noise": _clip(noise),
         "artifacts": _clip(artifacts),
@@ -308,10 +337,11 @@ def physics_labels(
     reference: CTImage,
     *,
     lesion_mask: np.ndarray | None = None,
+    artifact_hu: np.ndarray | None = None,
     calibration: Calibration = DEFAULT_CALIBRATION,
 ) -> QualityLabels:
-    """Gives physics-derived labels of `degraded` measured against `reference`."""
-    m = measure_against_reference(degraded, reference, lesion_mask=lesion_mask)
+    """Gives physics-derived labels of `degraded` measured against `reference` (see measure_against_reference)."""
+    m = measure_against_reference(degraded, reference, lesion_mask=lesion_mask, artifact_hu=artifact_hu)
     aspects = aspect_scores(m, calibration)
     return QualityLabels(
         overall=overall_score(aspects, calibration),
@@ -320,3 +350,36 @@ def physics_labels(
         source="physics",
         measures=m.to_dict(),
     )
+
+
+def is_artifact_step(name: str) -> bool:
+    """Gives True for degradations whose main harm is an artifact (their error field is artifact)."""
+    from vliqa.simulate.registry import get_degradation
+
+    aspects = get_degradation(name).aspects
+    return bool(aspects) and aspects[0] == "artifacts"
+
+
+def degrade_with_artifact_field(
+    reference: CTImage, steps: list[tuple[str, dict]], *, seed: int = 0
+) -> tuple[CTImage, np.ndarray | None]:
+    """Gives the reference degraded by `steps` [(name, params)] and the field the artifact steps added.
+
+    params may hold "severity" instead of the function's own parameters.
+    """
+    from vliqa.simulate.registry import get_degradation
+
+    image = reference
+    field_hu: np.ndarray | None = None
+    for k, (name, params) in enumerate(steps):
+        deg = get_degradation(name)
+        step_seed = seed * 7919 + k
+        if set(params) == {"severity"}:
+            out = deg.at_severity(image, params["severity"], seed=step_seed)
+        else:
+            out = deg(image, seed=step_seed, **params)
+        if is_artifact_step(name):
+            delta = out.hu - image.hu
+            field_hu = delta if field_hu is None else field_hu + delta
+        image = out
+    return image, field_hu
