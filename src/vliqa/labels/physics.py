@@ -31,9 +31,9 @@ class Calibration:
     #: texture: points lost per octave the NPS mean frequency moves away from the reference
     texture_points_per_freq_octave: float = 2.2
     #: sharpness: points lost per halving of the edge gradient at strong edges
-    sharpness_points_per_gradient_halving: float = 3.0
+    sharpness_points_per_gradient_halving: float = 1.6
     #: sharpness: points lost per halving of fine-detail (1-2 mm band) transfer
-    sharpness_points_per_detail_halving: float = 1.5
+    sharpness_points_per_detail_halving: float = 0.9
     #: contrast: points lost per halving of the low-contrast detectability (lesion-scale SNR)
     contrast_points_per_snr_halving: float = 1.4
     #: artifacts: points lost per unit of structured-error index (see `structured_error_index`)
@@ -44,10 +44,8 @@ class Calibration:
     artifact_points_per_doubling: float = 0.9
     #: texture: share of the frequency penalty charged when the grain gets finer (not blotchier)
     texture_finer_grain_share: float = 0.3
-    #: overall: temperature of the soft minimum over aspects (HU-free, in score points)
-    overall_softmin_tau: float = 0.5
-    #: overall: weight of the mean of aspects against the soft minimum
-    overall_mean_weight: float = 0.3
+    #: overall: how far the mean of the other aspects lifts the overall score above the worst aspect
+    overall_mean_weight: float = 0.25
 
 
 DEFAULT_CALIBRATION = Calibration()
@@ -301,16 +299,14 @@ def aspect_scores(m: ReferenceMeasures, cal: Calibration = DEFAULT_CALIBRATION) 
 
 
 def overall_score(aspects: dict[str, float], cal: Calibration = DEFAULT_CALIBRATION) -> float:
-    """Gives the overall 0-4 score: a soft minimum of the aspects, lifted a little by their mean.
+    """Gives the overall 0-4 score: the worst aspect, lifted a little toward the mean of all five.
 
-    Readers grade by the worst problem they see; a soft minimum keeps that while still
-    rewarding images that are good in every other respect.
+    Readers grade by the worst problem they see (a streaky image is not rescued by low noise),
+    yet an image that is good in every other respect reads a little better than one that is not.
     """
     vals = np.array([aspects[k] for k in ASPECTS], dtype=np.float64)
-    tau = cal.overall_softmin_tau
-    softmin = -tau * np.log(np.mean(np.exp(-vals / tau)))
-    score = (1 - cal.overall_mean_weight) * softmin + cal.overall_mean_weight * vals.mean()
-    return _clip(score)
+    worst = float(vals.min())
+    return _clip(worst + cal.overall_mean_weight * (float(vals.mean()) - worst))
 
 
 def distortions_of(image: CTImage, reference: CTImage | None = None) -> tuple[Distortion, ...]:
@@ -362,7 +358,7 @@ def is_artifact_step(name: str) -> bool:
 
 def degrade_with_artifact_field(
     reference: CTImage, steps: list[tuple[str, dict]], *, seed: int = 0
-) -> tuple[CTImage, np.ndarray | None]:
+) -> tuple[CTImage, np.ndarray]:
     """Gives the reference degraded by `steps` [(name, params)] and the field the artifact steps added.
 
     params may hold "severity" instead of the function's own parameters.
@@ -370,7 +366,8 @@ def degrade_with_artifact_field(
     from vliqa.simulate.registry import get_degradation
 
     image = reference
-    field_hu: np.ndarray | None = None
+    # Known to be zero until an artifact step adds to it (None would mean "unknown: estimate it").
+    field_hu = np.zeros(reference.shape, np.float32)
     for k, (name, params) in enumerate(steps):
         deg = get_degradation(name)
         step_seed = seed * 7919 + k
@@ -379,7 +376,6 @@ def degrade_with_artifact_field(
         else:
             out = deg(image, seed=step_seed, **params)
         if is_artifact_step(name):
-            delta = out.hu - image.hu
-            field_hu = delta if field_hu is None else field_hu + delta
+            field_hu = field_hu + (out.hu - image.hu)
         image = out
     return image, field_hu
