@@ -87,7 +87,8 @@ def test_each_function_records_parameters_that_replay_to_the_same_pixels(liver_c
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_params_for_severity_are_valid_from_imperceptible_to_unusable(liver_crop: CTImage, seed: int):
-    for deg in [d for d in list_degradations() if d.fn.__module__ in MY_MODULES]:
+    # the optional BM3D takes 5-10 s a slice; test_denoise covers it when installed
+    for deg in [d for d in list_degradations() if d.fn.__module__ in MY_MODULES and d.name != "smooth_bm3d"]:
         errors = []
         for severity in np.linspace(0.0, 1.0, 5):
             params = deg.params_for_severity(float(severity), np.random.default_rng(seed))

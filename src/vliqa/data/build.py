@@ -251,7 +251,8 @@ def build_dataset(
     target = int(np.ceil(cfg.n / N_BINS))
     max_candidates = cfg.n * cfg.max_attempts_factor
 
-    ctx = mp.get_context("fork")
+    # spawn, not fork: a forked child deadlocks in torch ops once the parent has used torch threads
+    ctx = mp.get_context("spawn")
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=(sources, cfg)) if workers > 1 else None
     if pool is None:
         _init_worker(sources, cfg)

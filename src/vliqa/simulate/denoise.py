@@ -46,7 +46,20 @@ def _check_strength(strength: float) -> float:
 
 
 def _noise(image: CTImage, noise_sigma_hu: float | None) -> float:
-    return float(noise_sigma_hu) if noise_sigma_hu is not None else round(estimate_noise_sigma_hu(image.hu), 2)
+    # a Python float, not np.float64: numpy would otherwise promote float32 maths to float64,
+    # and a replay with the recorded value would differ in the last bits
+    return float(noise_sigma_hu) if noise_sigma_hu is not None else float(round(estimate_noise_sigma_hu(image.hu), 2))
+
+
+def _tv_hu(hu: np.ndarray, weight_hu: float, n_iter: int) -> np.ndarray:
+    """Gives Chambolle TV denoising of `hu` after exactly `n_iter` iterations."""
+    from skimage.restoration import denoise_tv_chambolle
+
+    # eps=0: scikit-image's stopping test compares successive energies, which can
+    # pass through equality early for large weights and stop after a few
+    # iterations (then more weight gave *less* smoothing); a fixed count is monotone.
+    out = denoise_tv_chambolle(hu.astype(np.float32) / 1000.0, weight=weight_hu / 1000.0, max_num_iter=int(n_iter), eps=0.0)
+    return (out * 1000.0).astype(np.float32)
 
 
 # ---------------------------------------------------------------- classical smoothers
@@ -122,23 +135,27 @@ def smooth_nlm(
 
 @register("smooth_tv", params_for_severity=_strength_for_severity, aspects=DENOISE_ASPECTS, kind="denoise")
 def smooth_tv(
-    image: CTImage, *, seed: int = 0, strength: float = 0.5, weight_hu: float | None = None, noise_sigma_hu: float | None = None
+    image: CTImage,
+    *,
+    seed: int = 0,
+    strength: float = 0.5,
+    weight_hu: float | None = None,
+    noise_sigma_hu: float | None = None,
+    n_iter: int = 80,
 ) -> CTImage:
     """Gives the image after total-variation denoising (Chambolle), piecewise flat with a cartoon, plastic look.
 
-    weight_hu = 3.0 * strength * noise sigma (the TV weight, in HU because the
-    fidelity term is in HU): flat patches with sharp steps, fine texture gone.
+    weight_hu = 2.5 * strength * noise sigma (the TV weight, in HU because the
+    fidelity term is in HU), `n_iter` iterations: flat patches with sharp
+    steps, fine texture gone.
     """
-    from skimage.restoration import denoise_tv_chambolle
-
     strength = _check_strength(strength)
     noise = _noise(image, noise_sigma_hu)
-    weight_hu = float(weight_hu) if weight_hu is not None else 3.0 * strength * noise
-    params = {"strength": strength, "weight_hu": weight_hu, "noise_sigma_hu": noise}
+    weight_hu = float(weight_hu) if weight_hu is not None else 2.5 * strength * noise
+    params = {"strength": strength, "weight_hu": weight_hu, "noise_sigma_hu": noise, "n_iter": int(n_iter)}
     if weight_hu <= 0:
         return image.with_step("smooth_tv", params, image.hu.copy())
-    out = denoise_tv_chambolle(image.hu / 1000.0, weight=weight_hu / 1000.0, max_num_iter=200) * 1000.0
-    return image.with_step("smooth_tv", params, out)
+    return image.with_step("smooth_tv", params, _tv_hu(image.hu, weight_hu, n_iter))
 
 
 def bm3d_available() -> bool:
@@ -178,16 +195,16 @@ if bm3d_available():  # the dataset sampler only sees what can run here
 
 
 #: smooth_cnn: strength 1 means this many passes of the network
-CNN_MAX_PASSES = 3
+CNN_MAX_PASSES = 2
 
 
 @register("smooth_cnn", params_for_severity=_strength_for_severity, aspects=DENOISE_ASPECTS, kind="denoise")
 def smooth_cnn(image: CTImage, *, seed: int = 0, strength: float = 0.5, checkpoint: str | None = None) -> CTImage:
     """Gives the image after the shipped tiny MSE-trained CNN denoiser: the waxy deep-learning look.
 
-    strength * 3 = number of network passes, fractional part blended: 1/3 is
-    one pass, 2/3 two passes, 1 three passes; 0.5 is half-way between one and
-    two passes. Each pass takes about 0.1 s on a 512x512 slice (2 threads).
+    strength * 2 = number of network passes, the fractional part blended with
+    the previous pass: 0.25 is the input plus half of what one pass removes,
+    0.5 one pass, 0.75 half-way between one and two passes, 1 two passes. Each pass takes about 0.1 s on a 512x512 slice (2 threads).
     `checkpoint` is a folder with config.json + model.safetensors (default: shipped).
     """
     from vliqa.simulate.cnn_denoiser import denoise_hu
@@ -195,7 +212,7 @@ def smooth_cnn(image: CTImage, *, seed: int = 0, strength: float = 0.5, checkpoi
     strength = _check_strength(strength)
     amount = strength * CNN_MAX_PASSES
     passes = int(np.ceil(amount))
-    params = {"strength": strength, "passes": passes, "checkpoint": checkpoint}
+    params = {"strength": strength, "checkpoint": checkpoint}
     if passes == 0:
         return image.with_step("smooth_cnn", params, image.hu.copy())
     outs = denoise_hu(image.hu, passes=passes, path=checkpoint)
@@ -232,8 +249,6 @@ def ir_texture(
     At strength 0.9 the noise std falls by about 30-40 %, as at high IR levels.
     Near strong edges the mottle boost is faded out so edges do not get halos.
     """
-    from skimage.restoration import denoise_tv_chambolle
-
     strength = _check_strength(strength)
     noise = _noise(image, noise_sigma_hu)
     base_weight_hu = float(base_weight_hu) if base_weight_hu is not None else 1.5 * strength * noise
@@ -252,7 +267,7 @@ def ir_texture(
     if base_weight_hu <= 0:
         return image.with_step("ir_texture", params, hu.copy())
     sp = spacing_mm(image)
-    base = (denoise_tv_chambolle(hu / 1000.0, weight=base_weight_hu / 1000.0, max_num_iter=200) * 1000.0).astype(np.float32)
+    base = _tv_hu(hu, base_weight_hu, 80)
     resid = hu - base
     low = gaussian_mm(resid, mottle_sigma_mm, sp)
     # fade the boost where the base has edges stronger than ~3 noise sigmas per mm
@@ -306,6 +321,7 @@ def residual_streaks(
     strength: float = 0.5,
     amplitude_hu: float | None = None,
     n_angles: int | None = None,
+    angles_deg: list[float] | None = None,
     dense_threshold_hu: float = 250.0,
     width_mm: float = 0.8,
     smooth_sigma_mm: float | None = None,
@@ -314,19 +330,22 @@ def residual_streaks(
 
     Streak patterns of few-view or photon-starved scans survive denoisers that
     remove the fine noise. For each of n_angles = 2 + round(4 * strength)
-    seeded angles, the dense part of the image (HU above dense_threshold_hu) is
+    seeded angles (or the given angles_deg), the dense part of the image (HU above dense_threshold_hu) is
     projected along that angle, high-pass filtered and smeared back: thin
     bright/dark lines tangent to bone and contrast, running across the whole
-    slice. Their sum is scaled so its 99.9th percentile is amplitude_hu = 40 *
-    strength, blurred across by width_mm, added, and the whole image is then
+    slice. Their sum is scaled so its peak is amplitude_hu = 70 * strength,
+    blurred across by width_mm, added, and the whole image is then
     smoothed with smooth_sigma_mm = 0.8 * strength (the denoiser's look).
     """
     strength = _check_strength(strength)
-    rng = np.random.default_rng(seed)
-    amplitude_hu = float(amplitude_hu) if amplitude_hu is not None else 40.0 * strength
-    n_angles = int(n_angles) if n_angles is not None else 2 + int(round(4 * strength))
+    amplitude_hu = float(amplitude_hu) if amplitude_hu is not None else 70.0 * strength
+    if angles_deg is not None:
+        angles = [float(a) for a in angles_deg]
+        n_angles = len(angles)
+    else:
+        n_angles = int(n_angles) if n_angles is not None else 2 + int(round(4 * strength))
+        angles = sorted(float(a) for a in np.round(np.random.default_rng(seed).uniform(0.0, 180.0, n_angles), 2))
     smooth_sigma_mm = float(smooth_sigma_mm) if smooth_sigma_mm is not None else 0.8 * strength
-    angles = sorted(float(a) for a in np.round(rng.uniform(0.0, 180.0, n_angles), 2))
     params = {
         "strength": strength,
         "amplitude_hu": amplitude_hu,
@@ -346,13 +365,13 @@ def residual_streaks(
     pr, pc = (diag - hu.shape[0]) // 2 + 1, (diag - hu.shape[1]) // 2 + 1
     dense_pad = np.pad(dense, ((pr, pr), (pc, pc)))
     streaks = np.zeros_like(dense_pad)
-    signs = rng.choice([-1.0, 1.0], n_angles)
+    signs = np.random.default_rng([seed, 1]).choice([-1.0, 1.0], n_angles)  # own stream: replays with angles_deg match
     for angle, sign in zip(angles, signs, strict=True):
         proj = ndimage.rotate(dense_pad, angle, reshape=False, order=1).sum(axis=0)
         high = proj - ndimage.gaussian_filter1d(proj, 3.0)
         streaks += sign * ndimage.rotate(np.broadcast_to(high, dense_pad.shape), -angle, reshape=False, order=1)
     streaks = streaks[pr : pr + hu.shape[0], pc : pc + hu.shape[1]]
-    scale = np.percentile(np.abs(streaks), 99.9)
+    scale = float(np.abs(streaks).max())
     if scale > 0:
         streaks = gaussian_mm(streaks * np.float32(amplitude_hu / scale), width_mm * 0.5, sp)
     out = gaussian_mm(hu + streaks, smooth_sigma_mm, sp)

@@ -53,24 +53,24 @@ def gaussian_mm(hu: np.ndarray, sigma_mm: float | tuple[float, float], spacing: 
     return ndimage.gaussian_filter(np.asarray(hu, dtype=np.float32), sigma_px, mode="nearest")
 
 
-def estimate_noise_sigma_hu(hu: np.ndarray) -> float:
+def estimate_noise_sigma_hu(hu: np.ndarray, window_px: int = 15) -> float:
     """Gives a robust estimate of the pixel noise standard deviation (HU) in soft tissue.
 
-    Median absolute deviation of the residual to a 3x3 mean over soft-tissue
-    pixels; the MAD ignores edges, which are few. It only sets the scale of the
-    denoisers' parameters, so a rough figure (within ~20 %) is enough.
+    The 30th percentile of the local standard deviation in `window_px` windows
+    that lie wholly in soft tissue (-200..300 HU): flat regions dominate the low
+    percentiles, edges the high ones. Unlike a residual to a 3x3 mean, this sees
+    the low-frequency part of CT's correlated noise (within 10 % of a flat liver
+    ROI's std on the bundled slices, with and without added CT-like noise).
     """
-    hu = np.asarray(hu, dtype=np.float32)
-    resid = hu - ndimage.uniform_filter(hu, 3, mode="nearest")
-    mask = (hu > -150) & (hu < 250)
-    if mask.sum() < 500:  # no soft tissue (phantom, lung only): use everything that is not air
-        mask = hu > -900
-    if mask.sum() < 100:
-        mask = np.ones_like(hu, dtype=bool)
-    vals = resid[mask]
-    mad = float(np.median(np.abs(vals - np.median(vals))))
-    # white noise: var(x - mean3x3(x)) = 8/9 var(x)
-    return max(1.0, 1.4826 * mad / np.sqrt(8.0 / 9.0))
+    hu = np.asarray(hu, dtype=np.float64)
+    mean = ndimage.uniform_filter(hu, window_px, mode="nearest")
+    var = np.maximum(ndimage.uniform_filter(hu * hu, window_px, mode="nearest") - mean * mean, 0.0)
+    flat = (ndimage.minimum_filter(hu, window_px) > -200) & (ndimage.maximum_filter(hu, window_px) < 300)
+    if flat.sum() < 500:  # no soft tissue (phantom, lung only): every window that is not air
+        flat = ndimage.minimum_filter(hu, window_px) > -900
+    if flat.sum() < 100:
+        flat = np.ones_like(hu, dtype=bool)
+    return max(1.0, float(np.sqrt(np.percentile(var[flat], 30))))
 
 
 def bilateral_hu(hu: np.ndarray, sigma_spatial_px: float, sigma_range_hu: float) -> np.ndarray:

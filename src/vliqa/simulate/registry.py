@@ -103,7 +103,8 @@ def _load_builtin() -> None:
     # Importing the modules runs their @register decorators.
     import importlib
 
-    for mod in ("vliqa.simulate.dose", "vliqa.simulate.artifacts", "vliqa.simulate.image_domain", "vliqa.simulate.denoise"):
+    for mod in ("vliqa.simulate.dose", "vliqa.simulate.artifacts", "vliqa.simulate.image_domain", "vliqa.simulate.denoise",
+                "vliqa.simulate.metal"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:
