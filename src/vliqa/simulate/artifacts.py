@@ -79,7 +79,8 @@ def sparse_view(image: CTImage, *, n_views: int, seed: int = 0, method: str = "f
 
 
 def _limited_params(severity: float, rng: np.random.Generator) -> dict[str, Any]:
-    return {"arc_deg": float(180.0 - 100.0 * severity), "start_deg": float(rng.uniform(0.0, 180.0))}
+    # A missing wedge of even 10 degrees already costs most of the score, so the range is 180 down to 150.
+    return {"arc_deg": float(180.0 - 30.0 * severity), "start_deg": float(rng.uniform(0.0, 180.0))}
 
 
 @register("limited_angle", params_for_severity=_limited_params, aspects=("artifacts",), kind="projection",
@@ -95,9 +96,12 @@ def limited_angle(
     keep = np.nonzero(np.mod(ang - start_deg, 180.0) < arc_deg)[0]
     if keep.size < 2:
         raise InvalidParameterError(f"arc_deg={arc_deg} keeps fewer than 2 views", hint="use at least 0.5 degrees")
-    # The kept views share the whole half turn's weight (pi / kept), which keeps the mean attenuation; without
-    # it the body would lose (180 - arc)/180 of its HU. The missing wedge then shows as directional blur and streaks.
-    geom = tomo.ParallelGeometry(scan.geom.size_px, tuple(np.asarray(scan.geom.angles_rad)[keep]), scan.geom.n_det, np.pi / keep.size)
+    # Each kept view keeps its full-scan weight (pi / all views): by the Fourier slice theorem the result is the
+    # image with a missing wedge of spatial frequencies, the directional blur and streaks of limited-angle CT.
+    # Re-spreading the half turn's weight over the kept views would scale every covered frequency by 180/arc,
+    # which shifts water by ~ +100 HU and is not what a scanner does.
+    n_all = len(scan.geom.angles_rad)
+    geom = tomo.ParallelGeometry(scan.geom.size_px, tuple(np.asarray(scan.geom.angles_rad)[keep]), scan.geom.n_det, np.pi / n_all)
     return scan.degrade("limited_angle", {"arc_deg": float(arc_deg), "start_deg": float(start_deg), "n_views": int(keep.size)}, scan.sino[keep], geom)
 
 
