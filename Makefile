@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := src/vliqa/samples/abdomen_ct_dicom
 
-.PHONY: demo test install install-dev lint bench dataset clean
+.PHONY: demo test install install-dev lint bench dataset denoiser figures clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,10 +30,25 @@ lint: install-dev
 bench: install-dev
 	$(BIN)/python bench/io_bench.py
 	$(BIN)/python bench/simulate_bench.py
+	$(BIN)/python bench/dataset_bench.py
+	$(BIN)/python bench/baselines_bench.py
+	$(BIN)/python bench/metrics_bench.py
+	$(BIN)/python bench/text_bench.py
 
 # The shipped default training set: real CT from the bundled samples and ../shared/data plus phantoms.
 dataset: install
 	$(BIN)/vliqa data build --source default --n 2000 --out data/ctiqa-default --seed 0
+
+# The tiny MSE CNN denoiser that `smooth_cnn` uses to make waxy denoiser texture (shipped checkpoint).
+denoiser: install
+	OMP_NUM_THREADS=2 $(BIN)/python -m vliqa.simulate.cnn_denoiser --out src/vliqa/models/denoiser --steps 1200 --seed 0
+
+# Figures in docs/: phantoms, every degradation at three severities, metal, denoisers.
+figures: install
+	$(BIN)/python bench/make_phantom_figure.py
+	$(BIN)/python bench/make_degradation_figure.py
+	$(BIN)/python docs/make_metal_figure.py
+	$(BIN)/python docs/make_denoise_figures.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -21,7 +21,7 @@ import numpy as np
 
 from vliqa.errors import InvalidParameterError
 from vliqa.io.image import CTImage
-from vliqa.simulate import kernels, tomo
+from vliqa.simulate import kernels, tomo, tomo_fan
 from vliqa.simulate.registry import register
 
 #: Incident photons per ray per view, per mGy CTDIvol and per mm^2 of ray cross-section (detector
@@ -181,6 +181,7 @@ def low_dose(
     source_dose: float | None = None,
     electronic_noise_photons: float = ELECTRONIC_NOISE_PHOTONS,
     tube_current_modulation: bool = True,
+    geometry: str | tomo_fan.FanGeometry = "parallel",
 ) -> CTImage:
     """Gives the image as if scanned at `dose_fraction` of its dose (projection-domain noise insertion).
 
@@ -204,14 +205,25 @@ def low_dose(
     hu = image.hu
     mu_px = (tomo.hu_to_mu_per_mm(hu) * px_mm).astype(np.float32)
     square, crop = tomo.to_square(mu_px)
-    geom = tomo.parallel_geometry(square.shape[0], n_views)
-    sino = tomo.forward_project(square, geom, method=method)
+    fan = _fan_geometry_for(geometry, square.shape[0], px_mm)
+    if fan is None:
+        geom = tomo.parallel_geometry(square.shape[0], n_views)
+        sino = tomo.forward_project(square, geom, method=method)
+    else:
+        # Same dose, same photons through the isocentre: I0 per fan ray for its width and view count.
+        photons = incident_photons_per_ray(dose_mgy, fan.ray_width_at_iso_mm, thickness_mm, fan.n_views)
+        sino = tomo_fan.fan_forward_project(square, fan)
     rng = np.random.default_rng(seed)
-    per_view = photons * (angular_modulation(sino) if tube_current_modulation else np.ones(geom.n_views))
+    per_view = photons * (angular_modulation(sino) if tube_current_modulation else np.ones(sino.shape[0]))
     noise = noise_sinogram(
         sino, per_view[:, None], dose_fraction, rng, source_has_noise=not noise_free, electronic_noise_photons=electronic_noise_photons
     )
-    noise_mu_px = tomo.fbp(noise, geom, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method)[crop]
+    if fan is None:
+        noise_mu_px = tomo.fbp(noise, geom, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method)[crop]
+    else:
+        noise_mu_px = tomo_fan.fan_fbp(
+            noise, fan, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method, n_parallel_views=n_views
+        )[crop]
     noise_hu = 1000.0 * noise_mu_px / (px_mm * tomo.MU_WATER_PER_MM)
     out = np.where(hu < PADDING_HU, hu, hu + noise_hu)
     params = {
@@ -233,5 +245,38 @@ def low_dose(
         "pixel_mm": px_mm,
         "slice_thickness_mm": thickness_mm,
         "mu_water_per_mm": tomo.MU_WATER_PER_MM,
+        "geometry": "parallel" if fan is None else "fan",
     }
+    if fan is not None:
+        params.update(_fan_params(fan))
     return image.with_step("low_dose", params, out)
+
+
+def _fan_geometry_for(geometry: str | tomo_fan.FanGeometry, size_px: int, px_mm: float) -> tomo_fan.FanGeometry | None:
+    """Gives the fan-beam geometry `low_dose` scans with, or None for the parallel reference geometry."""
+    if isinstance(geometry, tomo_fan.FanGeometry):
+        if geometry.size_px != size_px or not np.isclose(geometry.pixel_size_mm, px_mm, rtol=1e-3):
+            raise InvalidParameterError(
+                f"the fan geometry is for {geometry.size_px} px of {geometry.pixel_size_mm} mm, the image is {size_px} px of {px_mm:.4g} mm",
+                hint="build it with tomo_fan.fan_geometry(size_px, pixel_size_mm=...) for this image, or pass geometry='fan'",
+            )
+        return geometry
+    if geometry == "parallel":
+        return None
+    if geometry == "fan":
+        return tomo_fan.fan_geometry(size_px, pixel_size_mm=px_mm)
+    raise InvalidParameterError(f"unknown geometry '{geometry}'", hint="use 'parallel', 'fan' or a tomo_fan.FanGeometry")
+
+
+def _fan_params(fan: tomo_fan.FanGeometry) -> dict[str, Any]:
+    """Gives the history entries that describe a fan-beam scan."""
+    return {
+        "fan_views": fan.n_views,
+        "fan_detectors": fan.n_det,
+        "fan_detector": "equiangular",
+        "source_to_iso_mm": fan.source_to_iso_mm,
+        "source_to_detector_mm": fan.source_to_detector_mm,
+        "channel_pitch_mm": fan.channel_pitch_mm,
+        "fan_projector": "joseph",
+        "fan_reconstruction": "rebinned to parallel + FBP",
+    }
