@@ -59,7 +59,7 @@ def main() -> None:
             t3 = time.perf_counter()
             save_png16(out, f"{tmp}/{k}.png")
             t4 = time.perf_counter()
-            for key, dt in zip(stage, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            for key, dt in zip(stage, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
                 stage[key].append(dt)
     baseline = skimage_low_dose_s(ref.hu)
     table = Table(title="per-image stages on a real 512x512 slice (mean over all degradations at severity 0.5)")

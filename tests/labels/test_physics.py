@@ -38,7 +38,7 @@ def test_reference_against_itself_is_excellent(real_slice):
 def test_noise_label_falls_monotonically_with_dose(real_slice):
     labs = labels_at(real_slice, "low_dose", [0.1, 0.4, 0.7, 1.0])
     noise = [lab.aspects["noise"] for lab in labs]
-    assert all(a > b for a, b in zip(noise, noise[1:])), noise
+    assert all(a > b for a, b in zip(noise, noise[1:], strict=False)), noise
     overall = [lab.overall for lab in labs]
     assert overall[0] > overall[-1] + 1.5, overall
 
@@ -46,13 +46,13 @@ def test_noise_label_falls_monotonically_with_dose(real_slice):
 def test_streak_label_falls_as_views_drop(real_slice):
     labs = labels_at(real_slice, "sparse_view", [0.2, 0.6, 1.0])
     artifacts = [lab.aspects["artifacts"] for lab in labs]
-    assert all(a > b for a, b in zip(artifacts, artifacts[1:])), artifacts
+    assert all(a > b for a, b in zip(artifacts, artifacts[1:], strict=False)), artifacts
 
 
 def test_sharpness_label_falls_with_blur(real_slice):
     labs = labels_at(real_slice, "blur", [0.2, 0.5, 0.9])
     sharp = [lab.aspects["sharpness"] for lab in labs]
-    assert all(a > b for a, b in zip(sharp, sharp[1:])), sharp
+    assert all(a > b for a, b in zip(sharp, sharp[1:], strict=False)), sharp
 
 
 def test_denoising_a_low_dose_slice_is_an_inverted_u(real_slice):
