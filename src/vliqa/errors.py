@@ -76,3 +76,7 @@ class UnknownNameError(VliqaError):
 
 class DatasetError(VliqaError):
     """A dataset folder or manifest is missing, damaged or inconsistent."""
+
+
+class DependencyUnavailableError(VliqaError):
+    """A codec, optional library or checkpoint that a step needs is not installed on this machine."""

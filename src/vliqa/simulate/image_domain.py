@@ -21,16 +21,12 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from vliqa.errors import InvalidParameterError, VliqaError
+from vliqa.errors import DependencyUnavailableError, InvalidParameterError  # noqa: F401 - DependencyUnavailableError is re-exported
 from vliqa.io.image import CTImage, Window
 from vliqa.simulate.registry import register
 
 #: Pixel size assumed when an image does not say (a typical 350 mm field of view at 512 px).
 DEFAULT_PIXEL_SPACING_MM = 0.7
-
-
-class DependencyUnavailableError(VliqaError):
-    """A codec, optional library or checkpoint a degradation needs is not installed on this machine."""
 
 
 # ---------------------------------------------------------------- shared helpers
