@@ -94,3 +94,26 @@ def test_measures_are_recorded(real_slice):
     assert 1.6 < ratio < 2.4  # quarter dose doubles the noise
     scores = aspect_scores(m)
     assert set(scores) == {"noise", "artifacts", "sharpness", "contrast", "texture"}
+
+
+@pytest.mark.parametrize(
+    ("name", "aspect"),
+    [
+        ("low_dose", "noise"),
+        ("low_dose", "contrast"),
+        ("sparse_view", "artifacts"),
+        ("ring", "artifacts"),
+        ("metal", "artifacts"),
+        ("motion", "artifacts"),
+        ("jpeg", "artifacts"),
+        ("blur", "sharpness"),
+        ("resample", "sharpness"),
+        ("smooth_nlm", "texture"),
+        ("smooth_tv", "texture"),
+        ("ir_texture", "texture"),
+    ],
+)
+def test_each_aspect_score_is_monotone_in_severity(real_slice, name, aspect):
+    scores = [lab.aspects[aspect] for lab in labels_at(real_slice, name, [0.2, 0.6, 1.0], seed=2)]
+    assert all(a >= b - 0.05 for a, b in zip(scores, scores[1:], strict=False)), scores
+    assert scores[0] > scores[-1] + 0.3, scores

@@ -219,6 +219,15 @@ def fan_forward_project(image: np.ndarray, geom: FanGeometry) -> np.ndarray:
     return sino.reshape(geom.n_views, geom.n_det).astype(np.float32)
 
 
+def _keys(d: np.ndarray) -> np.ndarray:
+    """Gives the weight of the Keys cubic convolution kernel (a = -0.5) at distance d (samples)."""
+    d = np.abs(d)
+    a = -0.5
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+
 @lru_cache(maxsize=4)
 def _rebin_matrix(geom: FanGeometry, parallel: tomo.ParallelGeometry) -> scipy.sparse.csr_matrix:
     """Gives the sparse bilinear-interpolation matrix from a fan sinogram to a 180-degree parallel one."""
@@ -240,10 +249,11 @@ def _rebin_matrix(geom: FanGeometry, parallel: tomo.ParallelGeometry) -> scipy.s
         fv = view - np.floor(view)
         v1 = (v0 + 1) % geom.n_views
         for vi, wv in ((v0, 1.0 - fv), (v1, fv)):
-            for ci, wc in ((c0, 1.0 - fc), (c0 + 1, fc)):
+            for tap in (-1, 0, 1, 2):
+                ci = np.clip(c0 + tap, 0, geom.n_det - 1)
                 rows_all.append(row_ids[inside])
                 cols_all.append((vi * geom.n_det + ci)[inside])
-                vals_all.append((0.5 * wv * wc)[inside])
+                vals_all.append((0.5 * wv * _keys(fc - tap))[inside])
     shape = (parallel.n_views * parallel.n_det, geom.n_views * geom.n_det)
     matrix = scipy.sparse.csr_matrix(
         (np.concatenate(vals_all), (np.concatenate(rows_all), np.concatenate(cols_all))), shape=shape
