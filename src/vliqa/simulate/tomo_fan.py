@@ -247,8 +247,8 @@ def _rebin_matrix(geom: FanGeometry, parallel: tomo.ParallelGeometry) -> scipy.s
         view = np.mod(beta / d_beta, geom.n_views)
         v0 = np.floor(view).astype(np.int64) % geom.n_views
         fv = view - np.floor(view)
-        v1 = (v0 + 1) % geom.n_views
-        for vi, wv in ((v0, 1.0 - fv), (v1, fv)):
+        for vtap in (-1, 0, 1, 2):
+            vi, wv = (v0 + vtap) % geom.n_views, _keys(fv - vtap)
             for tap in (-1, 0, 1, 2):
                 ci = np.clip(c0 + tap, 0, geom.n_det - 1)
                 rows_all.append(row_ids[inside])
