@@ -43,6 +43,11 @@ def test_fan_rays_measure_the_line_integrals_of_an_off_centre_blob():
     # The fan covers the whole image (its diagonal) and each channel is one pixel wide at the isocentre.
     assert geom.fov_diameter_mm >= n * 1.2 * np.sqrt(2)
     assert geom.ray_width_at_iso_mm == pytest.approx(1.2)
+    clinical = tomo_fan.fan_geometry(
+        512, pixel_size_mm=0.977, n_detectors=tomo_fan.CLINICAL_DETECTORS, channel_pitch_mm=tomo_fan.CLINICAL_CHANNEL_PITCH_MM
+    )
+    assert clinical.fov_diameter_mm == pytest.approx(500.0, abs=5.0)  # the 50 cm scan field of the scanner
+    assert clinical.ray_width_at_iso_mm == pytest.approx(0.705, abs=0.001)
 
 
 def test_noise_free_fan_scan_and_rebinned_fbp_reproduce_a_disc_phantom():
@@ -50,8 +55,8 @@ def test_noise_free_fan_scan_and_rebinned_fbp_reproduce_a_disc_phantom():
     rec = _fan_round_trip_hu(img.hu, 1.2, n_views=576)
     rmse = float(np.sqrt(np.mean((rec - img.hu)[_inside(256)] ** 2)))
     print(f"fan 256x256 disc phantom round-trip RMSE {rmse:.1f} HU")
-    # Measured 49 HU (parallel fast path 32 HU): 1000 HU edges blurred by Joseph's and the rebinning's interpolation.
-    assert rmse < 60.0
+    # Measured 45 HU (parallel fast path 32 HU): 1000 HU edges blurred by Joseph's and the rebinning's interpolation.
+    assert rmse < 55.0
     assert abs(float(np.mean((rec - img.hu)[110:146, 110:146]))) < 2.0
 
 
@@ -62,7 +67,7 @@ def test_noise_free_fan_scan_reproduces_the_real_slice():
     err = (rec - hu)[_inside(256)]
     rmse = float(np.sqrt(np.mean(err**2)))
     print(f"fan real slice (256 px) round-trip RMSE {rmse:.1f} HU, mean error {err.mean():.2f} HU")
-    assert rmse < 60.0 and abs(float(err.mean())) < 2.0
+    assert rmse < 55.0 and abs(float(err.mean())) < 2.0  # measured 41 HU (parallel fast path 25 HU)
 
 
 @pytest.fixture(scope="module")

@@ -52,19 +52,22 @@ def build(
 @app.command("label")
 def label(
     data: Path = typer.Option(..., "--data", help="Dataset folder made by `vliqa data build`."),
-    method: str = typer.Option("physics", "--method", help="physics (recompute from the images) or human (from --csv)."),
+    method: str = typer.Option("physics", "--method", help="physics (recompute from the images), diagnostic (MedQM-D) or human (from --csv)."),
     csv: Path | None = typer.Option(None, "--csv", help="Human scores: path,score[,noise,artifacts,sharpness,contrast,texture]."),
+    diagnostic_model: str = typer.Option("lesion_net", "--diagnostic-model", help="Diagnostic model for --method diagnostic: a registered name or a checkpoint folder."),
 ) -> None:
     """Write labels into a dataset's manifest."""
     from vliqa.cli.main import console
-    from vliqa.data.label import apply_human_scores, relabel_physics
+    from vliqa.data.label import apply_human_scores, relabel_diagnostic, relabel_physics
 
     if method == "physics":
         n = relabel_physics(data)
+    elif method == "diagnostic":
+        n = relabel_diagnostic(data, model=diagnostic_model)
     elif method == "human":
         if csv is None:
             raise InvalidParameterError("--method human needs --csv FILE with columns path,score")
         n = apply_human_scores(data, csv)
     else:
-        raise InvalidParameterError(f"unknown --method '{method}'", hint="use physics or human")
+        raise InvalidParameterError(f"unknown --method '{method}'", hint="use physics, diagnostic or human")
     console.print(f"[green]{n} rows labelled[/] ({method}) in {data / 'manifest.parquet'}")

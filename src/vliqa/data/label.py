@@ -1,4 +1,4 @@
-"""Relabel a built dataset: recompute physics labels, or apply human scores from a CSV."""
+"""Relabel a built dataset: recompute physics labels, MedQM-D diagnostic labels, or apply human scores from a CSV."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from vliqa.data.manifest import IMAGE_SCHEMA, dumps, read_manifest, write_table
-from vliqa.errors import DatasetError
+from vliqa.errors import DatasetError, VliqaError
 from vliqa.simulate.registry import ASPECTS
 
 
@@ -32,6 +32,75 @@ def relabel_physics(folder: str | Path, *, progress: bool = True) -> int:
                     "measures": dumps(labels.measures)})
         n += 1
     write_table(rows, IMAGE_SCHEMA, folder / "manifest.parquet")
+    return n
+
+
+def _phantom_truth(source_id: str, shape: tuple[int, ...], manifest: Path):
+    """Gives the DiagnosticTruth of a phantom row, regenerated from its source id "phantom:{region}:{seed}"."""
+    from vliqa.labels.diagnostic import DiagnosticTruth
+    from vliqa.phantom import make_phantom
+
+    try:
+        _, region, seed = source_id.split(":")
+        phantom = make_phantom(region, size_px=int(shape[0]), seed=int(seed))
+    except (ValueError, VliqaError) as exc:
+        raise DatasetError(f"phantom source id '{source_id}' cannot be regenerated ({exc})", path=manifest,
+                           hint="phantom rows need source_id 'phantom:REGION:SEED' as written by `vliqa data build`") from exc
+    if phantom.lesion_mask.shape != tuple(shape):
+        raise DatasetError(f"phantom '{source_id}' regenerates at {phantom.lesion_mask.shape}, the image is {tuple(shape)}",
+                           path=manifest, hint="phantom images must be square, as `vliqa data build` writes them")
+    return DiagnosticTruth.from_phantom(phantom)
+
+
+def relabel_diagnostic(folder: str | Path, *, model: str = "lesion_net", calibration=None, progress: bool = True) -> int:
+    """Writes MedQM-D diagnostic overall scores into a dataset's manifest; gives the number of rows updated.
+
+    Phantom rows are judged against their true lesion masks (the phantom is regenerated from
+    its source id), real rows against the model's output on the reference (pseudo-truth).
+    Aspect scores stay as they are; measures gain "diagnostic_loss" and keep the physics
+    overall as "physics_overall". `calibration`: None (the model's fitted mapping), a
+    SigmoidMapping, or a JSON file written by SigmoidMapping.to_json. Human rows are untouched.
+    """
+    from dataclasses import replace
+
+    from rich.progress import track
+
+    from vliqa.io import load
+    from vliqa.labels.diagnostic import SigmoidMapping, default_mapping, get_diagnostic_model
+
+    folder = Path(folder)
+    manifest = folder / "manifest.parquet"
+    rows = read_manifest(folder).to_pylist()
+    dm = get_diagnostic_model(model)
+    if calibration is None:
+        mapping = default_mapping(dm)
+    elif isinstance(calibration, SigmoidMapping):
+        mapping = calibration
+    else:
+        mapping = SigmoidMapping.from_json(calibration)
+    truths: dict[str, object] = {}
+    n = 0
+    for row in track(rows, description="diagnostic labels", disable=not progress):
+        if row["label_source"] == "human":
+            continue  # human scores take precedence
+        deg = load(str(folder / row["path"]))
+        ref = load(str(folder / row["reference_path"]))
+        if row.get("pixel_spacing_mm"):  # the PNGs carry no spacing; the manifest does
+            spacing = (float(row["pixel_spacing_mm"]),) * 2
+            deg, ref = replace(deg, pixel_spacing_mm=spacing), replace(ref, pixel_spacing_mm=spacing)
+        truth = None
+        if row["source_kind"] == "phantom":
+            if row["source_id"] not in truths:
+                truths[row["source_id"]] = _phantom_truth(row["source_id"], ref.hu.shape, manifest)
+            truth = truths[row["source_id"]]
+        loss = dm.loss(deg, ref, truth=truth)
+        measures = json.loads(row["measures"] or "{}")
+        if row["label_source"] == "physics":
+            measures["physics_overall"] = float(row["overall"])
+        measures["diagnostic_loss"] = float(loss)
+        row.update({"overall": float(mapping.score(loss)), "label_source": "diagnostic", "measures": dumps(measures)})
+        n += 1
+    write_table(rows, IMAGE_SCHEMA, manifest)
     return n
 
 

@@ -1,0 +1,34 @@
+"""`vliqa train ...`: train the quality models on a dataset built with `vliqa data build`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("regressor")
+def regressor(
+    data: Path = typer.Option(..., "--data", help="Dataset folder made by `vliqa data build`."),
+    out: Path = typer.Option(..., "--out", help="Run folder: the best checkpoint, training state and log (an interrupted run resumes here)."),
+    config: Path | None = typer.Option(None, "--config", help="JSON file of RegressorTrainConfig fields (model settings under \"model\")."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum number of epochs (overrides the config)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed (overrides the config)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming."),
+) -> None:
+    """Train the image-only CNN regressor baseline (overall + aspect scores + class, multi-task)."""
+    from vliqa.cli.main import console
+    from vliqa.train.common import load_config_file
+    from vliqa.train.regressor import RegressorTrainConfig, train_regressor
+
+    cfg = load_config_file(RegressorTrainConfig, config, epochs=epochs, seed=seed)
+    result = train_regressor(data, out, cfg, overwrite=overwrite, progress=console.is_terminal)
+    val = result.best_val
+    console.print(
+        f"[green]regressor trained[/] in {result.seconds:.1f} s: {result.epochs_run} epoch(s)"
+        f"{' (stopped early)' if result.stopped_early else ''}, best epoch {result.best_epoch} with validation "
+        f"PLCC {val['plcc']:.3f} SRCC {val['srcc']:.3f} KRCC {val['krcc']:.3f} (sum {val['sum']:.3f}); "
+        f"checkpoint in {result.out} ({result.n_train} train / {result.n_val} val images)"
+    )

@@ -1,0 +1,197 @@
+"""What every trainer shares: manifest rows and images of a split, seeding, config files, resumable state.
+
+A training run writes everything into its `out` folder: the best model as a checkpoint
+(model.safetensors, config.json, MODEL_CARD.md, loadable with `vliqa.models.load(out)`),
+`training_state.pt` (last weights, optimiser, epoch, RNG states: the resume point),
+`train_config.json` and `train_log.jsonl` (one line per epoch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vliqa.errors import CorruptFileError, DatasetError, InputNotFoundError, InvalidParameterError
+from vliqa.io.image import CTImage
+from vliqa.models import config_from_dict
+from vliqa.simulate.registry import ASPECTS
+
+STATE_FILE, TRAIN_CONFIG_FILE, LOG_FILE = "training_state.pt", "train_config.json", "train_log.jsonl"
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """One manifest row with its image: targets on the 0-4 scale and the degradation group it belongs to."""
+
+    id: str
+    path: Path
+    image: CTImage
+    overall: float
+    aspects: dict[str, float]
+    group: str
+    split: str
+
+
+def split_names(split: str) -> tuple[str, ...]:
+    """Gives the manifest splits meant by `split`: one name, a comma-separated list, or "all"."""
+    key = split.strip().lower()
+    if key == "all":
+        return SPLITS
+    names = tuple(s.strip() for s in key.split(",") if s.strip())
+    unknown = [s for s in names if s not in SPLITS]
+    if not names or unknown:
+        raise InvalidParameterError(f"unknown split '{split}'", hint="use train, val, test, a list like train,val, or all")
+    return names
+
+
+def degradation_group(family: str, degradations_json: str) -> str:
+    """Gives the breakdown group of a manifest row: its degradation's name, "clean", "combo" or "low_dose+denoise"."""
+    try:
+        steps = json.loads(degradations_json or "[]")
+    except json.JSONDecodeError:
+        steps = []
+    if family == "clean" or not steps:
+        return "clean"
+    if family == "dose_denoise":
+        return "low_dose+denoise"
+    if family == "combo" or len(steps) > 1:
+        return "combo"
+    return str(steps[0].get("name", "unknown"))
+
+
+def manifest_rows(data: str | Path, split: str) -> list[dict[str, Any]]:
+    """Gives the manifest rows of dataset folder `data` in `split` (see `split_names`), in manifest order."""
+    from vliqa.data.manifest import read_manifest
+
+    folder = Path(data)
+    if not folder.is_dir():
+        raise DatasetError("dataset folder not found", path=folder,
+                           hint="build one with `vliqa data build --source phantom --n 200 --out DIR`")
+    wanted = split_names(split)
+    return [r for r in read_manifest(folder).to_pylist() if r["split"] in wanted]
+
+
+def load_labelled(data: str | Path, split: str, *, min_rows: int = 1) -> list[LabelledImage]:
+    """Gives the images and labels of `split` of dataset folder `data`; raises DatasetError below `min_rows` rows."""
+    from vliqa.io import load
+
+    folder = Path(data)
+    rows = manifest_rows(folder, split)
+    if len(rows) < min_rows:
+        raise DatasetError(
+            f"split '{split}' has {len(rows)} row(s), fewer than the {min_rows} needed", path=folder,
+            hint="build a larger dataset, or choose another split (train, val, test, train,val or all)")
+    out = []
+    for r in rows:
+        path = folder / r["path"]
+        if not path.is_file():
+            raise InputNotFoundError("an image listed in the manifest is missing", path=path,
+                                     hint="rebuild the dataset or restore the images folder")
+        image = load(str(path))
+        if not isinstance(image, CTImage):
+            raise DatasetError("a manifest image holds more than one slice", path=path)
+        out.append(LabelledImage(
+            id=r["id"], path=path, image=image, overall=float(r["overall"]),
+            aspects={a: float(r[a]) for a in ASPECTS}, group=degradation_group(r["family"], r["degradations"]),
+            split=r["split"]))
+    return out
+
+
+def targets(items: Sequence[LabelledImage]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gives the overall (N,) and aspect (N, 5) targets of `items` as float32 tensors."""
+    overall = torch.tensor([it.overall for it in items], dtype=torch.float32)
+    aspects = torch.tensor([[it.aspects[a] for a in ASPECTS] for it in items], dtype=torch.float32)
+    return overall, aspects
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds Python, NumPy and torch so a run with the same seed and thread count repeats."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def load_config_file(config_class: type, path: str | Path | None, **overrides: Any) -> Any:
+    """Gives a `config_class` from a JSON file (fields missing there keep their defaults) with `overrides` applied.
+
+    A field that is itself a config dataclass (e.g. `model`) is read from a nested JSON object.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputNotFoundError("config file not found", path=path)
+        try:
+            values = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InvalidParameterError(f"the config is not valid JSON ({exc})", path=path) from exc
+        if not isinstance(values, dict):
+            raise InvalidParameterError("the config must be a JSON object of field: value", path=path)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return config_with_nested(config_class, values)
+
+
+def config_with_nested(config_class: type, values: dict[str, Any]) -> Any:
+    """Gives a `config_class` from `values`, building nested config dataclass fields from dicts."""
+    nested = {f.name: f.default_factory for f in dataclasses.fields(config_class)
+              if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory)}
+    built = dict(values)
+    for name, cls in nested.items():
+        if isinstance(built.get(name), dict):
+            built[name] = config_from_dict(cls, built[name])
+    return config_from_dict(config_class, built)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Gives `config` as JSON-ready data (tuples as lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def save_state(out: str | Path, state: dict[str, Any]) -> Path:
+    """Writes the resume state (tensors and plain data) to out/training_state.pt atomically; gives its path."""
+    from vliqa.io.write import atomic_path
+
+    path = Path(out) / STATE_FILE
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def load_state(out: str | Path) -> dict[str, Any] | None:
+    """Gives the resume state saved in `out`, or None when the folder holds none."""
+    path = Path(out) / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        # weights_only=False: the state holds RNG states (numpy arrays) written by this same code
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises several types for damaged pickles
+        raise CorruptFileError(f"the training state cannot be read ({exc})", path=path,
+                               hint="delete it (or pass --overwrite) to start again") from exc
+
+
+def rng_states() -> dict[str, Any]:
+    """Gives the current Python, NumPy and torch RNG states (to resume a run exactly)."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    """Restores RNG states given by `rng_states`."""
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+
+
+def append_log(out: str | Path, entry: dict[str, Any]) -> None:
+    """Appends one JSON line to out/train_log.jsonl."""
+    with open(Path(out) / LOG_FILE, "a") as fh:
+        fh.write(json.dumps(entry, default=float) + "\n")
