@@ -51,9 +51,11 @@ class LesionNetConfig:
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
+    # BatchNorm (running statistics at inference) rather than per-image norms: a crop in training
+    # and a whole slice at inference then see the same normalisation.
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="replicate"), nn.ReLU(inplace=True),
-        nn.Conv2d(c_out, c_out, 3, padding=1, padding_mode="replicate"), nn.ReLU(inplace=True),
+        nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="replicate", bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, padding_mode="replicate", bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
     )
 
 

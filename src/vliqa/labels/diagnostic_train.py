@@ -108,6 +108,31 @@ def _crop_batch(pool, batch: int, crop: int, rng: np.random.Generator) -> tuple[
     return torch.stack(xs), torch.stack(ys)
 
 
+def fit_net(pool, config: LesionNetConfig, *, steps: int, batch_size: int, crop_px: int,
+            rng: np.random.Generator) -> LesionUNet:
+    """Gives a LesionUNet trained on random crops of `pool` with soft Dice (batch-pooled) + 2 x BCE, in eval mode."""
+    net = LesionUNet(config)
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.15)
+    t1 = time.time()
+    for step in range(steps):
+        x, y = _crop_batch(pool, batch_size, crop_px, rng)
+        logits = net(x)
+        prob = torch.sigmoid(logits)
+        # Dice over the whole batch (one big "image"): stable even when a crop holds no lesion.
+        inter, denom = (prob * y).sum(), (prob + y).sum()
+        loss = (1.0 - (2 * inter + 1.0) / (denom + 1.0)) + 2.0 * F.binary_cross_entropy_with_logits(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == steps - 1:
+            print(f"step {step:4d}  loss {float(loss.detach()):.4f}  {time.time() - t1:6.1f} s", flush=True)
+    net.eval()
+    return net
+
+
 def validation_dice(net: LesionUNet, n_phantoms: int, *, dose_fraction: float, size_px: int = 256) -> float:
     """Gives the Dice (threshold 0.5, pooled over slices) of the net on held-out lesion phantoms at `dose_fraction`."""
     from vliqa.phantom import REGIONS
@@ -166,25 +191,9 @@ def train_lesion_net(out_dir: str | Path, *, steps: int = 600, seed: int = 0, n_
     data_s = time.time() - t0
     print(f"training pool: {len(pool)} slices in {data_s:.1f} s", flush=True)
 
-    net = LesionUNet(config)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.15)
     t1 = time.time()
-    for step in range(steps):
-        x, y = _crop_batch(pool, batch_size, crop_px, rng)
-        logits = net(x)
-        prob = torch.sigmoid(logits)
-        # Dice over the whole batch (one big "image"): stable even when a crop holds no lesion.
-        inter, denom = (prob * y).sum(), (prob + y).sum()
-        loss = (1.0 - (2 * inter + 1.0) / (denom + 1.0)) + 2.0 * F.binary_cross_entropy_with_logits(logits, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 100 == 0 or step == steps - 1:
-            print(f"step {step:4d}  loss {float(loss.detach()):.4f}  {time.time() - t1:6.1f} s", flush=True)
+    net = fit_net(pool, config, steps=steps, batch_size=batch_size, crop_px=crop_px, rng=rng)
     train_s = time.time() - t1
-    net.eval()
     dice_full = validation_dice(net, 12, dose_fraction=1.0)
     dice_low = validation_dice(net, 12, dose_fraction=0.1)
     print(f"validation Dice: full dose {dice_full:.3f}, 10 % dose {dice_low:.3f}", flush=True)

@@ -171,7 +171,8 @@ def _structured_error_index(deg: np.ndarray, ref: np.ndarray, mask: np.ndarray, 
     Measured in flat tissue only, so blurred edges (a sharpness loss) do not count here.
     """
     err = deg - ref
-    low = ndimage.gaussian_filter(err, STRUCTURE_SCALE_MM / px_mm)
+    # At least 2 px: on coarse (resampled) grids a 2 mm low-pass would not average noise out at all.
+    low = ndimage.gaussian_filter(err, max(STRUCTURE_SCALE_MM / px_mm, 2.0))
     high = err - low
     rms_low = float(np.sqrt(np.mean(low[mask] ** 2)))
     rms_high = float(np.sqrt(np.mean(high[mask] ** 2)))

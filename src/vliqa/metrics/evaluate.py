@@ -254,8 +254,9 @@ def evaluate(data: str | Path | EvaluationSet, predictors: Sequence[str | Path |
 
     if n_boot < 0:
         raise InvalidParameterError(f"n_boot must be 0 or more, got {n_boot}")
-    eval_set = data if isinstance(data, EvaluationSet) else load_evaluation_set(data, split=split)
+    # names first: a typo should fail in a second, not after reading a thousand images
     resolved = resolve_predictors(predictors, window=window)
+    eval_set = data if isinstance(data, EvaluationSet) else load_evaluation_set(data, split=split)
     _unique_names(resolved)
     evaluations = []
     with Progress(disable=not progress, transient=True) as bar:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import json
 import os
 import typing
@@ -41,8 +42,9 @@ SHIPPED_DIR = Path(__file__).resolve().parent
 CHECKPOINT_FORMAT = 1
 WEIGHTS_FILE, CONFIG_FILE, CARD_FILE = "model.safetensors", "config.json", "MODEL_CARD.md"
 
-#: Modules whose import registers the built-in architectures.
-_BUILTIN_MODULES = ("vliqa.models.regressor",)
+#: Built-in architectures and the module whose import registers each (imported on first use, one at a time,
+#: so loading a regressor never imports the scorer's code and vice versa).
+_BUILTIN_ARCHS = {"cnn_regressor": "vliqa.models.regressor", "medqm_i": "vliqa.models.scorer"}
 
 
 @dataclass(frozen=True)
@@ -100,16 +102,17 @@ def register_model(arch: str) -> Callable[[type], type]:
 
 def list_models() -> list[str]:
     """Gives the names of the registered architectures, sorted."""
-    _load_builtin()
+    for arch in _BUILTIN_ARCHS:
+        _load_builtin(arch)
     return sorted(_REGISTRY)
 
 
 def get_model_spec(arch: str) -> ModelSpec:
     """Gives the registered architecture called `arch`."""
-    _load_builtin()
+    _load_builtin(arch)
     if arch in _REGISTRY:
         return _REGISTRY[arch]
-    raise UnknownNameError(f"unknown model architecture '{arch}'", hint=f"registered: {', '.join(sorted(_REGISTRY))}")
+    raise UnknownNameError(f"unknown model architecture '{arch}'", hint=f"registered: {', '.join(list_models())}")
 
 
 def config_from_dict(config_class: type, values: dict[str, Any]) -> Any:
@@ -193,7 +196,7 @@ class LoadedModel:
 
 def shipped_models() -> list[str]:
     """Gives the names of the checkpoints shipped inside the package whose architecture is registered."""
-    _load_builtin()
+    known = set(list_models())
     names = []
     for sub in sorted(SHIPPED_DIR.iterdir()):
         cfg = sub / CONFIG_FILE
@@ -202,7 +205,7 @@ def shipped_models() -> list[str]:
                 arch = json.loads(cfg.read_text()).get("arch")
             except (OSError, json.JSONDecodeError):
                 continue
-            if arch in _REGISTRY:
+            if arch in known:
                 names.append(sub.name)
     return names
 
@@ -264,10 +267,12 @@ def load_checkpoint(folder: str | Path, *, name: str | None = None) -> LoadedMod
                        metadata=payload.get("metadata") or {})
 
 
-def _load_builtin() -> None:
-    # Importing the modules runs their @register_model decorators.
-    for mod in _BUILTIN_MODULES:
-        importlib.import_module(mod)
+def _load_builtin(arch: str) -> None:
+    # Importing the module runs its @register_model decorator; a module not in this version is skipped, while
+    # an error inside an existing module propagates (it is a bug to see, not an architecture to hide).
+    module = _BUILTIN_ARCHS.get(arch)
+    if arch not in _REGISTRY and module is not None and importlib.util.find_spec(module) is not None:
+        importlib.import_module(module)
 
 
 __all__ = [

@@ -58,6 +58,28 @@ def source_dose_mgy(image: CTImage) -> tuple[float, str]:
     return DEFAULT_SOURCE_DOSE_MGY, "default"
 
 
+#: Plausible CTDIvol range (mGy) of a diagnostic CT; a header-derived dose outside it is not trusted.
+PLAUSIBLE_DOSE_MGY = (0.2, 100.0)
+
+
+def _dose_from_image_noise(image: CTImage, assumed_mgy: float, model_noise_hu: np.ndarray) -> float | None:
+    """Gives the source dose (mGy) at which the noise model reproduces the image's measured noise sigma.
+
+    sigma scales as 1/sqrt(dose), so dose = assumed * (sigma_model / sigma_measured)^2, both measured in
+    the same flat regions of interest. None when the image has no region to measure noise in.
+    """
+    from vliqa.ct.noise import find_homogeneous_rois, noise_sigma_hu
+
+    rois = find_homogeneous_rois(image)
+    if len(rois) < 2:
+        return None
+    measured = noise_sigma_hu(image)
+    model = float(np.median([np.std(model_noise_hu[r.slices]) for r in rois]))
+    if not np.isfinite(measured.sigma_hu) or measured.sigma_hu <= 0 or model <= 0:
+        return None
+    return float(np.clip(assumed_mgy * (model / measured.sigma_hu) ** 2, *PLAUSIBLE_DOSE_MGY))
+
+
 def pixel_mm(image: CTImage) -> float:
     """Gives the pixel size in mm (geometric mean of row and column spacing, default 0.7 mm)."""
     if image.pixel_spacing_mm:
@@ -199,7 +221,6 @@ def low_dose(
     else:
         dose_mgy, dose_from = source_dose_mgy(image)
     thickness_mm = image.slice_thickness_mm or DEFAULT_SLICE_THICKNESS_MM
-    photons = incident_photons_per_ray(dose_mgy, px_mm, thickness_mm, n_views)
     label, cutoff, filter_name, kernel_from = resolve_kernel(image, kernel, px_mm, seed=seed)
 
     hu = image.hu
@@ -209,22 +230,36 @@ def low_dose(
     if fan is None:
         geom = tomo.parallel_geometry(square.shape[0], n_views)
         sino = tomo.forward_project(square, geom, method=method)
+        ray_mm, views = px_mm, n_views
     else:
         # Same dose, same photons through the isocentre: I0 per fan ray for its width and view count.
-        photons = incident_photons_per_ray(dose_mgy, fan.ray_width_at_iso_mm, thickness_mm, fan.n_views)
+        geom = None
         sino = tomo_fan.fan_forward_project(square, fan)
-    rng = np.random.default_rng(seed)
-    per_view = photons * (angular_modulation(sino) if tube_current_modulation else np.ones(sino.shape[0]))
-    noise = noise_sinogram(
-        sino, per_view[:, None], dose_fraction, rng, source_has_noise=not noise_free, electronic_noise_photons=electronic_noise_photons
-    )
-    if fan is None:
-        noise_mu_px = tomo.fbp(noise, geom, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method)[crop]
-    else:
-        noise_mu_px = tomo_fan.fan_fbp(
-            noise, fan, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method, n_parallel_views=n_views
-        )[crop]
-    noise_hu = 1000.0 * noise_mu_px / (px_mm * tomo.MU_WATER_PER_MM)
+        ray_mm, views = fan.ray_width_at_iso_mm, fan.n_views
+    modulation = angular_modulation(sino) if tube_current_modulation else np.ones(sino.shape[0])
+
+    def noise_image_hu(dose: float, fraction: float, rng: np.random.Generator) -> np.ndarray:
+        per_view = incident_photons_per_ray(dose, ray_mm, thickness_mm, views) * modulation
+        noise = noise_sinogram(
+            sino, per_view[:, None], fraction, rng, source_has_noise=not noise_free,
+            electronic_noise_photons=electronic_noise_photons,
+        )
+        if fan is None:
+            rec = tomo.fbp(noise, geom, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method)[crop]
+        else:
+            rec = tomo_fan.fan_fbp(
+                noise, fan, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method, n_parallel_views=n_views
+            )[crop]
+        return 1000.0 * rec / (px_mm * tomo.MU_WATER_PER_MM)
+
+    if source_dose is None and not noise_free and dose_from != "ctdi_vol_mgy":
+        # No trustworthy CTDIvol: the image's own noise tells its dose. Half-dose insertion adds exactly the
+        # source's modelled quantum noise, so the modelled and measured sigma give the effective dose.
+        estimated = _dose_from_image_noise(image, dose_mgy, noise_image_hu(dose_mgy, 0.5, np.random.default_rng(seed + 1)))
+        if estimated is not None:
+            dose_mgy, dose_from = estimated, "image noise"
+    photons = incident_photons_per_ray(dose_mgy, ray_mm, thickness_mm, views)
+    noise_hu = noise_image_hu(dose_mgy, dose_fraction, np.random.default_rng(seed))
     out = np.where(hu < PADDING_HU, hu, hu + noise_hu)
     params = {
         "dose_fraction": float(dose_fraction),

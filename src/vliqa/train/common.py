@@ -11,13 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from vliqa.errors import CorruptFileError, DatasetError, InputNotFoundError, InvalidParameterError
 from vliqa.io.image import CTImage
@@ -26,6 +25,9 @@ from vliqa.simulate.registry import ASPECTS
 
 STATE_FILE, TRAIN_CONFIG_FILE, LOG_FILE = "training_state.pt", "train_config.json", "train_log.jsonl"
 SPLITS = ("train", "val", "test")
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -80,34 +82,61 @@ def manifest_rows(data: str | Path, split: str) -> list[dict[str, Any]]:
     return [r for r in read_manifest(folder).to_pylist() if r["split"] in wanted]
 
 
-def load_labelled(data: str | Path, split: str, *, min_rows: int = 1) -> list[LabelledImage]:
-    """Gives the images and labels of `split` of dataset folder `data`; raises DatasetError below `min_rows` rows."""
-    from vliqa.io import load
-
-    folder = Path(data)
-    rows = manifest_rows(folder, split)
+def checked_rows(data: str | Path, split: str, *, min_rows: int = 1) -> list[dict[str, Any]]:
+    """Gives the manifest rows of `split`, raising DatasetError when there are fewer than `min_rows`."""
+    rows = manifest_rows(data, split)
     if len(rows) < min_rows:
         raise DatasetError(
-            f"split '{split}' has {len(rows)} row(s), fewer than the {min_rows} needed", path=folder,
+            f"split '{split}' has {len(rows)} row(s), fewer than the {min_rows} needed", path=data,
             hint="build a larger dataset, or choose another split (train, val, test, train,val or all)")
-    out = []
-    for r in rows:
-        path = folder / r["path"]
-        if not path.is_file():
-            raise InputNotFoundError("an image listed in the manifest is missing", path=path,
-                                     hint="rebuild the dataset or restore the images folder")
-        image = load(str(path))
-        if not isinstance(image, CTImage):
-            raise DatasetError("a manifest image holds more than one slice", path=path)
-        out.append(LabelledImage(
-            id=r["id"], path=path, image=image, overall=float(r["overall"]),
-            aspects={a: float(r[a]) for a in ASPECTS}, group=degradation_group(r["family"], r["degradations"]),
-            split=r["split"]))
-    return out
+    return rows
+
+
+def labelled_image(folder: Path, row: dict[str, Any]) -> LabelledImage:
+    """Gives the image and labels of one manifest row of dataset `folder`."""
+    from vliqa.io import load
+
+    path = folder / row["path"]
+    if not path.is_file():
+        raise InputNotFoundError("an image listed in the manifest is missing", path=path,
+                                 hint="rebuild the dataset or restore the images folder")
+    image = load(str(path))
+    if not isinstance(image, CTImage):
+        raise DatasetError("a manifest image holds more than one slice", path=path)
+    return LabelledImage(id=row["id"], path=path, image=image, overall=float(row["overall"]),
+                         aspects={a: float(row[a]) for a in ASPECTS},
+                         group=degradation_group(row["family"], row["degradations"]), split=row["split"])
+
+
+def load_labelled(data: str | Path, split: str, *, min_rows: int = 1) -> list[LabelledImage]:
+    """Gives the images and labels of `split` of dataset folder `data`; raises DatasetError below `min_rows` rows."""
+    return [labelled_image(Path(data), r) for r in checked_rows(data, split, min_rows=min_rows)]
+
+
+def load_preprocessed(data: str | Path, split: str, preprocess: Callable[[list[CTImage]], torch.Tensor], *,
+                      min_rows: int = 1, chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gives (inputs as float16, overall (N,), aspects (N, 5)) of `split`, holding at most `chunk` images at a time.
+
+    Only the model inputs stay in memory (float16 halves them), not the full-size HU slices, so a split of
+    thousands of 512x512 images fits in a few GB.
+    """
+    import torch
+
+    rows = checked_rows(data, split, min_rows=min_rows)
+    parts, overall, aspects = [], [], []
+    for start in range(0, len(rows), chunk):
+        items = [labelled_image(Path(data), r) for r in rows[start:start + chunk]]
+        parts.append(preprocess([it.image for it in items]).to(torch.float16))
+        o, a = targets(items)
+        overall.append(o)
+        aspects.append(a)
+    return torch.cat(parts), torch.cat(overall), torch.cat(aspects)
 
 
 def targets(items: Sequence[LabelledImage]) -> tuple[torch.Tensor, torch.Tensor]:
     """Gives the overall (N,) and aspect (N, 5) targets of `items` as float32 tensors."""
+    import torch
+
     overall = torch.tensor([it.overall for it in items], dtype=torch.float32)
     aspects = torch.tensor([[it.aspects[a] for a in ASPECTS] for it in items], dtype=torch.float32)
     return overall, aspects
@@ -115,6 +144,8 @@ def targets(items: Sequence[LabelledImage]) -> tuple[torch.Tensor, torch.Tensor]
 
 def seed_everything(seed: int) -> None:
     """Seeds Python, NumPy and torch so a run with the same seed and thread count repeats."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -158,6 +189,8 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def save_state(out: str | Path, state: dict[str, Any]) -> Path:
     """Writes the resume state (tensors and plain data) to out/training_state.pt atomically; gives its path."""
+    import torch
+
     from vliqa.io.write import atomic_path
 
     path = Path(out) / STATE_FILE
@@ -168,6 +201,8 @@ def save_state(out: str | Path, state: dict[str, Any]) -> Path:
 
 def load_state(out: str | Path) -> dict[str, Any] | None:
     """Gives the resume state saved in `out`, or None when the folder holds none."""
+    import torch
+
     path = Path(out) / STATE_FILE
     if not path.is_file():
         return None
@@ -181,11 +216,15 @@ def load_state(out: str | Path) -> dict[str, Any] | None:
 
 def rng_states() -> dict[str, Any]:
     """Gives the current Python, NumPy and torch RNG states (to resume a run exactly)."""
+    import torch
+
     return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
 
 
 def restore_rng_states(states: dict[str, Any]) -> None:
     """Restores RNG states given by `rng_states`."""
+    import torch
+
     random.setstate(states["python"])
     np.random.set_state(states["numpy"])
     torch.set_rng_state(states["torch"])

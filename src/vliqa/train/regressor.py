@@ -104,7 +104,7 @@ def validation_scores(model: CNNRegressor, x: torch.Tensor, overall: torch.Tenso
 
     model.eval()
     with torch.inference_mode():
-        pred = torch.cat([model(x[i:i + 64])["overall"] for i in range(0, len(x), 64)]).double().numpy()
+        pred = torch.cat([model(x[i:i + 64].float())["overall"] for i in range(0, len(x), 64)]).double().numpy()
     model.train()
     rep = agreement_report(pred, overall.double().numpy(), n_boot=0)
     values = {"plcc": rep.plcc, "srcc": rep.srcc, "krcc": rep.krcc, "rmse": rep.rmse}
@@ -173,8 +173,9 @@ def train_regressor(data: str | Path, out: str | Path, cfg: RegressorTrainConfig
     started = time.perf_counter()
     torch.set_num_threads(cfg.threads)  # the machines have 2 cores; more threads only contend
     data, out = Path(data), Path(out)
-    train_items = common.load_labelled(data, cfg.train_split, min_rows=2)
-    val_items = common.load_labelled(data, cfg.val_split, min_rows=3)
+    # fail on a bad dataset before touching the out folder
+    n_train = len(common.checked_rows(data, cfg.train_split, min_rows=2))
+    n_val = len(common.checked_rows(data, cfg.val_split, min_rows=3))
 
     out.mkdir(parents=True, exist_ok=True)
     if overwrite:
@@ -187,9 +188,8 @@ def train_regressor(data: str | Path, out: str | Path, cfg: RegressorTrainConfig
     model: CNNRegressor = create_model("cnn_regressor", **dataclasses.asdict(cfg.model))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # inputs are preprocessed once: the windowing and resizing cost more than a small CNN's step
-    x_train, x_val = model.preprocess([it.image for it in train_items]), model.preprocess([it.image for it in val_items])
-    y_train, a_train = common.targets(train_items)
-    y_val, _ = common.targets(val_items)
+    x_train, y_train, a_train = common.load_preprocessed(data, cfg.train_split, model.preprocess, min_rows=2)
+    x_val, y_val, _ = common.load_preprocessed(data, cfg.val_split, model.preprocess, min_rows=3)
 
     start_epoch, best_sum, best_epoch, best_val, bad_epochs, elapsed_before = 0, -math.inf, -1, {}, 0, 0.0
     state = common.load_state(out)
@@ -200,7 +200,7 @@ def train_regressor(data: str | Path, out: str | Path, cfg: RegressorTrainConfig
         start_epoch, best_sum, best_epoch = state["epoch"] + 1, state["best_sum"], state["best_epoch"]
         best_val, bad_epochs, elapsed_before = state["best_val"], state["bad_epochs"], state.get("seconds", 0.0)
 
-    n_batches = math.ceil(len(train_items) / cfg.batch_size)
+    n_batches = math.ceil(n_train / cfg.batch_size)
     columns = (TextColumn("[bold]training[/] epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn())
     epoch, stopped_early = start_epoch - 1, False
@@ -213,12 +213,12 @@ def train_regressor(data: str | Path, out: str | Path, cfg: RegressorTrainConfig
                 break
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, epoch)
-            order = torch.randperm(len(train_items))
+            order = torch.randperm(n_train)
             bar.reset(task, total=n_batches, epoch=epoch, info="")
             losses = []
             for b in range(n_batches):
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                x = x_train[idx]
+                x = x_train[idx].float()
                 if cfg.augment:
                     if torch.rand(()) < 0.5:
                         x = x.flip(3)
@@ -240,7 +240,7 @@ def train_regressor(data: str | Path, out: str | Path, cfg: RegressorTrainConfig
             common.append_log(out, {"epoch": epoch, "lr": learning_rate(cfg, epoch), "train_loss": float(np.mean(losses)),
                                     **{f"val_{k}": v for k, v in val.items()}, "improved": improved, "seconds": seconds})
             summary = {"epochs_run": epoch + 1, "best_epoch": best_epoch, "best_val": best_val, "seconds": seconds,
-                       "n_train": len(train_items), "n_val": len(val_items)}
+                       "n_train": n_train, "n_val": n_val}
             if improved:
                 save_checkpoint(model, cfg.model, out, model_card(cfg, data, summary, n_parameters(model)),
                                 metadata={"training": {**summary, "data": str(data), "config": common.config_to_dict(cfg)}})
@@ -251,5 +251,5 @@ def train_regressor(data: str | Path, out: str | Path, cfg: RegressorTrainConfig
     if best_epoch < 0:
         raise DatasetError("no epoch was run", path=out, hint="raise --epochs above the epochs already done")
     return TrainResult(out=out, epochs_run=epoch + 1, best_epoch=best_epoch, best_val=best_val,
-                       seconds=elapsed_before + time.perf_counter() - started, n_train=len(train_items),
-                       n_val=len(val_items), stopped_early=stopped_early)
+                       seconds=elapsed_before + time.perf_counter() - started, n_train=n_train,
+                       n_val=n_val, stopped_early=stopped_early)
