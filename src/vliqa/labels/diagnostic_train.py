@@ -171,7 +171,7 @@ def calibration_set(model: LesionNetModel, n: int, *, seed: int, size_px: int = 
     return np.array(losses), np.array(targets)
 
 
-def train_lesion_net(out_dir: str | Path, *, steps: int = 600, seed: int = 0, n_phantoms: int = 72, batch_size: int = 16,
+def train_lesion_net(out_dir: str | Path, *, steps: int = 900, seed: int = 0, n_phantoms: int = 72, batch_size: int = 16,
                      crop_px: int = 64, n_calibration: int = 90, threads: int = 1) -> Path:
     """Gives the folder where it wrote a freshly trained lesion_net (weights, config, mapping, model card)."""
     from safetensors.torch import save_file
@@ -253,9 +253,12 @@ the same on the reference, against the true lesion mask (phantoms) or the model'
 squares to the physics overall labels of {t['n_calibration']} phantom samples degraded with the dataset recipes
 (SRCC of -L with the physics labels there: {t['calibration_srcc']}). Stored in `{MAPPING_FILE}`.
 
-**Limitations.** Trained for minutes on synthetic phantoms: on real CT it finds few lesions, so real-image labels
-rest on pseudo-truth (changes of its output against the reference) and mostly respond to noise and artifacts
-that create false positives. Faint head lesions (4-15 HU) are often missed even at full dose.
+**Limitations.** Trained for minutes on synthetic phantoms; not a clinical detector. Its loss responds most to
+what breaks segmentation: streaks and motion (limited angle, motion), wrong windows, heavy smoothing of faint
+lesions, and low dose in the head (faint 4-15 HU lesions). Chest nodules (high contrast in lung) and many
+abdominal lesions are found (or missed) alike at every dose down to a few per cent, so dose alone moves their
+loss little. On real CT it finds few lesions: real-image labels rest on pseudo-truth (changes of its output
+against the reference).
 
 **Reproduce.** `python -m vliqa.labels.diagnostic_train --out src/vliqa/models/lesion_net --steps {t['steps']} --seed {t['seed']}`
 (bit-identical weights need the same torch version ({t['torch']}) and thread count).
@@ -266,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     """Trains lesion_net from the command line and prints where it went."""
     parser = argparse.ArgumentParser(description="Train vliqa's lesion_net diagnostic model (reproduces the shipped checkpoint).")
     parser.add_argument("--out", type=Path, default=SHIPPED_DIR, help="output folder")
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=900)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--phantoms", type=int, default=72, help="training phantoms")
     parser.add_argument("--calibration", type=int, default=90, help="calibration samples for the sigmoid fit")

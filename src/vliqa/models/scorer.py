@@ -1,7 +1,8 @@
 """MedQM-I: the blind CT quality scorer — a small CNN, medical textual priors and learned queries, a gated MoE head.
 
-Reads top to bottom: config, input (preprocess), image encoder, query attention, mixture-of-experts head,
-the model. docs/scorer.md has the diagram and the reasons behind each choice.
+Reads top to bottom: config, output, image encoder, query attention, mixture-of-experts head, the model.
+The input (windowing, known-HU mask) is built by `vliqa.models.scorer_input.preprocess`; docs/scorer.md
+has the reasons behind each choice.
 
     slices (HU) ─ preprocess ─> (B, 4, 512, 512) three display windows + known-HU mask
       └ CNN encoder (8x8 patch stem, stride 32) ─> 16x16 image tokens (d_model)
@@ -21,11 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vliqa.ct.window import get_window
 from vliqa.errors import InvalidParameterError
 from vliqa.io.image import CTImage
 from vliqa.models import Predictions, register_model
-from vliqa.models.priors import DEFAULT_PRIOR_SET, EMBEDDING_DIM, load_priors
-from vliqa.models.scorer_input import preprocess
+from vliqa.models.priors import DEFAULT_PRIOR_SET, EMBEDDING_DIM, Concept, load_priors
+from vliqa.models.scorer_input import preprocess, upsample_maps  # noqa: F401 - upsample_maps re-exported
 from vliqa.simulate.registry import ASPECTS
 
 MAX_SCORE = 4.0
@@ -73,6 +75,8 @@ class ScorerConfig:
             raise InvalidParameterError(f"input_px must be in 32..1024, got {self.input_px}")
         if not self.windows:
             raise InvalidParameterError("the scorer needs at least one display window")
+        for spec in self.windows:
+            get_window(spec)  # an unknown name raises UnknownNameError listing the presets
         if len(self.channels) != len(self.depths) or not self.channels:
             raise InvalidParameterError(f"channels {self.channels} and depths {self.depths} must have the same length")
         if self.stem_stride < 1 or self.expand < 1:
@@ -83,10 +87,8 @@ class ScorerConfig:
             raise InvalidParameterError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
         if self.output_mode not in OUTPUT_MODES:
             raise InvalidParameterError(f"output_mode must be one of {OUTPUT_MODES}, got '{self.output_mode}'")
-        if self.n_bins < 2 or self.n_experts < 1 or not 0 <= self.top_k <= self.n_experts:
-            raise InvalidParameterError("need n_bins >= 2, n_experts >= 1 and 0 <= top_k <= n_experts")
-        if self.n_queries < 1:
-            raise InvalidParameterError("the scorer needs at least one implicit query")
+        if self.n_bins < 2 or self.n_experts < 1 or not 0 <= self.top_k <= self.n_experts or self.n_queries < 1:
+            raise InvalidParameterError("need n_bins >= 2, n_experts >= 1, 0 <= top_k <= n_experts, n_queries >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise InvalidParameterError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -243,8 +245,8 @@ def mlp(dim: int, hidden: int, out: int, dropout: float = 0.0) -> nn.Sequential:
     return nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out))
 
 
-class QueryBlock(nn.Module):
-    """Pre-norm decoder block without self-attention: queries read the image tokens, then an MLP."""
+class AttentionBlock(nn.Module):
+    """Pre-norm transformer block: queries attend over tokens (over themselves when none are given), then an MLP."""
 
     def __init__(self, dim: int, n_heads: int, dropout: float = 0.0):
         super().__init__()
@@ -252,25 +254,13 @@ class QueryBlock(nn.Module):
         self.attn = CrossAttention(dim, n_heads, dropout)
         self.mlp = mlp(dim, MLP_RATIO * dim, dim, dropout)
 
-    def forward(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        attended, weights = self.attn(self.norm_q(queries), keys, values)
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor | None = None,
+                values: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gives (updated queries, attention weights (B, Q, N))."""
+        normed = self.norm_q(queries)
+        attended, weights = self.attn(normed, normed, normed) if keys is None else self.attn(normed, keys, values)
         queries = queries + attended
         return queries + self.mlp(self.norm_mlp(queries)), weights
-
-
-class MixBlock(nn.Module):
-    """Pre-norm self-attention over the prior and implicit slots: implicit queries read what the priors found."""
-
-    def __init__(self, dim: int, n_heads: int, dropout: float = 0.0):
-        super().__init__()
-        self.norm_attn, self.norm_mlp = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = CrossAttention(dim, n_heads, dropout)
-        self.mlp = mlp(dim, MLP_RATIO * dim, dim, dropout)
-
-    def forward(self, slots: torch.Tensor) -> torch.Tensor:
-        normed = self.norm_attn(slots)
-        slots = slots + self.attn(normed, normed, normed)[0]
-        return slots + self.mlp(self.norm_mlp(slots))
 
 
 # ---------------------------------------------------------------- gated mixture of experts
@@ -320,12 +310,13 @@ class MedQMScorer(nn.Module):
         self.register_buffer("token_position", sincos_position_2d(config.token_grid, config.token_grid, d), persistent=False)
 
         # frozen sentence vectors (a buffer: saved in checkpoints, never trained); only the projection learns
-        vectors, self.prior_texts = self._prior_vectors(config.prior_set)
+        vectors, self.prior_concepts = self._prior_vectors(config.prior_set)
         self.register_buffer("prior_embeddings", vectors)
         self.prior_proj = nn.Sequential(nn.Linear(vectors.shape[1], d), nn.LayerNorm(d)) if len(vectors) else None
         self.implicit_queries = nn.Parameter(torch.randn(config.n_queries, d) * 0.02)
-        self.query_block = QueryBlock(d, config.n_heads, config.dropout)
-        self.mix = nn.ModuleList(MixBlock(d, config.n_heads, config.dropout) for _ in range(config.mix_layers))
+        self.query_block = AttentionBlock(d, config.n_heads, config.dropout)  # prior + implicit queries read the image
+        # self-attention over the P + K slots: the implicit queries read what the priors found, and back
+        self.mix = nn.ModuleList(AttentionBlock(d, config.n_heads, config.dropout) for _ in range(config.mix_layers))
         self.slot_norm = nn.LayerNorm(d)
 
         n_pooled = 3 if len(vectors) else 2  # mean of prior slots, of implicit slots, of image tokens
@@ -336,14 +327,15 @@ class MedQMScorer(nn.Module):
         self.register_buffer("bins", score_bins(config.n_bins), persistent=False)
 
     @staticmethod
-    def _prior_vectors(prior_set: str) -> tuple[torch.Tensor, list[str]]:
+    def _prior_vectors(prior_set: str) -> tuple[torch.Tensor, tuple[Concept, ...]]:
+        """Gives the prior vectors (P, 384) and their concepts (ids and groups label the prior attention maps)."""
         if prior_set == NO_PRIORS:
-            return torch.zeros(0, EMBEDDING_DIM), []
+            return torch.zeros(0, EMBEDDING_DIM), ()
         priors = load_priors(DEFAULT_PRIOR_SET if prior_set == RANDOM_PRIORS else prior_set)
         if prior_set == RANDOM_PRIORS:  # same count and norm, no meaning: tells whether the text semantics help
             random = torch.randn(len(priors), EMBEDDING_DIM, generator=torch.Generator().manual_seed(0))
-            return F.normalize(random, dim=1), [f"random_{i}" for i in range(len(priors))]
-        return torch.from_numpy(priors.embeddings.copy()), priors.texts
+            return F.normalize(random, dim=1), tuple(Concept(f"random_{i}", "random", "") for i in range(len(priors)))
+        return torch.from_numpy(priors.embeddings.copy()), priors.concepts
 
     @property
     def n_priors(self) -> int:
@@ -364,7 +356,7 @@ class MedQMScorer(nn.Module):
             queries = torch.cat([self.prior_proj(self.prior_embeddings).expand(b, -1, -1), queries], dim=1)
         slots, weights = self.query_block(queries, keys, tokens)
         for block in self.mix:
-            slots = block(slots)
+            slots = block(slots)[0]
         slots = self.slot_norm(slots)
 
         p = self.n_priors
@@ -413,12 +405,6 @@ class MedQMScorer(nn.Module):
         return Predictions(overall=torch.cat([o.overall for o in outs]).double().numpy(),
                            aspects={a: aspects[:, i] for i, a in enumerate(ASPECTS)},
                            std=torch.cat([o.std for o in outs]).double().numpy())
-
-
-def upsample_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Gives attention maps (B, Q, h, w) resized to an image's (rows, cols) for overlays, each rescaled to max 1."""
-    up = F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
-    return up / up.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
 
 
 def n_parameters(model: nn.Module) -> int:

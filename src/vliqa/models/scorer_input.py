@@ -93,7 +93,8 @@ def preprocess(images: Sequence[CTImage], config: ScorerConfig) -> torch.Tensor:
     """
     windows = input_windows(config)
     n_channels, px = len(windows) + int(config.known_mask), config.input_px
-    out = torch.empty(len(images), n_channels, px, px, dtype=torch.float32)
+    # numpy allocates a batch this large on transparent huge pages; torch.empty would take ~16k page faults
+    out = torch.from_numpy(np.empty((len(images), n_channels, px, px), dtype=np.float32))
     for i, image in enumerate(images):
         if image.shape == (px, px):  # the common case (512 x 512 CT at the default size): no copy, no resize
             image_channels(image, windows, config.known_mask, out=out[i].numpy())
@@ -121,3 +122,17 @@ def as_display_export(image: CTImage, window: str | Window | tuple[float, float]
     display = np.rint(apply_window(image.hu, win) * (levels - 1)) / (levels - 1)
     hu = display_to_hu(display, win)
     return image.with_step("display_export", {"window": win.to_dict(), "levels": levels}, hu, display_window=win)
+
+
+def upsample_maps(maps: torch.Tensor, image_shape: tuple[int, int]) -> torch.Tensor:
+    """Gives attention maps (B, Q, h, w) laid over a slice of `image_shape` (rows, cols), each rescaled to max 1.
+
+    The maps cover the square the slice was padded to (see `preprocess`), so they are resized to that
+    square and its centre is cut out: the inverse of the padding.
+    """
+    rows, cols = image_shape
+    side = max(rows, cols)
+    up = F.interpolate(maps, size=(side, side), mode="bilinear", align_corners=False)
+    top, left = (side - rows) // 2, (side - cols) // 2
+    up = up[..., top:top + rows, left:left + cols]
+    return up / up.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)

@@ -252,9 +252,12 @@ def low_dose(
             )[crop]
         return 1000.0 * rec / (px_mm * tomo.MU_WATER_PER_MM)
 
-    if source_dose is None and not noise_free and dose_from != "ctdi_vol_mgy":
-        # No trustworthy CTDIvol: the image's own noise tells its dose. Half-dose insertion adds exactly the
-        # source's modelled quantum noise, so the modelled and measured sigma give the effective dose.
+    header_dose_mgy = dose_mgy if dose_from != "default" else None
+    if source_dose is None and not noise_free:
+        # The image's own noise is the most direct measure of its quantum noise: photons per mGy differ
+        # between scanners, bowtie filters and patients, and header doses use vendor conventions (a GE
+        # Exposure of 5100 "mAs" is one). Half-dose insertion adds exactly the source's modelled noise,
+        # so modelled vs measured sigma gives the effective dose, and lower doses add the right extra noise.
         estimated = _dose_from_image_noise(image, dose_mgy, noise_image_hu(dose_mgy, 0.5, np.random.default_rng(seed + 1)))
         if estimated is not None:
             dose_mgy, dose_from = estimated, "image noise"
@@ -267,6 +270,7 @@ def low_dose(
         "n_views": int(n_views),
         "source_dose_mgy": dose_mgy,
         "source_dose_from": dose_from,
+        "header_dose_mgy": header_dose_mgy,
         "target_dose_mgy": dose_mgy * dose_fraction,
         "incident_photons_source": photons,
         "incident_photons_target": photons * dose_fraction,
