@@ -17,26 +17,13 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-import numpy as np
-import pydicom
 import torch
+from io_bench import SERIES, bare_pydicom  # the same bare decode loop as the loader benchmark
 from safetensors.torch import save as safetensors_bytes
 
 import vliqa
 from vliqa.models.scorer import MedQMScorer, ScorerConfig, n_parameters
-
-SERIES = Path(vliqa.__file__).parent / "samples" / "abdomen_ct_dicom"
-
-
-def bare_decode(files: list[Path]) -> list[np.ndarray]:
-    """Gives HU per file the plainest way pydicom allows."""
-    out = []
-    for f in files:
-        ds = pydicom.dcmread(f)
-        out.append(ds.pixel_array * ds.RescaleSlope + ds.RescaleIntercept)
-    return out
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, float]:
@@ -67,9 +54,9 @@ def main() -> None:
         model.preprocess(images)
 
     decode, scorer, pre = [], [], []
-    bare_decode(files), score(), preprocess_only()  # warm-up: codec, allocator, oneDNN kernels
+    bare_pydicom(files), score(), preprocess_only()  # warm-up: codec, allocator, oneDNN kernels
     for _ in range(args.repeats):
-        decode.append(timed(lambda: bare_decode(files)))
+        decode.append(timed(lambda: bare_pydicom(files)))
         scorer.append(timed(score))
         pre.append(timed(preprocess_only))
 

@@ -51,11 +51,16 @@ def test_shipped_checkpoint_loads_offline_with_its_mapping():
     assert isinstance(get_diagnostic_model(str(SHIPPED_DIR)), LesionNetModel)
 
 
-def test_lesion_net_finds_a_phantom_lesion_at_full_dose():
-    ph, reference = _phantom_pair(seed=11)
-    prob = get_diagnostic_model("lesion_net").predict_lesions(reference)
-    assert prob.shape == reference.hu.shape
-    assert prob[ph.lesion_mask].mean() > 3 * prob[~ph.lesion_mask & (ph.labels > 0)].mean()
+def test_lesion_net_finds_phantom_lesions_at_full_dose():
+    model = get_diagnostic_model("lesion_net")
+    inside, outside = [], []
+    for region in ("abdomen", "chest", "head"):
+        ph, reference = _phantom_pair(seed=11, region=region)
+        prob = model.predict_lesions(reference)
+        assert prob.shape == reference.hu.shape
+        inside.append(prob[ph.lesion_mask].mean())
+        outside.append(prob[~ph.lesion_mask & (ph.labels > 0)].mean())
+    assert np.mean(inside) > 0.3 and np.mean(outside) < 0.05, (inside, outside)
 
 
 def test_reference_against_itself_scores_about_4():
@@ -68,11 +73,12 @@ def test_reference_against_itself_scores_about_4():
 
 
 def test_diagnostic_score_falls_as_dose_falls():
+    # Head phantoms: their faint (4-15 HU) lesions are what dose takes away first (see MODEL_CARD.md).
     model = get_diagnostic_model("lesion_net")
     doses = (0.5, 0.12, 0.03)
     scores = np.zeros((3, len(doses)))
     for i, seed in enumerate((1, 2, 3)):
-        ph, reference = _phantom_pair(seed=seed)
+        ph, reference = _phantom_pair(seed=seed, region="head")
         truth = DiagnosticTruth.from_phantom(ph)
         for j, dose in enumerate(doses):
             degraded = LOW_DOSE(reference, seed=100 + seed, dose_fraction=dose)

@@ -200,6 +200,8 @@ def test_predict_scores_ct_images_through_the_registry(abdomen_slice: CTImage, t
     models.save_checkpoint(net, net.config, tmp_path / "ckpt", "# tiny MedQM-I\n")
     loaded = models.load(tmp_path / "ckpt")
     assert loaded.config == net.config
+    # the textual priors travel inside the checkpoint's weights, not only in the package
+    torch.testing.assert_close(loaded.model.prior_embeddings, torch.from_numpy(load_priors().embeddings))
     np.testing.assert_allclose(loaded.predict([small]).overall, preds.overall[:1], rtol=1e-6)
 
 

@@ -146,7 +146,7 @@ the spread of the class posterior, not a calibrated interval.
 
 **Recipe.** AdamW lr {cfg.lr} cosine to {cfg.min_lr}, weight decay {cfg.weight_decay}, batch {cfg.batch_size},
 loss MSE(overall) + {cfg.aspect_weight} MSE(aspects) + {cfg.ce_weight} CE(class), flips={cfg.augment}, seed {cfg.seed},
-{cfg.threads} CPU threads; {result['epochs_run']} epochs run (max {cfg.epochs}, patience {cfg.patience}),
+{cfg.threads} CPU threads; {result['epochs_run']} epochs run (max {cfg.epochs}, patience {cfg.patience}), best weights kept,
 {result['seconds']:.1f} s.
 
 **Result.** Best epoch {result['best_epoch']}: validation PLCC {val['plcc']:.3f}, SRCC {val['srcc']:.3f},
@@ -250,6 +250,14 @@ def train_regressor(data: str | Path, out: str | Path, cfg: RegressorTrainConfig
                                     "bad_epochs": bad_epochs, "rng": common.rng_states(), "seconds": seconds})
     if best_epoch < 0:
         raise DatasetError("no epoch was run", path=out, hint="raise --epochs above the epochs already done")
+    # the card and metadata were written at the best epoch; finish them with how the whole run went
+    final = {"epochs_run": epoch + 1, "best_epoch": best_epoch, "best_val": best_val, "n_train": n_train,
+             "n_val": n_val, "seconds": elapsed_before + time.perf_counter() - started}
+    from vliqa.models import CARD_FILE, CONFIG_FILE
+
+    payload = json.loads((out / CONFIG_FILE).read_text())
+    payload.setdefault("metadata", {}).setdefault("training", {}).update(final)
+    atomic_write_text(out / CONFIG_FILE, json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(out / CARD_FILE, model_card(cfg, data, final, n_parameters(model)))
     return TrainResult(out=out, epochs_run=epoch + 1, best_epoch=best_epoch, best_val=best_val,
-                       seconds=elapsed_before + time.perf_counter() - started, n_train=n_train,
-                       n_val=n_val, stopped_early=stopped_early)
+                       seconds=final["seconds"], n_train=n_train, n_val=n_val, stopped_early=stopped_early)
