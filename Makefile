@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := src/vliqa/samples/abdomen_ct_dicom
 
-.PHONY: demo test install install-dev lint bench dataset denoiser figures clean
+.PHONY: demo test install install-dev lint bench dataset denoiser lesion-net priors figures clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -42,6 +42,15 @@ dataset: install
 # The tiny MSE CNN denoiser that `smooth_cnn` uses to make waxy denoiser texture (shipped checkpoint).
 denoiser: install
 	OMP_NUM_THREADS=2 $(BIN)/python -m vliqa.simulate.cnn_denoiser --out src/vliqa/models/denoiser --steps 1200 --seed 0
+
+# The MedQM-D diagnostic model: a tiny lesion U-Net trained on phantoms, with its sigmoid mapping.
+lesion-net: install
+	$(BIN)/python -m vliqa.labels.diagnostic_train --out src/vliqa/models/lesion_net
+
+# The scorer's medical textual priors: all-MiniLM-L6-v2 sentence embeddings, computed offline once.
+priors: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[priors]"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m vliqa.models.priors --out src/vliqa/models/priors_data
 
 # Figures in docs/: phantoms, every degradation at three severities, metal, denoisers.
 figures: install

@@ -60,6 +60,18 @@ def main() -> None:
         n = relabel_diagnostic(work, model=args.model, progress=False)
         per_image_s = (time.perf_counter() - t0) / max(n, 1)
         rows = read_manifest(work).to_pylist()
+        # The same model without truth (pseudo-truth = its output on the reference), as real rows get it.
+        from dataclasses import replace
+
+        from vliqa.io import load
+
+        model = get_diagnostic_model(args.model)
+        pseudo = []
+        for r in rows:
+            sp = (float(r["pixel_spacing_mm"]),) * 2
+            deg = replace(load(str(work / r["path"])), pixel_spacing_mm=sp)
+            ref = replace(load(str(work / r["reference_path"])), pixel_spacing_mm=sp)
+            pseudo.append(model.loss(deg, ref))
 
     by_id = {r["id"]: r for r in physics_rows}
     phys = np.array([by_id[r["id"]]["overall"] for r in rows], dtype=float)
@@ -86,6 +98,7 @@ def main() -> None:
             add(f"{key}={value}", np.array([r[key] == value for r in rows]))
     console.print(table)
     console.print(f"SRCC(-diagnostic loss, physics overall) = {srcc(-loss, phys):.3f} (the mapping is monotone: same ranks)")
+    console.print(f"SRCC(-pseudo-truth loss, physics overall) = {srcc(-np.array(pseudo), phys):.3f} (no truth used)")
     console.print(f"seconds per image (relabel, 2 images through the net + phantom regeneration): {per_image_s:.3f}")
 
     per_step: dict[str, list[tuple[float, float]]] = {}

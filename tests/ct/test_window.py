@@ -43,3 +43,7 @@ def test_dicom_window_from_tags_and_fallback():
     img = CTImage(np.zeros((32, 32)), acquisition=Acquisition(window_center=35, window_width=100))
     assert resolve_window(img, "dicom") == Window(35, 100, "dicom")
     assert resolve_window(CTImage(np.zeros((32, 32))), "dicom").name == "ldctiqac"
+
+
+def test_negative_level_on_the_command_line():
+    assert get_window("-600,1500") == Window(-600, 1500)

@@ -34,7 +34,8 @@ def get_window(spec: str | Window | tuple[float, float]) -> Window:
     if isinstance(spec, tuple):
         level, width = spec
         return Window(level=float(level), width=float(width))
-    key = str(spec).strip().lower().replace("-", "_")
+    key = str(spec).strip().lower()
+    key = key if "," in key else key.replace("-", "_")
     if key in PRESETS:
         return PRESETS[key]
     if "," in key:  # "40,400" on the command line: level,width

@@ -83,6 +83,9 @@ def _init_worker(sources: list[SourceSlice], cfg: BuildConfig) -> None:
     torch.set_num_threads(1)  # one thread per process: the processes are the parallelism
     _WORKER["sources"] = sources
     _WORKER["cfg"] = cfg
+    # The caches are keyed by source index: a second build in the same process has other sources.
+    _source_and_reference.cache_clear()
+    _load_volume.cache_clear()
 
 
 @lru_cache(maxsize=4)
