@@ -44,6 +44,7 @@ def main(
 
 
 def _register_subcommands() -> None:
+    from vliqa.cli import assess as assess_cli
     from vliqa.cli import data as data_cli
     from vliqa.cli import evaluate as evaluate_cli
     from vliqa.cli import images as images_cli
@@ -53,6 +54,7 @@ def _register_subcommands() -> None:
     app.add_typer(data_cli.app, name="data", help="Build and label CT-IQA datasets.")
     app.add_typer(train_cli.app, name="train", help="Train quality models on a dataset.")
     evaluate_cli.register(app)
+    assess_cli.register(app)
 
 
 _register_subcommands()

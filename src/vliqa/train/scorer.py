@@ -1,0 +1,356 @@
+"""Training MedQM-I, the blind CT quality scorer, on a vliqa dataset: one plain, resumable loop.
+
+    vliqa train scorer --data DATASET --out runs/scorer [--config cfg.json] [--loss rps|regression_rank]
+    vliqa train scorer --data MY_SCORED --out runs/mine --init runs/scorer     # fine-tune on your own scores
+
+or from Python::
+
+    from vliqa.train.scorer import ScorerTrainConfig, train_scorer
+    result = train_scorer("dataset", "runs/scorer", ScorerTrainConfig(epochs=30))
+
+Loss (`vliqa.models.losses.scorer_loss`): `loss="rps"` gives the 21-bin ordinal head, trained with the ranked
+probability score and read out as the expected score (the LDCTIQAC 2023 winner's choice);
+`loss="regression_rank"` gives the regression head (score + log-variance, Gaussian NLL). Both add the
+pairwise rank term, the aspect MSE and the experts' load balancing, weighted by `weights`.
+
+Augmentation works on the HU slice before the windowing, so it acts like a different acquisition or viewer,
+not on display values: the 8 lossless flips/quarter turns, with probability `affine_p` a small rotation and
+zoom (cubic-spline resampling, which smooths noise a little: hence rare and small), a jitter of the HU
+offset and scale (the same as jittering every display window's level and width), and with probability
+`png_export_p` the 8-bit PNG export round trip (`as_display_export`), so a DICOM slice and its PNG export
+learn to score alike. Validation inputs are not augmented.
+
+After every epoch the validation PLCC + SRCC + KRCC (the LDCTIQAC 2023 sum) decides which epoch's weights
+are the checkpoint in `out`; training stops after `patience` epochs without improvement. Rerunning the same
+command continues an interrupted run from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vliqa.errors import DatasetError, InvalidParameterError
+from vliqa.io.image import CTImage
+from vliqa.models import save_checkpoint
+from vliqa.models.losses import LossWeights, scorer_loss
+from vliqa.models.scorer import MedQMScorer, ScorerConfig, n_parameters
+from vliqa.models.scorer_input import AIR_HU, as_display_export
+from vliqa.train import common
+from vliqa.train.regressor import TrainResult, validation_scores
+
+#: which head each loss trains: the ordinal bins with RPS, or the score + log-variance regression
+LOSS_OUTPUT_MODES = {"rps": "ordinal", "regression_rank": "regression"}
+
+#: The smallest useful run, for tests and smoke checks: the tiny model at 64 px, 2 epochs, selection on the training
+#: rows, one thread (tensors this small gain nothing from two, and lose much when another process holds a core).
+TINY = {"model": dataclasses.asdict(ScorerConfig.tiny()), "epochs": 2, "batch_size": 8, "val_split": "train",
+        "threads": 1}
+
+
+@dataclass(frozen=True)
+class ScorerTrainConfig:
+    """Everything that decides a scorer training run (saved as train_config.json in the out folder)."""
+
+    model: ScorerConfig = field(default_factory=ScorerConfig)
+    #: "rps" (ordinal head) or "regression_rank" (regression head); sets model.output_mode
+    loss: str = "rps"
+    weights: LossWeights = field(default_factory=LossWeights)
+    #: a checkpoint folder (or shipped name) whose architecture and weights training starts from (fine-tuning);
+    #: its architecture replaces `model`, and its head must be the one `loss` trains
+    init: str | None = None
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 5e-4
+    min_lr: float = 5e-5
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    #: epochs without a better validation PLCC+SRCC+KRCC before stopping
+    patience: int = 6
+    augment: bool = True
+    affine_p: float = 0.3
+    max_rotation_deg: float = 8.0
+    max_zoom: float = 0.08
+    #: the HU offset and relative scale jitter (= display window level and width jitter)
+    level_jitter_hu: float = 10.0
+    width_jitter: float = 0.05
+    png_export_p: float = 0.25
+    export_windows: tuple[str, ...] = ("ldctiqac", "abdomen")
+    seed: int = 0
+    train_split: str = "train"
+    val_split: str = "val"
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSS_OUTPUT_MODES:
+            raise InvalidParameterError(f"unknown loss '{self.loss}'", hint=f"use one of {', '.join(LOSS_OUTPUT_MODES)}")
+        # the loss decides the head, so the saved config always says which head was trained
+        object.__setattr__(self, "model", dataclasses.replace(self.model, output_mode=LOSS_OUTPUT_MODES[self.loss]))
+        for name in ("epochs", "batch_size", "patience", "threads"):
+            if getattr(self, name) < 1:
+                raise InvalidParameterError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
+            raise InvalidParameterError(f"need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}")
+        for name in ("affine_p", "png_export_p", "width_jitter", "max_zoom"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InvalidParameterError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        common.split_names(self.train_split)
+        common.split_names(self.val_split)
+
+
+def learning_rate(cfg: ScorerTrainConfig, epoch: int) -> float:
+    """Gives the learning rate of `epoch` (0-based): cosine decay from lr to min_lr over the run."""
+    progress = min(1.0, epoch / max(1, cfg.epochs - 1))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+# ---------------------------------------------------------------- augmentation on HU slices
+
+
+def augment(image: CTImage, cfg: ScorerTrainConfig, rng: np.random.Generator) -> CTImage:
+    """Gives a randomly flipped, turned, resampled, window-jittered and maybe PNG-exported copy of `image`."""
+    from scipy import ndimage
+
+    hu = np.rot90(image.hu, k=int(rng.integers(4)))
+    if rng.random() < 0.5:
+        hu = hu[:, ::-1]
+    display = image.display_window
+    if rng.random() < cfg.affine_p:
+        angle = math.radians(rng.uniform(-cfg.max_rotation_deg, cfg.max_rotation_deg))
+        zoom = 1.0 + rng.uniform(-cfg.max_zoom, cfg.max_zoom)
+        # output pixel o samples input matrix @ (o - centre) + centre: a rotation about the centre, scaled by 1/zoom
+        matrix = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]) / zoom
+        centre = (np.array(hu.shape) - 1) / 2.0
+        air = AIR_HU if display is None else max(AIR_HU, display.low_hu)
+        hu = ndimage.affine_transform(np.ascontiguousarray(hu), matrix, centre - matrix @ centre, order=3,
+                                      mode="constant", cval=air)
+        if display is not None:  # the spline overshoots; an export's HU stay inside its window
+            hu = np.clip(hu, display.low_hu, display.high_hu)
+    if display is None:  # a display export's clipped HU cannot be shifted without inventing what was clipped
+        offset = rng.uniform(-cfg.level_jitter_hu, cfg.level_jitter_hu)
+        scale = 1.0 + rng.uniform(-cfg.width_jitter, cfg.width_jitter)
+        hu = (hu - 40.0) * scale + 40.0 + offset  # about soft tissue, so the reading window's middle moves least
+    out = image.with_step("augment", {}, np.ascontiguousarray(hu, dtype=np.float32))
+    if display is None and rng.random() < cfg.png_export_p:
+        out = as_display_export(out, cfg.export_windows[int(rng.integers(len(cfg.export_windows)))])
+    return out
+
+
+@dataclass
+class TrainingSlices:
+    """The training split held compactly: HU slices as int16 (half the memory; 1 HU steps are far below CT noise)."""
+
+    pixels: list[np.ndarray]
+    templates: list[CTImage]
+    overall: torch.Tensor
+    aspects: torch.Tensor
+
+    @classmethod
+    def load(cls, data: Path, split: str) -> TrainingSlices:
+        """Gives the rows of `split` of dataset `data` with their labels."""
+        pixels, templates, items = [], [], []
+        for row in common.checked_rows(data, split, min_rows=2):
+            item = common.labelled_image(data, row)
+            image = item.image
+            # display exports keep float32: their clip ends need not be whole HU and the known-HU mask tests them
+            exact = image.display_window is not None or np.abs(image.hu).max(initial=0) > 32000
+            pixels.append(image.hu if exact else np.rint(image.hu).astype(np.int16))
+            templates.append(image.replace(hu=np.zeros((1, 1), np.float32)))
+            items.append(item)
+        overall, aspects = common.targets(items)
+        return cls(pixels, templates, overall, aspects)
+
+    def image(self, i: int) -> CTImage:
+        """Gives training slice `i` as a CTImage in HU."""
+        return self.templates[i].replace(hu=self.pixels[i])
+
+
+# ---------------------------------------------------------------- model, card, loop
+
+
+def initial_model(cfg: ScorerTrainConfig) -> MedQMScorer:
+    """Gives the model training starts from: fresh from cfg.model, or the architecture and weights of cfg.init."""
+    from vliqa.models import create_model, load
+
+    if cfg.init is None:
+        return create_model("medqm_i", **dataclasses.asdict(cfg.model))
+    start = load(cfg.init)
+    if not isinstance(start.model, MedQMScorer):
+        raise InvalidParameterError(f"--init needs a MedQM-I checkpoint, this one is '{type(start.model).__name__}'",
+                                    path=start.folder, hint="pass a folder made by `vliqa train scorer`")
+    if start.config.output_mode != cfg.model.output_mode:
+        wanted = next(k for k, v in LOSS_OUTPUT_MODES.items() if v == start.config.output_mode)
+        raise InvalidParameterError(
+            f"the checkpoint's head is {start.config.output_mode}; the loss '{cfg.loss}' trains the {cfg.model.output_mode} head",
+            path=start.folder, hint=f"fine-tune it with --loss {wanted}")
+    start.model.train()
+    return start.model
+
+
+def _check_resume(out: Path, cfg: ScorerTrainConfig) -> None:
+    saved_path = out / common.TRAIN_CONFIG_FILE
+    if not saved_path.is_file():
+        return
+    saved, now = json.loads(saved_path.read_text()), common.config_to_dict(cfg)
+    # epochs and patience may change on resume (train longer); anything else would mix two runs
+    differ = sorted(k for k in now if k not in ("epochs", "patience") and saved.get(k) != now[k])
+    if differ:
+        raise DatasetError(f"this folder holds a run with a different configuration ({', '.join(differ)} differ)",
+                           path=out, hint="use a new --out folder, or --overwrite to start again")
+
+
+def model_card(cfg: ScorerTrainConfig, model_cfg: ScorerConfig, data: Path, result: dict[str, Any], n_params: int) -> str:
+    """Gives the MODEL_CARD.md text of a trained MedQM-I scorer."""
+    m, val, w = model_cfg, result["best_val"], cfg.weights
+    head = "21-bin ordinal head, RPS loss, expected score" if m.output_mode == "ordinal" else \
+        "regression head (score + log-variance), Gaussian NLL"
+    on_train = set(common.split_names(cfg.val_split)) & set(common.split_names(cfg.train_split))
+    return f"""# vliqa MedQM-I scorer
+
+**Purpose.** Blind CT image quality scorer: overall score (0-4, LDCTIQAC scale, higher = better), five aspect
+scores (noise, artifacts, sharpness, contrast, texture) and a predictive std, from the slice alone.
+
+**Architecture.** CNN encoder {list(m.channels)} at {m.input_px} px (windows {list(m.windows)}, known-HU mask
+{m.known_mask}), {m.n_queries} learned queries and priors '{m.prior_set}', {m.n_experts} gated experts; {head};
+{n_params} parameters. See docs/scorer.md.
+
+**Data.** `{data}`: {result['n_train']} training rows (split '{cfg.train_split}'), {result['n_val']} validation rows
+(split '{cfg.val_split}'); labels as in the manifest (`label_source`).{f" Fine-tuned from `{cfg.init}`." if cfg.init else ""}
+
+**Recipe.** loss '{cfg.loss}' (weights overall {w.overall}, rank {w.rank} margin {w.rank_margin}, aspects {w.aspects},
+balance {w.balance}); AdamW lr {cfg.lr} cosine to {cfg.min_lr}, weight decay {cfg.weight_decay}, grad clip
+{cfg.grad_clip}, batch {cfg.batch_size}; augmentation {cfg.augment} (flips/quarter turns, affine p {cfg.affine_p}
+rot {cfg.max_rotation_deg} deg zoom {cfg.max_zoom}, level jitter {cfg.level_jitter_hu} HU, width jitter
+{cfg.width_jitter}, PNG export p {cfg.png_export_p} via {list(cfg.export_windows)}); seed {cfg.seed},
+{cfg.threads} CPU threads; {result['epochs_run']} epochs run (max {cfg.epochs}, patience {cfg.patience}), best weights
+kept; training time {result['seconds']:.1f} s.
+
+**Result.** Best epoch {result['best_epoch']}: validation PLCC {val['plcc']:.3f}, SRCC {val['srcc']:.3f},
+KRCC {val['krcc']:.3f} (sum {val['sum']:.3f}), RMSE {val['rmse']:.3f}.
+{"Validation was on the training rows themselves: these figures say nothing about generalisation." if on_train else ""}
+
+**Limitations.** Labels are what the dataset says (physics-derived for simulated sets); agreement with radiologists
+is measured only by `vliqa evaluate` on a human-scored set. The std is the model's own spread, not a calibrated interval.
+
+**Reproduce.** `vliqa train scorer --data {data} --out OUT --config train_config.json` with the train_config.json
+saved beside this card.
+"""
+
+
+class _OverallOnly(torch.nn.Module):
+    """Wraps the scorer so `validation_scores` (written for dict outputs) reads its overall score."""
+
+    def __init__(self, model: MedQMScorer):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"overall": self.model(x).overall}
+
+
+def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, overwrite: bool = False,
+                 progress: bool = True) -> TrainResult:
+    """Trains (or resumes, or fine-tunes with cfg.init) MedQM-I on dataset `data`; gives the best checkpoint and its scores."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vliqa.io.write import atomic_write_text
+    from vliqa.models import CARD_FILE, CONFIG_FILE
+
+    started = time.perf_counter()
+    torch.set_num_threads(cfg.threads)  # the machines have 2 cores; more threads only contend
+    data, out = Path(data), Path(out)
+    n_train = len(common.checked_rows(data, cfg.train_split, min_rows=2))  # fail on a bad dataset before writing
+    n_val = len(common.checked_rows(data, cfg.val_split, min_rows=3))
+
+    out.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for name in (common.STATE_FILE, common.TRAIN_CONFIG_FILE, common.LOG_FILE):
+            (out / name).unlink(missing_ok=True)
+    _check_resume(out, cfg)
+    atomic_write_text(out / common.TRAIN_CONFIG_FILE, json.dumps(common.config_to_dict(cfg), indent=2) + "\n")
+
+    common.seed_everything(cfg.seed)
+    model = initial_model(cfg)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    train_set = TrainingSlices.load(data, cfg.train_split)
+    # validation inputs are fixed, so they are preprocessed once
+    x_val, y_val, _ = common.load_preprocessed(data, cfg.val_split, model.preprocess, min_rows=3)
+
+    start_epoch, best_sum, best_epoch, best_val, bad_epochs, elapsed_before = 0, -math.inf, -1, {}, 0, 0.0
+    state = common.load_state(out)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        common.restore_rng_states(state["rng"])
+        start_epoch, best_sum, best_epoch = state["epoch"] + 1, state["best_sum"], state["best_epoch"]
+        best_val, bad_epochs, elapsed_before = state["best_val"], state["bad_epochs"], state.get("seconds", 0.0)
+
+    # a batch of one has no pairs to rank and a degenerate BatchNorm: the last partial batch needs two rows
+    n_batches = max(1, n_train // cfg.batch_size + (n_train % cfg.batch_size >= 2))
+    columns = (TextColumn("[bold]training scorer[/] epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+    epoch, stopped_early = start_epoch - 1, False
+    model.train()
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task = bar.add_task("train", total=n_batches, epoch=start_epoch, info="")
+        for epoch in range(start_epoch, cfg.epochs):
+            if bad_epochs >= cfg.patience:
+                stopped_early = True
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, epoch)
+            order = torch.randperm(n_train)
+            bar.reset(task, total=n_batches, epoch=epoch, info="")
+            losses: list[float] = []
+            for b in range(n_batches):
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                # the augmentation's numpy generator is seeded from torch's, so the saved torch state resumes it
+                rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
+                images = [train_set.image(int(i)) for i in idx]
+                if cfg.augment:
+                    images = [augment(im, cfg, rng) for im in images]
+                terms = scorer_loss(model(model.preprocess(images)), train_set.overall[idx], train_set.aspects[idx],
+                                    cfg.weights)
+                optimizer.zero_grad(set_to_none=True)
+                terms["total"].backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                losses.append(terms["total"].item())
+                bar.update(task, advance=1, info=f"loss {np.mean(losses):.3f}  best val sum {best_sum:.3f}")
+            val = validation_scores(_OverallOnly(model), x_val, y_val)  # type: ignore[arg-type]
+            improved = val["sum"] > best_sum or best_epoch < 0
+            if improved:
+                best_sum, best_epoch, best_val, bad_epochs = val["sum"], epoch, val, 0
+            else:
+                bad_epochs += 1
+            seconds = elapsed_before + time.perf_counter() - started
+            common.append_log(out, {"epoch": epoch, "lr": learning_rate(cfg, epoch), "train_loss": float(np.mean(losses)),
+                                    **{f"val_{k}": v for k, v in val.items()}, "improved": improved, "seconds": seconds})
+            summary = {"epochs_run": epoch + 1, "best_epoch": best_epoch, "best_val": best_val, "seconds": seconds,
+                       "n_train": n_train, "n_val": n_val}
+            if improved:
+                save_checkpoint(model, model.config, out, model_card(cfg, model.config, data, summary, n_parameters(model)),
+                                metadata={"training": {**summary, "data": str(data), "config": common.config_to_dict(cfg)}})
+            # the resume point is written after the checkpoint, so a crash between them only repeats an epoch
+            common.save_state(out, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                                    "best_sum": best_sum, "best_epoch": best_epoch, "best_val": best_val,
+                                    "bad_epochs": bad_epochs, "rng": common.rng_states(), "seconds": seconds})
+    if best_epoch < 0:
+        raise DatasetError("no epoch was run", path=out, hint="raise --epochs above the epochs already done")
+    # the card and metadata were written at the best epoch; finish them with how the whole run went
+    final = {"epochs_run": epoch + 1, "best_epoch": best_epoch, "best_val": best_val, "n_train": n_train,
+             "n_val": n_val, "seconds": elapsed_before + time.perf_counter() - started}
+    payload = json.loads((out / CONFIG_FILE).read_text())
+    payload.setdefault("metadata", {}).setdefault("training", {}).update(final)
+    atomic_write_text(out / CONFIG_FILE, json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(out / CARD_FILE, model_card(cfg, model.config, data, final, n_parameters(model)))
+    return TrainResult(out=out, epochs_run=epoch + 1, best_epoch=best_epoch, best_val=best_val,
+                       seconds=final["seconds"], n_train=n_train, n_val=n_val, stopped_early=stopped_early)

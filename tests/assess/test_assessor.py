@@ -1,0 +1,117 @@
+"""Assessing real CT inputs with the Assessor: slices, series, exports and arrays give complete assessments."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vliqa.assess import Assessment, Assessor, VolumeAssessment, assess, detect_distortions
+from vliqa.errors import InputNotFoundError, UnknownNameError
+from vliqa.io import load, save_preview_png
+from vliqa.labels.schema import LEVEL_NAMES
+from vliqa.models import Predictions
+from vliqa.simulate.registry import ASPECTS
+
+
+def _complete(a: Assessment) -> None:
+    assert 0.0 <= a.score <= 4.0
+    assert a.level in LEVEL_NAMES.values()
+    assert set(a.aspects) == set(ASPECTS)
+    assert math.isfinite(a.uncertainty) and a.uncertainty > 0
+    assert a.description
+    assert a.model == "tiny_medqm" and a.model_version == "test-0"
+
+
+def test_default_model_is_not_shipped_yet_and_says_so():
+    with pytest.raises(UnknownNameError, match="default"):
+        Assessor()
+
+
+def test_missing_checkpoint_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(InputNotFoundError):
+        Assessor(str(tmp_path / "nope" / "ckpt"))
+
+
+def test_one_real_dicom_slice_gives_a_complete_assessment(tiny_checkpoint, abdomen_volume):
+    path = abdomen_volume.slice_sources[0]
+    a = Assessor(tiny_checkpoint).assess(path)
+    assert isinstance(a, Assessment)
+    _complete(a)
+    assert a.path == path and not a.out_of_distribution
+    # the physics measures of a routine-dose abdomen slice: noise of a few tens of HU at most
+    assert 5.0 < a.measures["noise_sigma_hu"] < 30.0
+    assert a.measures["mtf50_lp_per_cm"] > 1.5
+
+
+def test_series_gives_per_slice_results_and_summary(tiny_checkpoint, abdomen_volume):
+    v = Assessor(tiny_checkpoint, batch_size=2).assess(abdomen_volume)
+    assert isinstance(v, VolumeAssessment)
+    assert [s.slice_index for s in v.slices] == [0, 1, 2]
+    assert [s.path for s in v.slices] == list(abdomen_volume.slice_sources)
+    scores = [s.score for s in v.slices]
+    assert v.summary.n_slices == 3
+    assert v.summary.min == pytest.approx(min(scores)) and v.summary.mean == pytest.approx(np.mean(scores))
+    assert v.summary.worst_slices[0] == int(np.argmin(scores))
+    assert set(v.summary.aspect_means) == set(ASPECTS)
+    for s in v.slices:
+        _complete(s)
+
+
+def test_png_export_and_numpy_array_are_assessed(tiny_checkpoint, abdomen_volume, tmp_path):
+    png = save_preview_png(abdomen_volume, tmp_path / "slice.png", "ldctiqac", slice_index=1)
+    assessor = Assessor(tiny_checkpoint, measures=False)
+    from_png = assessor.assess(png)
+    from_array = assess(abdomen_volume.hu[1].copy(), model=tiny_checkpoint, measures=False)
+    for a in (from_png, from_array):
+        _complete(a)
+        assert not a.out_of_distribution, a.ood_reason
+        assert a.measures == {}
+    assert from_png.path == str(png)
+
+
+def test_assess_many_yields_each_input_and_skips_errors_on_request(tiny_checkpoint, abdomen_volume, tmp_path):
+    bad = tmp_path / "broken.dcm"
+    bad.write_bytes(b"DICM not really")
+    paths = [abdomen_volume.slice_sources[0], str(bad), abdomen_volume.slice_sources[2]]
+    assessor = Assessor(tiny_checkpoint, measures=False)
+    results = list(assessor.assess_many(paths, skip_errors=True))
+    assert [r.path for r in results] == [paths[0], paths[2]]
+    with pytest.raises(Exception) as info:
+        list(assessor.assess_many(paths))
+    assert "broken.dcm" in str(info.value)
+
+
+class _FixedPredictor:
+    """A predictor object (not a checkpoint) with known outputs: shows how aspects become distortions."""
+
+    name = "fixed"
+
+    def predict(self, images):
+        n = len(images)
+        aspects = {a: np.full(n, 3.8) for a in ASPECTS}
+        aspects["noise"] = np.full(n, 0.5)
+        return Predictions(overall=np.full(n, 1.2), aspects=aspects, std=np.full(n, 0.3))
+
+
+def test_predictor_object_low_noise_aspect_is_reported_as_noise(abdomen_volume):
+    a = Assessor(_FixedPredictor(), measures=False).assess(abdomen_volume.slice(0))
+    assert a.model == "fixed" and a.level == "poor"
+    assert [d.name for d in a.distortions] == ["noise"]
+    assert a.distortions[0].confidence == pytest.approx(0.8)
+    assert "noise" in a.description.lower()
+
+
+def test_measures_alone_reveal_high_noise_and_blur():
+    aspects = {a: 3.9 for a in ASPECTS}
+    found = detect_distortions(aspects, {"noise_sigma_hu": 60.0, "mtf50_lp_per_cm": 2.5, "streak_index": 8.0})
+    assert [d.name for d in found] == ["noise"] and found[0].confidence == pytest.approx(1.0)
+    found = detect_distortions(aspects, {"noise_sigma_hu": 13.0, "mtf50_lp_per_cm": 1.0})
+    assert [d.name for d in found] == ["blur"]
+    assert detect_distortions(aspects, {"noise_sigma_hu": 13.0, "mtf50_lp_per_cm": 2.5, "ring_index": 0.0}) == ()
+
+
+def test_volume_loaded_from_the_real_folder_matches_slice_count(tiny_checkpoint, head_series):
+    v = Assessor(tiny_checkpoint, measures=False).assess(head_series)
+    assert isinstance(v, VolumeAssessment) and v.summary.n_slices == len(load(head_series))

@@ -1,0 +1,133 @@
+"""Stories of training MedQM-I: each loss, loading the checkpoint to score real DICOM, resuming, fine-tuning, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tiny_iqa import SAMPLES, tiny_dataset
+
+from vliqa import models
+from vliqa.errors import InvalidParameterError
+from vliqa.io import load as load_image
+from vliqa.train import common
+from vliqa.train.common import config_with_nested
+from vliqa.train.scorer import TINY, ScorerTrainConfig, augment, train_scorer
+
+VLIQA = str(Path(sys.executable).with_name("vliqa"))
+ASPECTS = ("noise", "artifacts", "sharpness", "contrast", "texture")
+
+
+def tiny_cfg(**overrides) -> ScorerTrainConfig:
+    return config_with_nested(ScorerTrainConfig, {**TINY, **overrides})
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return tiny_dataset(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, dataset) -> dict[str, Path]:
+    """One tiny scorer per loss, trained 2 epochs on the phantom dataset."""
+    runs = {}
+    for loss in ("rps", "regression_rank"):
+        out = tmp_path_factory.mktemp(f"scorer_{loss}")
+        result = train_scorer(dataset, out, tiny_cfg(loss=loss), progress=False)
+        assert result.epochs_run == 2 and result.n_train == 21
+        runs[loss] = out
+    return runs
+
+
+@pytest.fixture(scope="module")
+def abdomen_slices():
+    volume = load_image(str(SAMPLES / "abdomen_ct_dicom"))
+    return [volume.slice(i) for i in (2, 9, 16)]
+
+
+@pytest.mark.parametrize("loss, head", [("rps", "ordinal"), ("regression_rank", "regression")])
+def test_each_loss_gives_a_checkpoint_that_scores_real_dicom_slices(trained, abdomen_slices, loss, head):
+    folder = trained[loss]
+    saved = json.loads((folder / "config.json").read_text())
+    assert saved["arch"] == "medqm_i" and saved["config"]["output_mode"] == head
+    assert saved["metadata"]["training"]["epochs_run"] == 2 and "plcc" in saved["metadata"]["training"]["best_val"]
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert f"loss '{loss}'" in card and "PLCC" in card and "training time" in card
+    assert [json.loads(line)["epoch"] for line in (folder / "train_log.jsonl").read_text().splitlines()] == [0, 1]
+
+    out = models.load(folder).predict(abdomen_slices)  # 512 x 512 native slices into a 64 px model
+    assert out.overall.shape == (3,) and np.all((out.overall >= 0) & (out.overall <= 4))
+    assert set(out.aspects) == set(ASPECTS) and all(np.all((v >= 0) & (v <= 4)) for v in out.aspects.values())
+    assert out.std is not None and np.all(np.isfinite(out.std)) and np.all(out.std > 0)
+
+
+def test_augmentation_is_seeded_and_can_turn_a_dicom_slice_into_its_png_export(abdomen_slices):
+    image = abdomen_slices[0]
+    cfg = tiny_cfg(affine_p=1.0, png_export_p=1.0)
+    a = augment(image, cfg, np.random.default_rng(5))
+    b = augment(image, cfg, np.random.default_rng(5))
+    np.testing.assert_array_equal(a.hu, b.hu)
+    assert a.display_window is not None and a.display_window.name in cfg.export_windows
+    assert a.hu.min() >= a.display_window.low_hu - 1e-3 and a.hu.max() <= a.display_window.high_hu + 1e-3
+    # without resampling or jitter only the lossless flips and quarter turns remain: the same pixels, moved
+    plain = augment(image, tiny_cfg(affine_p=0.0, png_export_p=0.0, level_jitter_hu=0.0, width_jitter=0.0),
+                    np.random.default_rng(1))
+    np.testing.assert_array_equal(np.sort(plain.hu, axis=None), np.sort(image.hu, axis=None))
+    assert plain.display_window is None
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path, dataset, monkeypatch):
+    cfg = tiny_cfg(epochs=3)
+    train_scorer(dataset, tmp_path / "straight", cfg, progress=False)
+    real_save = common.save_state
+
+    def save_then_crash(out, state):
+        real_save(out, state)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt  # the user presses Ctrl-C after epoch 1 was saved
+
+    monkeypatch.setattr(common, "save_state", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_scorer(dataset, tmp_path / "resumed", cfg, progress=False)
+    monkeypatch.undo()
+    assert train_scorer(dataset, tmp_path / "resumed", cfg, progress=False).epochs_run == 3
+    a = torch.load(tmp_path / "straight" / "training_state.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "resumed" / "training_state.pt", weights_only=False)["model"]
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+
+
+def test_init_fine_tunes_from_the_checkpoint_weights(tmp_path, dataset, trained):
+    start = models.load(trained["rps"]).model
+    # a vanishing learning rate: after one epoch the weights are still the checkpoint's, not a fresh init
+    cfg = tiny_cfg(epochs=1, lr=1e-9, min_lr=1e-9, init=str(trained["rps"]))
+    result = train_scorer(dataset, tmp_path / "tuned", cfg, progress=False)
+    assert "Fine-tuned from" in (tmp_path / "tuned" / "MODEL_CARD.md").read_text()
+    tuned = models.load(result.out).model
+    for (name, p), q in zip(start.named_parameters(), tuned.parameters(), strict=True):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)
+
+    with pytest.raises(InvalidParameterError, match="--loss rps"):
+        train_scorer(dataset, tmp_path / "wrong_head", tiny_cfg(epochs=1, loss="regression_rank", init=str(trained["rps"])),
+                     progress=False)
+
+
+def test_fine_tuning_from_the_command_line(tmp_path, dataset, trained):
+    # a user fine-tunes a trained checkpoint on their own scored images (here: the same dataset)
+    config = tmp_path / "tiny_scorer.json"
+    config.write_text(json.dumps({k: v for k, v in TINY.items() if k != "epochs"}))
+    r = subprocess.run([VLIQA, "train", "scorer", "--data", str(dataset), "--out", str(tmp_path / "tuned"), "--config",
+                        str(config), "--epochs", "1", "--loss", "regression_rank", "--seed", "3", "--init",
+                        str(trained["regression_rank"])], capture_output=True, text=True, timeout=180,
+                       env={"COLUMNS": "300", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
+    assert r.returncode == 0, r.stderr
+    assert f"scorer trained (regression_rank, fine-tuned from {trained['regression_rank']})" in r.stdout
+    assert "PLCC" in r.stdout and "Fine-tuned from" in (tmp_path / "tuned" / "MODEL_CARD.md").read_text()
+    assert models.load(tmp_path / "tuned").config.output_mode == "regression"
+    saved = json.loads((tmp_path / "tuned" / "train_config.json").read_text())
+    assert saved["seed"] == 3 and saved["epochs"] == 1 and saved["init"] == str(trained["regression_rank"])
