@@ -1,6 +1,8 @@
 """Training loops: plain, readable, resumable; each writes a checkpoint folder that `vliqa.models.load` reads.
 
 - `vliqa.train.regressor`: the image-only CNN regressor baseline (`train_regressor`, `RegressorTrainConfig`).
+- `vliqa.train.scorer`: the MedQM-I scorer (`train_scorer`, `ScorerTrainConfig`): RPS or regression + rank,
+  window / PNG-export / resampling augmentation, `--init` fine-tuning.
 - `vliqa.train.common`: what trainers share (manifest rows and images of a split, seeding, config files,
   the resume state in the out folder).
 
@@ -12,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 _LAZY = {"TINY": "vliqa.train.regressor", "RegressorTrainConfig": "vliqa.train.regressor",
-         "TrainResult": "vliqa.train.regressor", "train_regressor": "vliqa.train.regressor"}
+         "TrainResult": "vliqa.train.regressor", "train_regressor": "vliqa.train.regressor",
+         "ScorerTrainConfig": "vliqa.train.scorer", "train_scorer": "vliqa.train.scorer"}
 
 __all__ = sorted(_LAZY)
 
