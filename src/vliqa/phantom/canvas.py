@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from vliqa.phantom.core import LABEL_IDS
-from vliqa.phantom.shapes import Shape, _angle_index, coverage
+from vliqa.phantom.shapes import GridShape, _angle_index, coverage
 from vliqa.phantom.texture import make_field
 
 AIR_HU = -1000.0
@@ -96,7 +96,7 @@ class Canvas:
         return self._fields[name]
 
     # drawing ------------------------------------------------------------------------------------
-    def cover(self, shape: Shape) -> np.ndarray:
+    def cover(self, shape: GridShape) -> np.ndarray:
         """Gives the full-size coverage of a shape (for clipping organs to a container)."""
         out = np.zeros_like(self.hu)
         sl = self.slices(shape.bbox())
@@ -106,7 +106,7 @@ class Canvas:
 
     def paint(
         self,
-        shape: Shape,
+        shape: GridShape,
         hu: HUValue,
         label: str | None = None,
         *,

@@ -22,8 +22,8 @@ from vliqa.phantom.shapes import (
     Capsule,
     ConvexPolygon,
     Ellipse,
+    GridShape,
     Intersection,
-    Shape,
     StarShape,
     angles,
     bump,
@@ -74,7 +74,7 @@ class Sulci:
 
 
 @dataclass
-class _WhiteMatter(Shape):
+class _WhiteMatter(GridShape):
     sulci: Sulci
 
     def bbox(self) -> BBox:
@@ -86,7 +86,7 @@ class _WhiteMatter(Shape):
 
 
 @dataclass
-class _SulcalCsf(Shape):
+class _SulcalCsf(GridShape):
     sulci: Sulci
 
     def bbox(self) -> BBox:

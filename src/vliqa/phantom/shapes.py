@@ -15,6 +15,7 @@ grows downwards (POSTERIOR), origin at the body centre.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -44,14 +45,28 @@ def coverage(sdf_mm: np.ndarray, pixel_mm: float) -> np.ndarray:
     return np.clip(cov, 0.0, 1.0, out=cov)
 
 
-class Shape:
-    """A region of the plane given by a signed distance function in mm."""
+class GridShape(ABC):
+    """A region the canvas can draw: a box and a signed distance (mm) on a window of the canvas grid.
 
+    Shapes defined through the canvas grid itself (the folded cortex of the head) are only this;
+    every other shape is a `Shape`, whose distance can be evaluated at any point.
+    """
+
+    @abstractmethod
     def bbox(self) -> BBox:
-        raise NotImplementedError
+        """Gives the (x_min, x_max, y_min, y_max) box in mm that holds the shape."""
 
+    @abstractmethod
+    def sdf_on(self, canvas: CanvasLike, sl: tuple[slice, slice]) -> np.ndarray:
+        """Gives the signed distance in mm (negative inside) on a pixel window of a canvas."""
+
+
+class Shape(GridShape):
+    """A region of the plane given by a signed distance function in mm, defined at any point."""
+
+    @abstractmethod
     def sdf(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Gives the signed distance in mm (negative inside) at the points (x, y)."""
 
     def sdf_on(self, canvas: CanvasLike, sl: tuple[slice, slice]) -> np.ndarray:
         """Gives the signed distance on a pixel window of a canvas (shapes override it to reuse cached grids)."""
