@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vliqa.errors import CorruptFileError, ImageSizeError, InputNotFoundError, InvalidImageError, PermissionDeniedError
-from vliqa.io.image import MAX_SIDE_PX, MIN_SIDE_PX
+from vliqa.errors import CorruptFileError, InputNotFoundError, InvalidImageError, PermissionDeniedError
+from vliqa.io.image import check_header_size  # noqa: F401 - the readers import it from here
 
 #: HU of air; padding outside the field of view is mapped here.
 AIR_HU = -1024.0
@@ -90,22 +90,6 @@ def check_readable(path: str | Path) -> Path:
     if p.is_file() and p.stat().st_size == 0:
         raise CorruptFileError(f"{p}: the file is empty (0 bytes)", path=p, hint="copy or export it again")
     return p
-
-
-def check_header_size(rows: int, cols: int, source: str | None) -> None:
-    """Raises ImageSizeError when a header announces a slice outside the limits, before any pixels are decoded."""
-    if min(rows, cols) < MIN_SIDE_PX:
-        raise ImageSizeError(
-            f"image is {rows}x{cols} pixels; vliqa needs at least {MIN_SIDE_PX} pixels on each side",
-            path=source,
-            hint="this looks like a thumbnail or a downsized test file, not a CT slice",
-        )
-    if max(rows, cols) > MAX_SIDE_PX:
-        raise ImageSizeError(
-            f"image is {rows}x{cols} pixels; vliqa reads at most {MAX_SIDE_PX} pixels on a side",
-            path=source,
-            hint="downsample it first (CT slices are usually 512x512)",
-        )
 
 
 _DIGITS = re.compile(r"(\d+)")

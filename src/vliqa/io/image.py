@@ -225,12 +225,12 @@ class CTVolume:
         }
 
 
-def check_pixels(hu: np.ndarray, source: str | None = None, *, allow_nonfinite: bool = False) -> np.ndarray:
-    """Gives `hu` as float32 after checking size and finiteness; raises a clear error otherwise."""
-    arr = np.asarray(hu)
-    if arr.ndim not in (2, 3):
-        raise InvalidImageError(f"expected a 2-D slice or 3-D volume, got shape {arr.shape}", path=source)
-    rows, cols = arr.shape[-2:]
+def check_header_size(rows: int, cols: int, source: str | None) -> None:
+    """Raises ImageSizeError when a slice (or a header announcing one) is outside the size limits.
+
+    Readers call it on the header before any pixels are decoded, so a 10,000 x 10,000 claim
+    is refused without allocating it.
+    """
     if min(rows, cols) < MIN_SIDE_PX:
         raise ImageSizeError(
             f"image is {rows}x{cols} pixels; vliqa needs at least {MIN_SIDE_PX} pixels on each side",
@@ -243,6 +243,14 @@ def check_pixels(hu: np.ndarray, source: str | None = None, *, allow_nonfinite: 
             path=source,
             hint="downsample it first (CT slices are usually 512x512)",
         )
+
+
+def check_pixels(hu: np.ndarray, source: str | None = None, *, allow_nonfinite: bool = False) -> np.ndarray:
+    """Gives `hu` as float32 after checking size and finiteness; raises a clear error otherwise."""
+    arr = np.asarray(hu)
+    if arr.ndim not in (2, 3):
+        raise InvalidImageError(f"expected a 2-D slice or 3-D volume, got shape {arr.shape}", path=source)
+    check_header_size(*arr.shape[-2:], source)
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise InvalidImageError(f"pixel type {arr.dtype} is not a real number type", path=source)
     arr = arr.astype(np.float32, copy=False)
