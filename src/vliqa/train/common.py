@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -234,3 +235,66 @@ def append_log(out: str | Path, entry: dict[str, Any]) -> None:
     """Appends one JSON line to out/train_log.jsonl."""
     with open(Path(out) / LOG_FILE, "a") as fh:
         fh.write(json.dumps(entry, default=float) + "\n")
+
+
+@dataclass
+class RunProgress:
+    """Where a training run stands: the next epoch, the best validation so far, epochs since it improved.
+
+    Early stopping is on validation PLCC+SRCC+KRCC ("sum"). Both trainers keep this bookkeeping
+    here, so resuming, logging and checkpointing the best epoch work the same for every model.
+    """
+
+    start_epoch: int = 0
+    best_sum: float = -math.inf
+    best_epoch: int = -1
+    best_val: dict[str, Any] = field(default_factory=dict)
+    bad_epochs: int = 0
+    elapsed_before: float = 0.0
+
+    @classmethod
+    def resume(cls, out: str | Path, model: Any, optimizer: Any) -> RunProgress:
+        """Gives the progress saved in `out` after restoring the model, optimiser and RNGs; a fresh start if none."""
+        state = load_state(out)
+        if state is None:
+            return cls()
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng_states(state["rng"])
+        return cls(start_epoch=state["epoch"] + 1, best_sum=state["best_sum"], best_epoch=state["best_epoch"],
+                   best_val=state["best_val"], bad_epochs=state["bad_epochs"], elapsed_before=state.get("seconds", 0.0))
+
+    def end_epoch(self, out: str | Path, *, epoch: int, lr: float, train_loss: float, val: dict[str, Any],
+                  seconds: float, n_train: int, n_val: int, model: Any, optimizer: Any,
+                  save_best: Callable[[dict[str, Any]], None]) -> bool:
+        """Records an epoch: log line, best checkpoint (through `save_best(summary)`), resume state; gives improved."""
+        improved = val["sum"] > self.best_sum or self.best_epoch < 0
+        if improved:
+            self.best_sum, self.best_epoch, self.best_val, self.bad_epochs = val["sum"], epoch, val, 0
+        else:
+            self.bad_epochs += 1
+        append_log(out, {"epoch": epoch, "lr": lr, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()},
+                         "improved": improved, "seconds": seconds})
+        if improved:
+            save_best({"epochs_run": epoch + 1, "best_epoch": self.best_epoch, "best_val": self.best_val,
+                       "seconds": seconds, "n_train": n_train, "n_val": n_val})
+        # the resume point is written after the checkpoint, so a crash between them only repeats an epoch
+        save_state(out, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                         "best_sum": self.best_sum, "best_epoch": self.best_epoch, "best_val": self.best_val,
+                         "bad_epochs": self.bad_epochs, "rng": rng_states(), "seconds": seconds})
+        return improved
+
+
+def finish_checkpoint(out: str | Path, final: dict[str, Any], card_text: str) -> None:
+    """Completes the best checkpoint's metadata and model card with how the whole run went.
+
+    The card and metadata were written at the best epoch; this adds the epochs run and the total time.
+    """
+    from vliqa.io.write import atomic_write_text
+    from vliqa.models import CARD_FILE, CONFIG_FILE
+
+    out = Path(out)
+    payload = json.loads((out / CONFIG_FILE).read_text())
+    payload.setdefault("metadata", {}).setdefault("training", {}).update(final)
+    atomic_write_text(out / CONFIG_FILE, json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(out / CARD_FILE, card_text)

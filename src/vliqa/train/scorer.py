@@ -262,7 +262,6 @@ def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, o
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from vliqa.io.write import atomic_write_text
-    from vliqa.models import CARD_FILE, CONFIG_FILE
 
     started = time.perf_counter()
     torch.set_num_threads(cfg.threads)  # the machines have 2 cores; more threads only contend
@@ -284,14 +283,8 @@ def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, o
     # validation inputs are fixed, so they are preprocessed once
     x_val, y_val, _ = common.load_preprocessed(data, cfg.val_split, model.preprocess, min_rows=3)
 
-    start_epoch, best_sum, best_epoch, best_val, bad_epochs, elapsed_before = 0, -math.inf, -1, {}, 0, 0.0
-    state = common.load_state(out)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        common.restore_rng_states(state["rng"])
-        start_epoch, best_sum, best_epoch = state["epoch"] + 1, state["best_sum"], state["best_epoch"]
-        best_val, bad_epochs, elapsed_before = state["best_val"], state["bad_epochs"], state.get("seconds", 0.0)
+    run = common.RunProgress.resume(out, model, optimizer)
+    start_epoch = run.start_epoch
 
     # a batch of one has no pairs to rank and a degenerate BatchNorm: the last partial batch needs two rows
     n_batches = max(1, n_train // cfg.batch_size + (n_train % cfg.batch_size >= 2))
@@ -302,7 +295,7 @@ def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, o
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("train", total=n_batches, epoch=start_epoch, info="")
         for epoch in range(start_epoch, cfg.epochs):
-            if bad_epochs >= cfg.patience:
+            if run.bad_epochs >= cfg.patience:
                 stopped_early = True
                 break
             for group in optimizer.param_groups:
@@ -324,33 +317,21 @@ def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, o
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 optimizer.step()
                 losses.append(terms["total"].item())
-                bar.update(task, advance=1, info=f"loss {np.mean(losses):.3f}  best val sum {best_sum:.3f}")
+                bar.update(task, advance=1, info=f"loss {np.mean(losses):.3f}  best val sum {run.best_sum:.3f}")
             val = validation_scores(_OverallOnly(model), x_val, y_val)  # type: ignore[arg-type]
-            improved = val["sum"] > best_sum or best_epoch < 0
-            if improved:
-                best_sum, best_epoch, best_val, bad_epochs = val["sum"], epoch, val, 0
-            else:
-                bad_epochs += 1
-            seconds = elapsed_before + time.perf_counter() - started
-            common.append_log(out, {"epoch": epoch, "lr": learning_rate(cfg, epoch), "train_loss": float(np.mean(losses)),
-                                    **{f"val_{k}": v for k, v in val.items()}, "improved": improved, "seconds": seconds})
-            summary = {"epochs_run": epoch + 1, "best_epoch": best_epoch, "best_val": best_val, "seconds": seconds,
-                       "n_train": n_train, "n_val": n_val}
-            if improved:
+            seconds = run.elapsed_before + time.perf_counter() - started
+
+            def save_best(summary: dict[str, Any]) -> None:
                 save_checkpoint(model, model.config, out, model_card(cfg, model.config, data, summary, n_parameters(model)),
                                 metadata={"training": {**summary, "data": str(data), "config": common.config_to_dict(cfg)}})
-            # the resume point is written after the checkpoint, so a crash between them only repeats an epoch
-            common.save_state(out, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                                    "best_sum": best_sum, "best_epoch": best_epoch, "best_val": best_val,
-                                    "bad_epochs": bad_epochs, "rng": common.rng_states(), "seconds": seconds})
-    if best_epoch < 0:
+
+            run.end_epoch(out, epoch=epoch, lr=learning_rate(cfg, epoch), train_loss=float(np.mean(losses)), val=val,
+                          seconds=seconds, n_train=n_train, n_val=n_val, model=model, optimizer=optimizer,
+                          save_best=save_best)
+    if run.best_epoch < 0:
         raise DatasetError("no epoch was run", path=out, hint="raise --epochs above the epochs already done")
-    # the card and metadata were written at the best epoch; finish them with how the whole run went
-    final = {"epochs_run": epoch + 1, "best_epoch": best_epoch, "best_val": best_val, "n_train": n_train,
-             "n_val": n_val, "seconds": elapsed_before + time.perf_counter() - started}
-    payload = json.loads((out / CONFIG_FILE).read_text())
-    payload.setdefault("metadata", {}).setdefault("training", {}).update(final)
-    atomic_write_text(out / CONFIG_FILE, json.dumps(payload, indent=2) + "\n")
-    atomic_write_text(out / CARD_FILE, model_card(cfg, model.config, data, final, n_parameters(model)))
-    return TrainResult(out=out, epochs_run=epoch + 1, best_epoch=best_epoch, best_val=best_val,
+    final = {"epochs_run": epoch + 1, "best_epoch": run.best_epoch, "best_val": run.best_val, "n_train": n_train,
+             "n_val": n_val, "seconds": run.elapsed_before + time.perf_counter() - started}
+    common.finish_checkpoint(out, final, model_card(cfg, model.config, data, final, n_parameters(model)))
+    return TrainResult(out=out, epochs_run=epoch + 1, best_epoch=run.best_epoch, best_val=run.best_val,
                        seconds=final["seconds"], n_train=n_train, n_val=n_val, stopped_early=stopped_early)
