@@ -44,6 +44,7 @@ def test_images_hold_hu_and_labels_are_on_the_scale(tiny):
         ref = load(str(out / row["reference_path"]))
         assert img.shape == (SIZE, SIZE) == ref.shape
         assert img.hu.min() < -900 and img.hu.max() > 200  # air and bone survive as HU
+        assert img.pixel_spacing_mm == pytest.approx((row["pixel_spacing_mm"],) * 2, rel=1e-4)
     for row in rows:
         assert 0.0 <= row["overall"] <= 4.0
         for a in ("noise", "artifacts", "sharpness", "contrast", "texture"):

@@ -281,9 +281,10 @@ def build_dataset(
                     ref_id = _safe(src.source_id)
                     image_id = f"{len(records):06d}_{ref_id}"[:120]
                     ref_path = out / "references" / f"{ref_id}.png"
+                    spacing = (c["pixel_spacing_mm"],) * 2  # kept in the PNG, so the images stand on their own
                     if not ref_path.exists():
-                        save_png16(CTImage(c["reference_hu"]), ref_path)
-                    save_png16(CTImage(c["hu"]), out / "images" / f"{image_id}.png")
+                        save_png16(CTImage(c["reference_hu"], pixel_spacing_mm=spacing), ref_path)
+                    save_png16(CTImage(c["hu"], pixel_spacing_mm=spacing), out / "images" / f"{image_id}.png")
                     row = _record_row(c, src, image_id, ref_id)
                     records.append(row)
                     records_fh.write(json.dumps(row) + "\n")

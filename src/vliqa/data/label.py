@@ -12,21 +12,36 @@ from vliqa.errors import DatasetError, VliqaError
 from vliqa.simulate.registry import ASPECTS
 
 
-def relabel_physics(folder: str | Path, *, progress: bool = True) -> int:
-    """Recomputes the physics labels of every image in a dataset; gives the number of rows updated."""
+def _machine_labelled(folder: Path, rows: list[dict], description: str, progress: bool):
+    """Yields (row, degraded, reference) for every row not labelled by humans (their scores take precedence).
+
+    Pixel spacing comes from the manifest, which holds it for every row (older builds wrote PNGs without it).
+    """
+    from dataclasses import replace
+
     from rich.progress import track
 
     from vliqa.io import load
+
+    for row in track(rows, description=description, disable=not progress):
+        if row["label_source"] == "human":
+            continue
+        deg = load(str(folder / row["path"]))
+        ref = load(str(folder / row["reference_path"]))
+        if row.get("pixel_spacing_mm"):
+            spacing = (float(row["pixel_spacing_mm"]),) * 2
+            deg, ref = replace(deg, pixel_spacing_mm=spacing), replace(ref, pixel_spacing_mm=spacing)
+        yield row, deg, ref
+
+
+def relabel_physics(folder: str | Path, *, progress: bool = True) -> int:
+    """Recomputes the physics labels of every image in a dataset; gives the number of rows updated."""
     from vliqa.labels.physics import physics_labels
 
     folder = Path(folder)
     rows = read_manifest(folder).to_pylist()
     n = 0
-    for row in track(rows, description="relabelling", disable=not progress):
-        if row["label_source"] == "human":
-            continue  # human scores take precedence
-        deg = load(str(folder / row["path"]))
-        ref = load(str(folder / row["reference_path"]))
+    for row, deg, ref in _machine_labelled(folder, rows, "relabelling", progress):
         labels = physics_labels(deg, ref)
         row.update({"overall": labels.overall, **labels.aspects, "label_source": "physics",
                     "measures": dumps(labels.measures)})
@@ -61,11 +76,6 @@ def relabel_diagnostic(folder: str | Path, *, model: str = "lesion_net", calibra
     overall as "physics_overall". `calibration`: None (the model's fitted mapping), a
     SigmoidMapping, or a JSON file written by SigmoidMapping.to_json. Human rows are untouched.
     """
-    from dataclasses import replace
-
-    from rich.progress import track
-
-    from vliqa.io import load
     from vliqa.labels.diagnostic import SigmoidMapping, default_mapping, get_diagnostic_model
 
     folder = Path(folder)
@@ -80,14 +90,7 @@ def relabel_diagnostic(folder: str | Path, *, model: str = "lesion_net", calibra
         mapping = SigmoidMapping.from_json(calibration)
     truths: dict[str, object] = {}
     n = 0
-    for row in track(rows, description="diagnostic labels", disable=not progress):
-        if row["label_source"] == "human":
-            continue  # human scores take precedence
-        deg = load(str(folder / row["path"]))
-        ref = load(str(folder / row["reference_path"]))
-        if row.get("pixel_spacing_mm"):  # the PNGs carry no spacing; the manifest does
-            spacing = (float(row["pixel_spacing_mm"]),) * 2
-            deg, ref = replace(deg, pixel_spacing_mm=spacing), replace(ref, pixel_spacing_mm=spacing)
+    for row, deg, ref in _machine_labelled(folder, rows, "diagnostic labels", progress):
         truth = None
         if row["source_kind"] == "phantom":
             if row["source_id"] not in truths:
