@@ -124,28 +124,26 @@ def slice_thickness(ds: Dataset) -> float | None:
     return value if value is not None and value > 0 else None
 
 
-def orientation(ds: Dataset, frame: int | None = 0) -> np.ndarray | None:
-    """Gives the 6 direction cosines (row then column direction), or None."""
-    value = _lookup(ds, "ImageOrientationPatient", ("PlaneOrientationSequence",), frame)
-    if value is None or len(value) != 6:
+def _finite_vector(ds: Dataset, keyword: str, sequence: str, frame: int | None, length: int) -> np.ndarray | None:
+    """Gives a multi-valued tag as `length` finite floats (per frame in enhanced objects), or None."""
+    value = _lookup(ds, keyword, (sequence,), frame)
+    if value is None or len(value) != length:
         return None
     try:
         out = np.array([float(v) for v in value], dtype=np.float64)
     except (TypeError, ValueError):
         return None
     return out if np.all(np.isfinite(out)) else None
+
+
+def orientation(ds: Dataset, frame: int | None = 0) -> np.ndarray | None:
+    """Gives the 6 direction cosines (row then column direction), or None."""
+    return _finite_vector(ds, "ImageOrientationPatient", "PlaneOrientationSequence", frame, 6)
 
 
 def position(ds: Dataset, frame: int | None = 0) -> np.ndarray | None:
     """Gives ImagePositionPatient (x, y, z in mm) of the frame, or None."""
-    value = _lookup(ds, "ImagePositionPatient", ("PlanePositionSequence",), frame)
-    if value is None or len(value) != 3:
-        return None
-    try:
-        out = np.array([float(v) for v in value], dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return out if np.all(np.isfinite(out)) else None
+    return _finite_vector(ds, "ImagePositionPatient", "PlanePositionSequence", frame, 3)
 
 
 def slice_normal(iop: np.ndarray | None) -> np.ndarray:
