@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := src/vliqa/samples/abdomen_ct_dicom
 
-.PHONY: demo test install install-dev lint bench dataset denoiser lesion-net priors figures clean
+.PHONY: demo test install install-dev lint bench bench-scorer dataset train-scorer denoiser lesion-net priors figures clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -16,10 +16,12 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 
+# The main job: assess the bundled 20-slice abdomen series with the shipped default scorer.
 demo: install
-	$(BIN)/vliqa inspect $(SAMPLE)
-	$(BIN)/vliqa preview $(SAMPLE) --slice 10 --window abdomen -o out/demo_preview.png
-	@echo "preview written to out/demo_preview.png"
+	mkdir -p out
+	$(BIN)/vliqa assess $(SAMPLE) --plot out/demo_quality.png --heatmap out/demo_heatmaps
+	$(BIN)/vliqa assess $(SAMPLE) --format json --no-measures > out/demo_assessment.json
+	@echo "per-slice quality plot: out/demo_quality.png; heatmaps: out/demo_heatmaps/; JSON: out/demo_assessment.json"
 
 test: install-dev
 	$(BIN)/python -m pytest -q
@@ -37,11 +39,23 @@ bench: install-dev
 
 # The shipped default training set: real CT from the bundled samples and ../shared/data plus phantoms.
 dataset: install
-	$(BIN)/vliqa data build --source default --n 2000 --out data/ctiqa-default --seed 0
+	$(BIN)/vliqa data build --source default --n 1600 --out data/ctiqa-default --seed 0
 
 # The tiny MSE CNN denoiser that `smooth_cnn` uses to make waxy denoiser texture (shipped checkpoint).
 denoiser: install
 	OMP_NUM_THREADS=2 $(BIN)/python -m vliqa.simulate.cnn_denoiser --out src/vliqa/models/denoiser --steps 1200 --seed 0
+
+# The shipped default scorer (MedQM-I), trained on `make dataset`'s output, copied into the package.
+train-scorer: install
+	$(BIN)/vliqa train scorer --data data/ctiqa-default --out runs/scorer-default --config configs/scorer_default.json
+	mkdir -p src/vliqa/models/default
+	cp runs/scorer-default/config.json runs/scorer-default/model.safetensors runs/scorer-default/MODEL_CARD.md \
+	   runs/scorer-default/train_config.json src/vliqa/models/default/
+
+# The [scorer] benchmark: held-out split, real-CT dose and denoiser checks, DICOM vs PNG, throughput.
+bench-scorer: install-dev
+	mkdir -p out
+	$(BIN)/python bench/scorer_bench.py --model default --data data/ctiqa-default --json out/scorer_bench.json
 
 # The MedQM-D diagnostic model: a tiny lesion U-Net trained on phantoms, with its sigmoid mapping.
 lesion-net: install

@@ -1,14 +1,20 @@
 """Assessing CT image quality: the `Assessor` service and its results, `Assessment` and `VolumeAssessment`.
 
-    from vliqa.assess import assess
-    result = assess("scan/", model="runs/r1")     # a file, folder, array, CTImage or CTVolume
+    import vliqa
+    result = vliqa.assess("scan/")                # a file, folder, array, CTImage or CTVolume; shipped default model
     result.to_dict()                               # the JSON form in docs/assessment_schema.md
+    vliqa.assess.Assessor("runs/r1")               # the same module: one Assessor for many inputs
+
+`vliqa.assess` is this package and, called, the `assess` function: the package's module object is
+made callable, so `vliqa.assess(x)` and `from vliqa.assess import Assessor` both work.
 
 Every entry point (CLI, Python API, HTTP API, batch engine) calls the same `Assessor`.
 """
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 from vliqa.assess.assessor import Assessor, detect_distortions
@@ -39,3 +45,13 @@ __all__ = [
     "VolumeSummary", "assess", "assessment_from_dict", "check_image", "detect_distortions", "heatmap_for",
     "local_noise_map", "save_heatmap_png", "save_volume_plot",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """This package's module type: calling it calls `assess`."""
+
+    def __call__(self, path_or_array: Any, **kwargs: Any) -> Assessment | VolumeAssessment:
+        return assess(path_or_array, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

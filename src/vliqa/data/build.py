@@ -11,7 +11,8 @@ Layout of a dataset folder:
 Candidates are made in worker processes from (seed, candidate index) alone, so a build is
 deterministic for a given seed and worker count does not change the result. Overall scores
 are balanced over five bins of the 0-4 scale by accepting a candidate only while its bin
-is not full, so every quality level is covered evenly.
+holds fewer than `bin_cap` times an even share, so every quality level is covered without
+throwing away most candidates (a strict even split rejected two of three).
 """
 
 from __future__ import annotations
@@ -49,11 +50,14 @@ class BuildConfig:
     real_fraction: float = 0.5
     pairs_per_reference: int = 4
     max_attempts_factor: int = 6
+    bin_cap: float = 1.3
     exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.n < 1:
             raise InvalidParameterError(f"--n must be at least 1, got {self.n}")
+        if self.bin_cap < 1.0:
+            raise InvalidParameterError(f"bin_cap must be at least 1 (an even share per bin), got {self.bin_cap}")
         if not 0.0 <= self.real_fraction <= 1.0:
             raise InvalidParameterError(f"real_fraction must be in [0, 1], got {self.real_fraction}")
 
@@ -251,7 +255,7 @@ def build_dataset(
     counts = [0] * N_BINS
     for r in records:
         counts[_bin_of(r["overall"])] += 1
-    target = int(np.ceil(cfg.n / N_BINS))
+    target = int(np.ceil(cfg.n / N_BINS * cfg.bin_cap))
     max_candidates = cfg.n * cfg.max_attempts_factor
 
     # spawn, not fork: a forked child deadlocks in torch ops once the parent has used torch threads

@@ -28,6 +28,7 @@ from vliqa.io.image import CTImage
 from vliqa.models import Predictions, register_model
 from vliqa.models.priors import DEFAULT_PRIOR_SET, EMBEDDING_DIM, Concept, load_priors
 from vliqa.models.scorer_input import preprocess, upsample_maps  # noqa: F401 - upsample_maps re-exported
+from vliqa.models.scorer_texture import TextureFeatures
 from vliqa.simulate.registry import ASPECTS
 
 MAX_SCORE = 4.0
@@ -50,6 +51,8 @@ class ScorerConfig:
     known_mask: bool = True
     #: patch size and stride of the stem conv
     stem_stride: int = 8
+    #: add fixed native-resolution texture measurements (band energies, MSCN statistics): scorer_texture.py
+    texture: bool = True
     #: channels and number of blocks of the encoder stages; every stage after the first halves the resolution
     channels: tuple[int, ...] = (24, 48, 96)
     depths: tuple[int, ...] = (1, 1, 2)
@@ -185,10 +188,12 @@ class ImageEncoder(nn.Module):
     rescale each slice's feature maps and erase the absolute noise magnitude.
     """
 
-    def __init__(self, config: ScorerConfig):
+    def __init__(self, config: ScorerConfig, texture_maps: int = 0):
         super().__init__()
         c_in = config.channels[0]
         self.stem = ConvBNAct(config.in_channels, c_in, config.stem_stride, stride=config.stem_stride, padding=0)
+        # the texture module's per-cell log-energies, mapped to the stem's width and added to its output
+        self.texture_in = ConvBNAct(texture_maps, c_in, 1, act=False) if texture_maps else None
         stages: list[nn.Module] = []
         for i, (c_out, depth) in enumerate(zip(config.channels, config.depths, strict=True)):
             # a strided depthwise conv then a pointwise one: halves the resolution and changes the width
@@ -198,10 +203,13 @@ class ImageEncoder(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.out_channels = c_in
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, texture_maps: torch.Tensor | None = None) -> torch.Tensor:
+        stem = self.stem(x)
+        if self.texture_in is not None and texture_maps is not None:
+            stem = stem + self.texture_in(texture_maps)
         # channels-last runs oneDNN's depthwise and pointwise convs about twice as fast on CPU; converting after
         # the stem copies a 64x smaller tensor than the input
-        return self.stages(self.stem(x).contiguous(memory_format=torch.channels_last))
+        return self.stages(stem.contiguous(memory_format=torch.channels_last))
 
 
 def sincos_position_2d(grid_h: int, grid_w: int, dim: int) -> torch.Tensor:
@@ -304,7 +312,8 @@ class MedQMScorer(nn.Module):
         super().__init__()
         self.config = config
         d = config.d_model
-        self.encoder = ImageEncoder(config)
+        self.texture = self._texture_module(config) if config.texture else None
+        self.encoder = ImageEncoder(config, self.texture.n_maps if self.texture else 0)
         self.token_proj = nn.Conv2d(self.encoder.out_channels, d, 1)
         self.token_norm = nn.LayerNorm(d)
         self.register_buffer("token_position", sincos_position_2d(config.token_grid, config.token_grid, d), persistent=False)
@@ -319,12 +328,24 @@ class MedQMScorer(nn.Module):
         self.mix = nn.ModuleList(AttentionBlock(d, config.n_heads, config.dropout) for _ in range(config.mix_layers))
         self.slot_norm = nn.LayerNorm(d)
 
-        n_pooled = 3 if len(vectors) else 2  # mean of prior slots, of implicit slots, of image tokens
+        # texture statistics: a BatchNorm puts log-energies, fractions and kurtoses on one scale, then one slot's width
+        self.texture_proj = nn.Sequential(nn.BatchNorm1d(self.texture.n_stats), nn.Linear(self.texture.n_stats, d),
+                                          nn.GELU()) if self.texture else None
+        # mean of prior slots, of implicit slots, of image tokens, and the texture statistics
+        n_pooled = (3 if len(vectors) else 2) + int(self.texture is not None)
         n_out = (config.n_bins if config.output_mode == "ordinal" else 2) + len(ASPECTS)
         self.pool_norm = nn.LayerNorm(n_pooled * d)
         self.head = GatedExperts(n_pooled * d, config.expert_hidden, n_out, config.n_experts, config.top_k,
                                  config.dropout)
         self.register_buffer("bins", score_bins(config.n_bins), persistent=False)
+
+    @staticmethod
+    def _texture_module(config: ScorerConfig) -> TextureFeatures:
+        """Gives the texture measurements: noise bands on the widest window (least clipping), MSCN on the reading window."""
+        windows = [get_window(spec) for spec in config.windows]
+        widest = max(range(len(windows)), key=lambda i: windows[i].width)
+        return TextureFeatures(config.stem_stride, widest, windows[widest],
+                               known_channel=len(windows) if config.known_mask else None, reading_channel=0)
 
     @staticmethod
     def _prior_vectors(prior_set: str) -> tuple[torch.Tensor, tuple[Concept, ...]]:
@@ -344,7 +365,8 @@ class MedQMScorer(nn.Module):
     def forward(self, x: torch.Tensor, return_maps: bool = False) -> ScorerOutput:
         """Gives the scores of a preprocessed batch x (B, in_channels, input_px, input_px); see ScorerOutput."""
         cfg = self.config
-        feats = self.token_proj(self.encoder(x))  # (B, d, h, w)
+        texture_maps, texture_stats = self.texture(x) if self.texture is not None else (None, None)
+        feats = self.token_proj(self.encoder(x, texture_maps))  # (B, d, h, w)
         b, _, h, w = feats.shape
         tokens = self.token_norm(feats.flatten(2).transpose(1, 2))  # (B, N, d)
         position = self.token_position if h * w == self.token_position.shape[0] else \
@@ -363,6 +385,8 @@ class MedQMScorer(nn.Module):
         pooled = [slots[:, p:].mean(dim=1), tokens.mean(dim=1)]
         if p:
             pooled.insert(0, slots[:, :p].mean(dim=1))
+        if self.texture_proj is not None:
+            pooled.append(self.texture_proj(texture_stats))
         expert_out, gates = self.head(self.pool_norm(torch.cat(pooled, dim=1)))
         out = self._decode(expert_out, gates)
         if return_maps:

@@ -1,0 +1,215 @@
+"""The [scorer] targets in one run, every figure beside every classical baseline measured in the same process.
+
+1. Held-out simulated test split (patients never seen in training): PLCC + SRCC + KRCC of each model and of
+   every baseline of `vliqa.metrics.baselines`, through the same `vliqa.metrics.evaluate` function.
+2. Dose sanity on real CT: the middle slice of every real series at 100/50/25/10/5 % of its dose (projection-
+   domain noise insertion); Kendall tau between dose and score (1.00 = score falls monotonically with dose).
+3. Denoiser sanity on real CT: a 25 % dose slice denoised at strength 0 .. 1 (Gaussian, NLM, TV): where the score
+   peaks against where the physics label peaks, and whether any denoised clean source outscores its source.
+4. DICOM vs PNG export: every bundled abdomen slice scored from DICOM and from an 8-bit PNG export (W400/L40)
+   read back with that window; the largest difference.
+5. Throughput on 512 x 512 slices, end to end from DICOM files (read, decode, window, score), as slices/s and as
+   ratios to the bare DICOM decode rate and to the fastest classical baseline, all interleaved in this process.
+
+Run: `.venv/bin/python bench/scorer_bench.py --model default [--model runs/other] [--data data/ctiqa-default]`
+(results: BENCHMARKS.md, "Scorer").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from io_bench import bare_pydicom
+from labels_real_check import real_series
+from rich.console import Console
+from rich.table import Table
+from scipy.stats import kendalltau
+
+from vliqa import models
+from vliqa.data.sources import bundled_samples_dir
+from vliqa.io import load
+from vliqa.io.write import save_preview_png
+from vliqa.labels.physics import physics_labels
+from vliqa.metrics.baselines import list_baselines
+from vliqa.metrics.evaluate import BaselinePredictor, evaluate
+from vliqa.simulate import get_degradation
+
+DOSES = (1.0, 0.5, 0.25, 0.1, 0.05)
+STRENGTHS = tuple(float(s) for s in np.linspace(0.0, 1.0, 6))
+DENOISERS = ("smooth_gaussian", "smooth_nlm", "smooth_tv")
+SPEED_BASELINES = ("noise_sigma", "laplacian_variance", "brisque", "niqe", "piqe")
+
+
+def scores_of(predictor: Any, images: list) -> np.ndarray:
+    return np.asarray(predictor.predict(images).overall, dtype=np.float64)
+
+
+def held_out(console: Console, data: str, model_names: list[str]) -> dict[str, Any]:
+    result = evaluate(data, [*model_names, "all-baselines"], split="test", n_boot=500, progress=True)
+    table = Table(title=f"held-out test split of {data} (n = {len(result.data.targets)})")
+    for col in ("predictor", "PLCC", "SRCC", "KRCC", "PLCC+SRCC+KRCC", "RMSE", "SRCC 95 % CI"):
+        table.add_column(col, justify="right" if col != "predictor" else "left")
+    out = {}
+    for p in result.predictors:
+        if p.report is None:
+            table.add_row(p.name, "-", "-", "-", "-", "-", p.error or "")
+            continue
+        r = p.report
+        ci = r.ci.get("srcc")
+        # the LDCTIQAC 2023 sum with the plain Pearson PLCC; RMSE after the logistic fit (baselines are not on 0-4)
+        table.add_row(p.name, f"{r.plcc:.3f}", f"{r.srcc:.3f}", f"{r.krcc:.3f}", f"{r.ldctiqac:.3f}",
+                      f"{r.rmse_logistic:.3f}", f"{ci.low:.2f}-{ci.high:.2f}" if ci else "")
+        out[p.name] = {"plcc": r.plcc, "srcc": r.srcc, "krcc": r.krcc, "sum": r.ldctiqac, "rmse_logistic": r.rmse_logistic,
+                       "pairwise_accuracy": r.pairwise_accuracy, "by_degradation": p.by_group}
+    console.print(table)
+    return out
+
+
+def dose_and_denoise(console: Console, predictors: dict[str, Any]) -> dict[str, Any]:
+    low_dose = get_degradation("low_dose")
+    names = list(predictors)
+    dose_table = Table(title="Kendall τ between dose (100/50/25/10/5 %) and score, real slices")
+    dose_table.add_column("series")
+    for n in ["label", *names]:
+        dose_table.add_column(n, justify="right")
+    den_table = Table(title="25 % dose slice denoised at strength 0..1: where the score peaks (label's peak); "
+                            "clean source + denoiser never above the source?")
+    den_table.add_column("series / denoiser")
+    for n in names:
+        den_table.add_column(n, justify="right")
+    out: dict[str, Any] = {"dose": {}, "denoise": {}}
+    for series, path in real_series().items():
+        vol = load(str(path))
+        ref = vol.slice(len(vol) // 2)
+        images = [ref if d == 1.0 else low_dose(ref, dose_fraction=d, seed=1) for d in DOSES]
+        labels = [physics_labels(im, ref).overall for im in images]
+        taus = {"label": kendalltau(DOSES, labels).statistic}
+        for n, p in predictors.items():
+            taus[n] = kendalltau(DOSES, scores_of(p, images)).statistic
+        dose_table.add_row(series, *(f"{taus[k]:.2f}" for k in ["label", *names]))
+        out["dose"][series] = taus
+        low = low_dose(ref, dose_fraction=0.25, seed=1)
+        for den in DENOISERS:
+            fn = get_degradation(den)
+            series_images = [fn(low, strength=s, seed=0) for s in STRENGTHS]
+            clean_images = [fn(ref, strength=s, seed=0) for s in STRENGTHS[1:]]
+            label_peak = STRENGTHS[int(np.argmax([physics_labels(im, ref).overall for im in series_images]))]
+            cells, entry = [], {"label_peak": label_peak}
+            for n, p in predictors.items():
+                s = scores_of(p, series_images)
+                source, clean = scores_of(p, [ref])[0], scores_of(p, clean_images)
+                peak = STRENGTHS[int(np.argmax(s))]
+                never_above = bool(np.all(clean <= source + 1e-9))
+                entry[n] = {"scores": s.tolist(), "peak": peak, "clean_never_above_source": never_above,
+                            "max_clean_minus_source": float(np.max(clean - source))}
+                cells.append(f"{peak:.1f} ({label_peak:.1f}) {'yes' if never_above else 'NO'}")
+            den_table.add_row(f"{series} / {den}", *cells)
+            out["denoise"][f"{series} / {den}"] = entry
+    console.print(dose_table)
+    console.print(den_table)
+    return out
+
+
+def dicom_vs_png(console: Console, model_names: list[str]) -> dict[str, Any]:
+    vol = load(bundled_samples_dir() / "abdomen_ct_dicom")
+    slices = [vol.slice(i) for i in range(len(vol))]
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        pngs = []
+        for i, s in enumerate(slices):
+            path = Path(tmp) / f"{i:02d}.png"
+            save_preview_png(s, path, window="40,400")
+            pngs.append(load(path, window="40,400"))
+        for n in model_names:
+            p = models.load(n)
+            diff = np.abs(scores_of(p, slices) - scores_of(p, pngs))
+            out[n] = {"max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()), "n": len(slices)}
+    table = Table(title="bundled abdomen slices: |score(DICOM) - score(PNG export W400/L40)|")
+    for col in ("model", "max", "mean", "slices"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    for n, r in out.items():
+        table.add_row(n, f"{r['max_abs_diff']:.3f}", f"{r['mean_abs_diff']:.3f}", str(r["n"]))
+    console.print(table)
+    return out
+
+
+def throughput(console: Console, model_name: str, repeats: int) -> dict[str, Any]:
+    """Slices/s end to end from DICOM with 2 torch threads, beside the bare decode and each baseline (interleaved)."""
+    from vliqa.assess import Assessor
+
+    series = bundled_samples_dir() / "abdomen_ct_dicom"
+    files = sorted(p for p in series.iterdir() if p.name.startswith("CT."))
+    torch.set_num_threads(2)
+    assessor = Assessor(model_name, measures=False, threads=2)
+    vol = load(series)
+    slices = [vol.slice(i) for i in range(len(vol))]
+    baselines = {b: BaselinePredictor(b) for b in SPEED_BASELINES if b in {x.name for x in list_baselines()}}
+
+    def end_to_end() -> None:
+        assessor.assess(series)
+
+    def model_only() -> None:
+        assessor.predictor.predict(slices)
+
+    runs: dict[str, list[float]] = {"end_to_end": [], "model_only": [], "decode": [], **{b: [] for b in baselines}}
+    end_to_end(), bare_pydicom(files)  # warm-up
+    for _ in range(repeats):
+        for key, fn in (("end_to_end", end_to_end), ("model_only", model_only), ("decode", lambda: bare_pydicom(files))):
+            t = time.perf_counter()
+            fn()
+            runs[key].append(time.perf_counter() - t)
+        for b, p in baselines.items():
+            t = time.perf_counter()
+            p.predict(slices[:4])
+            runs[b].append((time.perf_counter() - t) * len(slices) / 4)
+    rate = {k: len(slices) / statistics.median(v) for k, v in runs.items()}
+    fastest = max(baselines, key=lambda b: rate[b]) if baselines else None
+    table = Table(title=f"throughput, 512x512 slices, 2 cores, median of {repeats} (slices/s)")
+    for col in ("path", "slices/s", "ratio to decode"):
+        table.add_column(col, justify="right" if col != "path" else "left")
+    for k, v in rate.items():
+        table.add_row(k, f"{v:.1f}", f"{v / rate['decode']:.3f}")
+    console.print(table)
+    if fastest:
+        console.print(f"end to end / fastest baseline ({fastest}): {rate['end_to_end'] / rate[fastest]:.2f}")
+    return {"rates": rate, "fastest_baseline": fastest,
+            "ratio_end_to_end_to_decode": rate["end_to_end"] / rate["decode"],
+            "ratio_end_to_end_to_fastest_baseline": rate["end_to_end"] / rate[fastest] if fastest else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", help="model name or checkpoint folder (repeatable); default: default")
+    parser.add_argument("--data", default="data/ctiqa-default", help="dataset folder with a test split")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip", action="append", default=[], choices=["held_out", "real", "png", "speed"])
+    parser.add_argument("--json", type=Path, help="write all results here")
+    args = parser.parse_args()
+    model_names = args.model or ["default"]
+    console = Console(width=170)
+    torch.set_num_threads(2)
+    results: dict[str, Any] = {"models": model_names}
+    if "held_out" not in args.skip and Path(args.data).is_dir():
+        results["held_out"] = held_out(console, args.data, model_names)
+    if "real" not in args.skip:
+        predictors: dict[str, Any] = {n: models.load(n) for n in model_names}
+        predictors.update({b.name: BaselinePredictor(b.name) for b in list_baselines()})
+        results["real"] = dose_and_denoise(console, predictors)
+    if "png" not in args.skip:
+        results["png"] = dicom_vs_png(console, model_names)
+    if "speed" not in args.skip:
+        results["speed"] = throughput(console, model_names[0], args.repeats)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()
