@@ -83,6 +83,15 @@ def test_failed_logistic_fit_falls_back_to_a_line_and_says_so():
     assert plcc_logistic(pred, target) == pytest.approx(plcc(pred, target))
 
 
+def test_three_or_four_points_get_a_line_not_a_crash():
+    # curve_fit refuses more parameters than points: a tiny validation split must still be scored
+    for n in (3, 4):
+        pred, target = np.arange(n, dtype=float), np.array([0.0, 1.5, 1.0, 3.0])[:n]
+        fit = fit_logistic(pred, target)
+        assert fit.method == "linear" and "too few" in fit.note
+        assert plcc_logistic(pred, target) == pytest.approx(plcc(pred, target))
+
+
 def test_constant_predictions_give_nan_correlations_not_a_crash():
     pred = np.full(20, 2.0)
     target = np.linspace(0, 4, 20)

@@ -8,13 +8,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 from tiny_iqa import SAMPLES, tiny_dataset
 
+import vliqa
 from vliqa import models
-from vliqa.errors import InvalidParameterError
+from vliqa.errors import DatasetError, InvalidParameterError
 from vliqa.io import load as load_image
+from vliqa.io.write import save_preview_png
 from vliqa.train import common
 from vliqa.train.common import config_with_nested
 from vliqa.train.scorer import TINY, ScorerTrainConfig, augment, train_scorer
@@ -131,3 +134,46 @@ def test_fine_tuning_from_the_command_line(tmp_path, dataset, trained):
     assert models.load(tmp_path / "tuned").config.output_mode == "regression"
     saved = json.loads((tmp_path / "tuned" / "train_config.json").read_text())
     assert saved["seed"] == 3 and saved["epochs"] == 1 and saved["init"] == str(trained["regression_rank"])
+
+
+def test_fine_tuning_on_a_csv_of_your_own_scores_is_one_command(tmp_path, abdomen_series, trained):
+    # a reader scored six real slices: four DICOM files and two PNG exports, paths relative to the CSV
+    files = sorted(p for p in abdomen_series.iterdir() if p.name.startswith("CT."))[:6]
+    lines = ["path,score,noise"]
+    for i, f in enumerate(files):
+        if i >= 4:
+            png = tmp_path / f"export_{i}.png"
+            save_preview_png(vliqa.load(f), png, window="40,400")
+            lines.append(f"{png.name},{1.5 + 0.4 * i:.1f},")
+        else:
+            lines.append(f"{f},{1.0 + 0.5 * i:.1f},{2.0}")
+    csv = tmp_path / "my_scores.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    config = tmp_path / "tiny_scorer.json"
+    config.write_text(json.dumps({k: v for k, v in TINY.items() if k not in ("epochs", "val_split")}))
+    r = subprocess.run([VLIQA, "train", "scorer", "--data", str(csv), "--out", str(tmp_path / "mine"), "--config",
+                        str(config), "--epochs", "1", "--init", str(trained["rps"])], capture_output=True, text=True,
+                       timeout=180, env={"COLUMNS": "300", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
+    assert r.returncode == 0, r.stderr
+    rows = pq.read_table(tmp_path / "mine" / "data" / "manifest.parquet").to_pylist()
+    assert [r["split"] for r in rows].count("val") == 3 and len(rows) == 6
+    assert rows[0]["label_source"] == "human" and rows[0]["noise"] == 2.0 and rows[5]["noise"] == rows[5]["overall"]
+    # the PNG exports stay display exports (their clipped HU are unknown; read with the default W350/L40, as no
+    # window was given), the DICOM slices stay HU
+    exported = vliqa.load(tmp_path / "mine" / "data" / rows[5]["path"])
+    assert exported.display_window is not None and exported.display_window.width == 350
+    assert vliqa.load(tmp_path / "mine" / "data" / rows[0]["path"]).display_window is None
+    assert "Fine-tuned from" in (tmp_path / "mine" / "MODEL_CARD.md").read_text()
+
+
+def test_a_score_file_too_small_or_naming_a_series_is_refused(tmp_path, abdomen_series):
+    from vliqa.data.scored import dataset_from_scores
+
+    csv = tmp_path / "few.csv"
+    csv.write_text("path,score\n" + "".join(f"{p},2\n" for p in sorted(abdomen_series.iterdir())[:3]))
+    with pytest.raises(DatasetError, match="at least 5"):
+        dataset_from_scores(csv, tmp_path / "few")
+    csv.write_text("path,score\n" + f"{abdomen_series},2\n" * 6)
+    with pytest.raises(DatasetError, match="series of 20 slices"):
+        dataset_from_scores(csv, tmp_path / "series")
+    assert not (tmp_path / "series" / "manifest.parquet").exists()  # nothing half-written

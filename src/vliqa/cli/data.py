@@ -71,3 +71,19 @@ def label(
     else:
         raise InvalidParameterError(f"unknown --method '{method}'", hint="use physics, diagnostic or human")
     console.print(f"[green]{n} rows labelled[/] ({method}) in {data / 'manifest.parquet'}")
+
+
+@app.command("import-scores")
+def import_scores(
+    csv: Path = typer.Argument(..., help="Your scores: path,score[,noise,artifacts,sharpness,contrast,texture]; paths relative to the CSV."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to write (images + manifest.parquet)."),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of the rows kept for validation."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the train/validation split."),
+    window: str | None = typer.Option(None, "--window", help="Window the PNG/JPEG/TIFF images were exported with (preset or LEVEL,WIDTH); default W350/L40."),
+) -> None:
+    """Make a dataset from your own scored images, ready for `vliqa train scorer --init default`."""
+    from vliqa.cli.main import console
+    from vliqa.data.scored import dataset_from_scores
+
+    folder = dataset_from_scores(csv, out, val_fraction=val_fraction, seed=seed, window=window)
+    console.print(f"[green]dataset written[/] to {folder} from {csv}")

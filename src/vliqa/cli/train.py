@@ -36,7 +36,7 @@ def regressor(
 
 @app.command("scorer")
 def scorer(
-    data: Path = typer.Option(..., "--data", help="Dataset folder made by `vliqa data build` (or labelled with `vliqa data label`)."),
+    data: Path = typer.Option(..., "--data", help="Dataset folder made by `vliqa data build` (or labelled with `vliqa data label`), or a CSV of your own scores (path,score[,aspects]): imported into OUT/data first."),
     out: Path = typer.Option(..., "--out", help="Run folder: the best checkpoint, training state and log (an interrupted run resumes here)."),
     config: Path | None = typer.Option(None, "--config", help="JSON file of ScorerTrainConfig fields (model settings under \"model\", loss weights under \"weights\")."),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum number of epochs (overrides the config)."),
@@ -51,6 +51,11 @@ def scorer(
     from vliqa.train.scorer import ScorerTrainConfig, train_scorer
 
     cfg = load_config_file(ScorerTrainConfig, config, epochs=epochs, loss=loss, init=init, seed=seed)
+    if data.suffix.lower() == ".csv":  # your own scored images: a dataset is made from them in the run folder
+        from vliqa.data.scored import dataset_from_scores
+
+        data = dataset_from_scores(data, out / "data", seed=cfg.seed)
+        console.print(f"imported {data / 'manifest.parquet'} from the score file")
     result = train_scorer(data, out, cfg, overwrite=overwrite, progress=console.is_terminal)
     val = result.best_val
     console.print(

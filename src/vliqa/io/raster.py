@@ -126,10 +126,18 @@ def from_pil(im: Image.Image, *, window: WindowSpec = None, source: str | None =
     if info is not None:
         raw = np.asarray(im).astype(np.float32)
         spacing = info.get("pixel_spacing_mm")
+        hu = raw - np.float32(info.get("hu_offset", 1024))
+        display = None
+        if isinstance(info.get("display_window"), list) and len(info["display_window"]) == 2:
+            display = Window(float(info["display_window"][0]), float(info["display_window"][1]))
+            # HU were stored rounded: put the clipped pixels back exactly on the window's ends
+            hu = np.where(hu <= display.low_hu + 0.5, display.low_hu, hu)
+            hu = np.where(hu >= display.high_hu - 0.5, display.high_hu, hu).astype(np.float32)
         return CTImage(
-            hu=raw - np.float32(info.get("hu_offset", 1024)),
+            hu=hu,
             pixel_spacing_mm=tuple(float(v) for v in spacing) if spacing else None,
             source=source,
+            display_window=display,
         )
     if im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
         im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")

@@ -76,6 +76,8 @@ def save_png16(image: CTImage | CTVolume, path: str | Path, *, slice_index: int 
         "hu_offset": PNG16_HU_OFFSET,
         "pixel_spacing_mm": list(ct.pixel_spacing_mm) if ct.pixel_spacing_mm else None,
     }
+    if ct.display_window is not None:  # a display export stays one: its clipped HU are unknown, not real values
+        meta["display_window"] = [ct.display_window.level, ct.display_window.width]
     info = PngImagePlugin.PngInfo()
     info.add_text(PNG16_KEY, json.dumps(meta))
     with atomic_path(path) as tmp:

@@ -138,6 +138,9 @@ def fit_logistic(pred: object, target: object) -> LogisticFit:
     if _quiet_corr(stats.spearmanr, x, y) < 0:  # a decreasing relation starts from the mirrored curve
         b1, b2 = b2, b1
     p0 = (b1, b2, float(x.mean()), float(x.std()) / 4.0)
+    if x.size <= len(p0):  # four parameters through four points or fewer: no fit, an interpolation
+        return LogisticFit("linear", (float(slope), float(intercept)),
+                           f"{x.size} points are too few for the 4-parameter logistic; used a line")
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")  # OptimizeWarning: covariance unknown — we use the parameters only
