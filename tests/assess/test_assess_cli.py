@@ -70,9 +70,9 @@ def test_photo_is_flagged_and_corrupt_file_is_one_clean_line_and_exit_1(tiny_che
     assert result["out_of_distribution"] is True and "colour" in result["ood_reason"]
 
 
-def test_default_model_not_shipped_yet_is_a_clean_error(head_series):
-    r = run("assess", str(head_series))
-    assert r.returncode == 1 and "unknown model 'default'" in r.stderr and "Traceback" not in r.stderr
+def test_unknown_model_is_a_clean_error(head_series):
+    r = run("assess", str(head_series), "--model", "nope")
+    assert r.returncode == 1 and "unknown model 'nope'" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_cli_aspect_columns_follow_the_registry_order():

@@ -24,9 +24,9 @@ def _complete(a: Assessment) -> None:
     assert a.model == "tiny_medqm" and a.model_version == "test-0"
 
 
-def test_default_model_is_not_shipped_yet_and_says_so():
-    with pytest.raises(UnknownNameError, match="default"):
-        Assessor()
+def test_unknown_model_name_lists_the_shipped_default():
+    with pytest.raises(UnknownNameError, match=r"unknown model 'nope' \(shipped models: .*default"):
+        Assessor("nope")
 
 
 def test_missing_checkpoint_folder_is_a_clear_error(tmp_path):
@@ -115,3 +115,14 @@ def test_measures_alone_reveal_high_noise_and_blur():
 def test_volume_loaded_from_the_real_folder_matches_slice_count(tiny_checkpoint, head_series):
     v = Assessor(tiny_checkpoint, measures=False).assess(head_series)
     assert isinstance(v, VolumeAssessment) and v.summary.n_slices == len(load(head_series))
+
+
+def test_vliqa_assess_is_callable_and_vliqa_load_gives_models_or_images(tiny_checkpoint, abdomen_volume, head_series):
+    import vliqa
+    from vliqa.io.image import CTVolume
+
+    result = vliqa.assess(abdomen_volume.slice(0), model=str(tiny_checkpoint), measures=False)
+    assert result.model == "tiny_medqm" and vliqa.assess.Assessor is Assessor
+    assert type(vliqa.load(tiny_checkpoint)).__name__ == "LoadedModel"  # a checkpoint folder is a model
+    assert isinstance(vliqa.load(head_series), CTVolume)  # a DICOM folder is CT
+    assert vliqa.load_image is not None and vliqa.load_model(tiny_checkpoint).name == "tiny_medqm"

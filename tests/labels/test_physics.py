@@ -12,6 +12,7 @@ from vliqa.labels.physics import (
     measure_against_reference,
     overall_score,
     physics_labels,
+    scores_from_measures,
 )
 from vliqa.simulate import get_degradation
 
@@ -78,6 +79,29 @@ def test_denoised_clean_slice_never_outscores_its_source(real_slice):
                 assert lab.overall < source - 0.3, (name, s, lab.overall)
     heavy = physics_labels(get_degradation("smooth_gaussian")(real_slice, strength=0.9, seed=0), real_slice)
     assert heavy.aspects["texture"] < 2.5
+
+
+def test_a_noisy_reference_is_not_excellent_itself(shared_data):
+    # The Philips 4D-CT thorax phase (about 46 HU soft-tissue noise) is its own reference, yet not excellent:
+    # the noise above 20 HU costs points at the dose-halving rate; the bundled 13 HU abdomen costs none.
+    thorax = load(str(shared_data / "itkelastix_chest_4dct_philips"))
+    ref = thorax.slice(len(thorax) // 2)
+    itself = physics_labels(ref, ref)
+    assert 1.5 < itself.aspects["noise"] < 3.0 and itself.overall < 3.3
+    # smoothing it wins noise points back (its texture pays); adding dose-noise loses more
+    smoothed = physics_labels(get_degradation("smooth_gaussian")(ref, strength=0.5, seed=0), ref)
+    lower = physics_labels(get_degradation("low_dose")(ref, dose_fraction=0.25, seed=1), ref)
+    assert smoothed.aspects["noise"] > itself.aspects["noise"] > lower.aspects["noise"]
+    assert smoothed.aspects["texture"] < itself.aspects["texture"]
+
+
+def test_scores_from_stored_measures_equal_the_labels(real_slice):
+    low = get_degradation("low_dose")(real_slice, dose_fraction=0.25, seed=5)
+    lab = physics_labels(low, real_slice)
+    overall, aspects = scores_from_measures(lab.measures)
+    assert overall == pytest.approx(lab.overall) and aspects == pytest.approx(lab.aspects)
+    with pytest.raises(KeyError, match="not physics labels"):
+        scores_from_measures({"diagnostic_loss": 0.1})
 
 
 def test_overall_follows_the_worst_aspect():

@@ -55,13 +55,16 @@ def label(
     method: str = typer.Option("physics", "--method", help="physics (recompute from the images), diagnostic (MedQM-D) or human (from --csv)."),
     csv: Path | None = typer.Option(None, "--csv", help="Human scores: path,score[,noise,artifacts,sharpness,contrast,texture]."),
     diagnostic_model: str = typer.Option("lesion_net", "--diagnostic-model", help="Diagnostic model for --method diagnostic: a registered name or a checkpoint folder."),
+    from_measures: bool = typer.Option(False, "--from-measures", help="physics only: rescore from the measures stored at build time (after a calibration change; reads no image, keeps the simulator's artifact fields)."),
 ) -> None:
     """Write labels into a dataset's manifest."""
     from vliqa.cli.main import console
-    from vliqa.data.label import apply_human_scores, relabel_diagnostic, relabel_physics
+    from vliqa.data.label import apply_human_scores, relabel_diagnostic, relabel_physics, rescore_physics
 
+    if from_measures and method != "physics":
+        raise InvalidParameterError("--from-measures applies to --method physics only")
     if method == "physics":
-        n = relabel_physics(data)
+        n = rescore_physics(data) if from_measures else relabel_physics(data)
     elif method == "diagnostic":
         n = relabel_diagnostic(data, model=diagnostic_model)
     elif method == "human":

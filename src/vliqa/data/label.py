@@ -34,6 +34,27 @@ def _machine_labelled(folder: Path, rows: list[dict], description: str, progress
         yield row, deg, ref
 
 
+def rescore_physics(folder: str | Path) -> int:
+    """Recomputes physics scores from the measures stored in the manifest (after a `Calibration` change); gives rows updated.
+
+    No image is read, and what only the build knew (the simulator's artifact field, the phantoms' lesion
+    masks) is kept, unlike `relabel_physics`. Human and diagnostic rows are left alone.
+    """
+    from vliqa.labels.physics import scores_from_measures
+
+    folder = Path(folder)
+    rows = read_manifest(folder).to_pylist()
+    n = 0
+    for row in rows:
+        if row["label_source"] != "physics":
+            continue
+        overall, aspects = scores_from_measures(json.loads(row["measures"]))
+        row.update({"overall": overall, **aspects})
+        n += 1
+    write_table(rows, IMAGE_SCHEMA, folder / "manifest.parquet")
+    return n
+
+
 def relabel_physics(folder: str | Path, *, progress: bool = True) -> int:
     """Recomputes the physics labels of every image in a dataset; gives the number of rows updated."""
     from vliqa.labels.physics import physics_labels

@@ -26,6 +26,9 @@ class Calibration:
 
     #: noise: score points lost per halving of the noise-equivalent dose (sigma ratio squared)
     noise_points_per_dose_halving: float = 0.8
+    #: noise: soft-tissue sigma (HU) a reader still calls excellent; a reference noisier than this is not
+    #: excellent itself, and its excess costs points at the same rate (docs/labels.md, "noisy references")
+    reference_noise_ok_hu: float = 20.0
     #: texture: points lost per halving of the noise sigma below the natural (reference) level
     texture_points_per_sigma_halving: float = 1.3
     #: texture: points lost per octave the NPS mean frequency moves away from the reference
@@ -259,8 +262,13 @@ def _clip(score: float) -> float:
 def aspect_scores(m: ReferenceMeasures, cal: Calibration = DEFAULT_CALIBRATION) -> dict[str, float]:
     """Gives the five aspect scores 0-4 from reference measures, through the documented monotone mappings."""
     sigma_ratio = m.noise_sigma_hu / m.noise_sigma_ref_hu
-    # Noise: only extra noise costs points; halving the noise-equivalent dose = doubling sigma^2.
+    # Noise: extra noise over the reference costs points; halving the noise-equivalent dose = doubling sigma^2.
     dose_halvings = max(0.0, 2.0 * np.log2(max(sigma_ratio, 1e-6)))
+    # A reference noisier than `reference_noise_ok_hu` (a low-dose 4D-CT phase, a noisy chest) is not
+    # excellent: whatever noise is left above that level, up to the reference's own, costs the same per halving.
+    # Smoothing a noisy reference wins these points back (its texture pays for it below).
+    kept = min(m.noise_sigma_hu, m.noise_sigma_ref_hu)
+    dose_halvings += max(0.0, 2.0 * np.log2(max(kept, 1e-6) / cal.reference_noise_ok_hu))
     noise = 4.0 - cal.noise_points_per_dose_halving * dose_halvings
     # Texture: natural = the reference's noise level and spectrum; smoothing below it or moving the
     # spectrum (blotchy IR look, blocking) both cost points.
@@ -327,6 +335,26 @@ def distortions_of(image: CTImage, reference: CTImage | None = None) -> tuple[Di
 
 def _is_scalar(v: object) -> bool:
     return isinstance(v, (int, float, str, bool)) or v is None
+
+
+#: the ReferenceMeasures fields stored in a manifest's `measures` column
+_MEASURE_FIELDS = ("noise_sigma_hu", "noise_sigma_ref_hu", "nps_mean_freq_ratio", "edge_gradient_ratio",
+                   "fine_detail_transfer", "lesion_band_transfer", "lesion_snr_ratio", "structured_error_index",
+                   "lesion_cnr_ratio", "artifact_rms_ratio")
+
+
+def scores_from_measures(measures: dict[str, float], calibration: Calibration = DEFAULT_CALIBRATION) -> tuple[float, dict[str, float]]:
+    """Gives (overall, aspects) from stored measures (`QualityLabels.measures` of physics labels), under `calibration`.
+
+    Lets a dataset be rescored after a calibration change without reading its images, and keeps what only the
+    build knew (the simulator's artifact field).
+    """
+    missing = [k for k in _MEASURE_FIELDS[:8] if k not in measures]
+    if missing:
+        raise KeyError(f"measures lack {missing}: these are not physics labels")
+    m = ReferenceMeasures(**{k: float(measures[k]) for k in _MEASURE_FIELDS if measures.get(k) is not None})
+    aspects = aspect_scores(m, calibration)
+    return overall_score(aspects, calibration), aspects
 
 
 def physics_labels(

@@ -1,0 +1,50 @@
+"""Relabelling a built dataset: rescoring from the stored measures after a calibration change, from the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from tiny_iqa import tiny_dataset
+
+from vliqa.data.label import rescore_physics
+from vliqa.data.manifest import IMAGE_SCHEMA, write_table
+
+VLIQA = str(Path(sys.executable).with_name("vliqa"))
+
+
+@pytest.fixture()
+def dataset_copy(tmp_path_factory, tmp_path) -> Path:
+    folder = tmp_path / "ds"
+    shutil.copytree(tiny_dataset(tmp_path_factory), folder)
+    return folder
+
+
+def test_rescoring_from_measures_keeps_labels_until_the_measures_say_otherwise(dataset_copy):
+    before = pq.read_table(dataset_copy / "manifest.parquet").to_pylist()
+    assert rescore_physics(dataset_copy) == len(before)
+    after = pq.read_table(dataset_copy / "manifest.parquet").to_pylist()
+    for a, b in zip(before, after, strict=True):  # same calibration: the same scores, no image read
+        assert b["overall"] == pytest.approx(a["overall"], abs=1e-5)
+    # a reference measured at 40 HU (a noisy scan) is no longer excellent once rescored
+    row = after[0]
+    measures = {**json.loads(row["measures"]), "noise_sigma_ref_hu": 40.0, "noise_sigma_hu": 40.0}
+    after[0] = {**row, "measures": json.dumps(measures), "label_source": "physics"}
+    after[1] = {**after[1], "label_source": "human", "overall": 1.0}  # human scores are never overwritten
+    write_table(after, IMAGE_SCHEMA, dataset_copy / "manifest.parquet")
+    r = subprocess.run([VLIQA, "data", "label", "--data", str(dataset_copy), "--method", "physics", "--from-measures"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    final = pq.read_table(dataset_copy / "manifest.parquet").to_pylist()
+    assert final[0]["noise"] < 3.0 and final[1]["overall"] == 1.0
+
+
+def test_from_measures_with_another_method_is_a_user_error(dataset_copy):
+    r = subprocess.run([VLIQA, "data", "label", "--data", str(dataset_copy), "--method", "diagnostic", "--from-measures"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "--from-measures applies to --method physics only" in r.stderr
