@@ -68,7 +68,8 @@ def test_python_api_and_cli_use_the_default(abdomen_series, tmp_path):
     r = subprocess.run([VLIQA, "assess", str(files[0]), "--format", "json", "--no-measures"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["score"] == pytest.approx(result.score, abs=1e-5)
+    (only,) = json.loads(r.stdout)  # one input: a list of one assessment
+    assert only["score"] == pytest.approx(result.score, abs=1e-5)
 
 
 def test_blank_frame_is_flagged_not_scored_confidently(default):

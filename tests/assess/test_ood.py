@@ -78,3 +78,10 @@ def test_extreme_values_are_outside_hu(assessor, abdomen_volume):
     hu = abdomen_volume.hu[0].copy()
     hu[:10, :10] = 60000.0
     _flagged(assessor.assess(hu), "outside any CT HU range")
+
+
+def test_coarse_resampled_pixels_are_out_of_distribution(shared_data):
+    # the TotalSegmentator example is resampled to 3 mm voxels: no scanner reconstructs diagnostic slices so
+    vol = load(shared_data / "totalsegmentator_example" / "example_ct.nii.gz")
+    result = check_image(vol.slice(len(vol) // 2))
+    assert result.out_of_distribution and "coarse pixels (3 mm" in result.reason

@@ -30,6 +30,9 @@ AIR_BELOW_HU = -800.0
 EXTREME_LOW_HU, EXTREME_HIGH_HU = -3100.0, 31000.0
 #: A colour raster whose mean channel difference is below this (in 8-bit levels) is a grey render saved as RGB.
 GREY_RGB_TOLERANCE = 2.0
+#: Pixels coarser than this (mm) are far from the training data (diagnostic CT: about 0.4-1.0 mm): a resampled
+#: 3 mm volume upsampled to the scorer's 512 px looks blurred and its noise grain is unlike any scan's.
+MAX_PIXEL_MM = 1.6
 #: The uncertainty (score units) an out-of-distribution result gets at least: half the 0-4 scale.
 OOD_MIN_UNCERTAINTY = 2.0
 
@@ -47,6 +50,9 @@ def check_image(image: CTImage) -> OODResult:
     rows, cols = image.shape
     if min(rows, cols) < MIN_SIDE_PX:
         return OODResult(True, f"tiny image ({rows}x{cols} px; CT slices are at least {MIN_SIDE_PX} px a side)")
+    if image.pixel_spacing_mm and float(np.mean(image.pixel_spacing_mm)) > MAX_PIXEL_MM:
+        return OODResult(True, f"coarse pixels ({float(np.mean(image.pixel_spacing_mm)):.2g} mm; the scorer knows "
+                               f"diagnostic slices up to {MAX_PIXEL_MM} mm): a resampled volume, not a reconstruction?")
     hu = image.hu
     low, high = float(hu.min()), float(hu.max())
     if high - low < 1e-3:
