@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := src/vliqa/samples/abdomen_ct_dicom
 
-.PHONY: demo test install install-dev lint bench bench-scorer dataset train-scorer train-scorer-rps train-regressor denoiser lesion-net priors figures clean
+.PHONY: demo test install install-dev lint bench bench-scorer dataset train-scorer train-scorer-regrank train-regressor denoiser lesion-net priors figures clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -53,9 +53,9 @@ train-scorer: install
 	   runs/scorer-default/train_config.json src/vliqa/models/default/
 	printf '\n**Shipped as** `default` (`vliqa.load("default")`): reproduce with `make dataset && make train-scorer`; held-out figures beside every baseline: `make bench-scorer` (BENCHMARKS.md, "Scorer").\n' >> src/vliqa/models/default/MODEL_CARD.md
 
-# The RPS (21-bin ordinal) scorer the default is compared with in the benchmark: same data and recipe, other loss.
-train-scorer-rps: install
-	$(BIN)/vliqa train scorer --data data/ctiqa-default --out runs/scorer-rps --config configs/scorer_rps.json
+# The regression + rank scorer the default (RPS) is compared with in the benchmark: same data and recipe, other loss.
+train-scorer-regrank: install
+	$(BIN)/vliqa train scorer --data data/ctiqa-default --out runs/scorer-regrank --config configs/scorer_regression_rank.json
 
 # The image-only CNN regressor baseline (IQAGPT's comparison model) on the same data, for the scorer benchmark.
 train-regressor: install
@@ -64,7 +64,7 @@ train-regressor: install
 # The [scorer] benchmark: held-out split, real-CT dose and denoiser checks, DICOM vs PNG, throughput.
 bench-scorer: install-dev
 	mkdir -p out
-	$(BIN)/python bench/scorer_bench.py --model default --model runs/scorer-rps --model runs/regressor \
+	$(BIN)/python bench/scorer_bench.py --model default --model runs/scorer-regrank --model runs/regressor \
 	    --data data/ctiqa-default --json out/scorer_bench.json
 
 # The MedQM-D diagnostic model: a tiny lesion U-Net trained on phantoms, with its sigmoid mapping.
