@@ -27,6 +27,7 @@ from vliqa.errors import InvalidParameterError
 from vliqa.io.image import CTImage
 from vliqa.models import Predictions, register_model
 from vliqa.models.priors import DEFAULT_PRIOR_SET, EMBEDDING_DIM, Concept, load_priors
+from vliqa.models.score_map import apply_score_map, check_score_map
 from vliqa.models.scorer_input import preprocess, upsample_maps  # noqa: F401 - upsample_maps re-exported
 from vliqa.models.scorer_texture import TextureFeatures
 from vliqa.simulate.registry import ASPECTS
@@ -72,6 +73,9 @@ class ScorerConfig:
     output_mode: str = "ordinal"
     n_bins: int = 21
     dropout: float = 0.0
+    #: knots (raw, mapped) of the monotone map `predict` applies to the overall score (score_map.py); empty: none.
+    #: Fitted on the validation split at the end of training.
+    overall_calibration: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not 32 <= self.input_px <= 1024:
@@ -94,6 +98,8 @@ class ScorerConfig:
             raise InvalidParameterError("need n_bins >= 2, n_experts >= 1, 0 <= top_k <= n_experts, n_queries >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise InvalidParameterError(f"dropout must be in [0, 1), got {self.dropout}")
+        object.__setattr__(self, "overall_calibration", tuple(tuple(float(v) for v in k) for k in self.overall_calibration))
+        check_score_map(self.overall_calibration)
 
     @property
     def in_channels(self) -> int:
@@ -416,8 +422,11 @@ class MedQMScorer(nn.Module):
         return preprocess(images, self.config)
 
     @torch.inference_mode()
-    def predict(self, images: Sequence[CTImage], *, batch_size: int = 16) -> Predictions:
-        """Gives the overall and aspect scores (0-4) of `images` and the predictive std of the overall score."""
+    def predict(self, images: Sequence[CTImage], *, batch_size: int = 16, raw: bool = False) -> Predictions:
+        """Gives the overall and aspect scores (0-4) of `images` and the predictive std of the overall score.
+
+        The overall score goes through the config's `overall_calibration` map unless `raw`.
+        """
         was_training = self.training
         self.eval()
         outs = [self(self.preprocess(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
@@ -426,9 +435,11 @@ class MedQMScorer(nn.Module):
             empty = np.zeros(0)
             return Predictions(overall=empty, aspects={a: empty for a in ASPECTS}, std=empty)
         aspects = torch.cat([o.aspects for o in outs]).double().numpy()
-        return Predictions(overall=torch.cat([o.overall for o in outs]).double().numpy(),
-                           aspects={a: aspects[:, i] for i, a in enumerate(ASPECTS)},
-                           std=torch.cat([o.std for o in outs]).double().numpy())
+        overall = torch.cat([o.overall for o in outs]).double().numpy()
+        std = torch.cat([o.std for o in outs]).double().numpy()
+        if not raw:
+            overall, std = apply_score_map(overall, self.config.overall_calibration, std)
+        return Predictions(overall=overall, aspects={a: aspects[:, i] for i, a in enumerate(ASPECTS)}, std=std)
 
 
 def n_parameters(model: nn.Module) -> int:

@@ -245,6 +245,43 @@ saved beside this card.
 """
 
 
+def calibrate_checkpoint(folder: str | Path, data: str | Path, split: str = "val") -> tuple[tuple[float, float], ...]:
+    """Fits the overall-score map of a MedQM-I checkpoint on `split` of `data` and stores it in its config; gives the knots.
+
+    See `vliqa.models.score_map`: a strictly increasing map, so rankings are unchanged; the raw score's shrinkage
+    toward the middle of the scale is undone. The map replaces any earlier one (fine-tuned checkpoints get their own).
+    """
+    from vliqa.io.write import atomic_write_text
+    from vliqa.metrics.summary import agreement_report
+    from vliqa.models import CARD_FILE, CONFIG_FILE, load
+    from vliqa.models.score_map import apply_score_map, fit_score_map
+
+    folder = Path(folder)
+    loaded = load(folder)
+    if not isinstance(loaded.model, MedQMScorer):
+        raise InvalidParameterError("only MedQM-I checkpoints carry an overall-score map", path=folder)
+    items = common.load_labelled(data, split, min_rows=3)
+    raw = loaded.model.predict([it.image for it in items], raw=True).overall
+    targets = np.array([it.overall for it in items])
+    knots = fit_score_map(raw, targets)
+    payload = json.loads((folder / CONFIG_FILE).read_text())
+    payload["config"]["overall_calibration"] = [list(k) for k in knots]
+    before = agreement_report(raw, targets, n_boot=0)
+    after = agreement_report(apply_score_map(raw, knots)[0], targets, n_boot=0)
+    payload.setdefault("metadata", {}).setdefault("training", {})["overall_calibration"] = {
+        "split": split, "n": int(len(items)), "n_knots": len(knots), "rmse_before": before.rmse, "rmse_after": after.rmse,
+        "plcc_before": before.plcc, "plcc_after": after.plcc}
+    atomic_write_text(folder / CONFIG_FILE, json.dumps(payload, indent=2) + "\n")
+    card = (folder / CARD_FILE).read_text().rstrip()
+    card = card.split("\n\n**Score map.**")[0]  # a recalibration replaces the earlier paragraph
+    note = (f"\n\n**Score map.** The overall score is read through a strictly increasing piecewise-linear map "
+            f"({len(knots)} knots) fitted on the '{split}' split ({len(items)} rows) after training "
+            f"(`vliqa.models.score_map`): rankings unchanged (but for ties where it clips at 0 or 4); RMSE {before.rmse:.3f} -> {after.rmse:.3f}, "
+            f"PLCC {before.plcc:.3f} -> {after.plcc:.3f} on that split. `predict(images, raw=True)` gives the raw score.\n")
+    atomic_write_text(folder / CARD_FILE, card + note)
+    return knots
+
+
 class _OverallOnly(torch.nn.Module):
     """Wraps the scorer so `validation_scores` (written for dict outputs) reads its overall score."""
 
@@ -333,5 +370,6 @@ def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, o
     final = {"epochs_run": epoch + 1, "best_epoch": run.best_epoch, "best_val": run.best_val, "n_train": n_train,
              "n_val": n_val, "seconds": run.elapsed_before + time.perf_counter() - started}
     common.finish_checkpoint(out, final, model_card(cfg, model.config, data, final, n_parameters(model)))
+    calibrate_checkpoint(out, data, cfg.val_split)
     return TrainResult(out=out, epochs_run=epoch + 1, best_epoch=run.best_epoch, best_val=run.best_val,
                        seconds=final["seconds"], n_train=n_train, n_val=n_val, stopped_early=stopped_early)
