@@ -77,7 +77,7 @@ def invoke_cli(capsys, *args: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("case", ["no_manifest", "csv_missing_image", "split_too_small", "unknown_baseline",
-                                  "nothing_to_evaluate", "default_model_not_shipped"])
+                                  "nothing_to_evaluate", "unknown_model"])
 def test_bad_inputs_give_exit_1_and_a_line_that_says_what_to_do(case, tmp_path, dataset, capsys):
     csv = tmp_path / "scores.csv"
     csv.write_text("path,score\na.png,1\nb.png,2\nc.png,3\n")
@@ -87,8 +87,8 @@ def test_bad_inputs_give_exit_1_and_a_line_that_says_what_to_do(case, tmp_path, 
         "split_too_small": (["--data", str(dataset), "--baselines", "all", "--split", "test"], ["split 'test' has 1 row"]),
         "unknown_baseline": (["--data", str(dataset), "--baselines", "sharpnes", "--split", "all"], ["sharpnes", "niqe"]),
         "nothing_to_evaluate": (["--data", str(dataset)], ["--baselines"]),
-        "default_model_not_shipped": (["--data", str(dataset), "--model", "default", "--split", "all"],
-                                      ["default", "shipped"]),
+        "unknown_model": (["--data", str(dataset), "--model", "defualt", "--split", "all"],
+                          ["defualt", "shipped models: default"]),
     }[case]
     code, err = invoke_cli(capsys, "evaluate", *args)
     assert code == 1, err

@@ -142,11 +142,11 @@ def test_config_file_fields_and_typos(tmp_path):
         RegressorConfig(windows=("sinus",))
 
 
-def test_default_model_is_not_shipped_yet_and_the_error_says_so():
+def test_unknown_model_lists_the_shipped_quality_models_only():
     with pytest.raises(UnknownNameError) as info:
-        models.load("default")
+        models.load("defualt")
     message = str(info.value)
-    assert "shipped models" in message
+    assert "shipped models: default" in message and models.shipped_models() == ["default"]
     assert "denoiser" not in message  # a simulation component, not a quality model
     assert "denoiser" not in models.shipped_models()
     assert "cnn_regressor" in models.list_models()
