@@ -39,7 +39,7 @@ bench: install-dev
 
 # The shipped default training set: real CT from the bundled samples and ../shared/data plus phantoms.
 dataset: install
-	$(BIN)/vliqa data build --source default --n 1600 --out data/ctiqa-default --seed 0
+	$(BIN)/vliqa data build --source default --n 3200 --out data/ctiqa-default --seed 0
 
 # The tiny MSE CNN denoiser that `smooth_cnn` uses to make waxy denoiser texture (shipped checkpoint).
 denoiser: install
