@@ -20,16 +20,10 @@ import numpy as np
 
 from vliqa.data.manifest import IMAGE_SCHEMA, dumps, write_table
 from vliqa.errors import DatasetError, InvalidParameterError
-from vliqa.io.image import CTImage
 from vliqa.simulate.registry import ASPECTS
 
 #: Fewest rows a validation split needs for a correlation to mean anything.
 MIN_VAL_ROWS = 3
-
-
-def _resolve(csv_path: Path, path: str) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else (csv_path.parent / p)
 
 
 def dataset_from_scores(csv_path: str | Path, out: str | Path, *, val_fraction: float = 0.2, seed: int = 0,
@@ -39,9 +33,8 @@ def dataset_from_scores(csv_path: str | Path, out: str | Path, *, val_fraction: 
     `window`: the display window the PNG/JPEG/TIFF images were exported with (default: vliqa's raster default,
     the LDCTIQAC reading window W350/L40); HU formats ignore it.
     """
-    from vliqa.io import load
     from vliqa.io.write import save_png16
-    from vliqa.labels.human import read_human_scores
+    from vliqa.labels.human import load_scored_slices, read_human_scores
 
     if not 0.0 < val_fraction < 1.0:
         raise InvalidParameterError(f"val_fraction must be in (0, 1), got {val_fraction}")
@@ -53,14 +46,10 @@ def dataset_from_scores(csv_path: str | Path, out: str | Path, *, val_fraction: 
                            f"({MIN_VAL_ROWS} to validate on, 2 to train on)", path=csv_path,
                            hint="score more images")
     val_rows = set(np.random.default_rng(seed).permutation(len(scores))[:n_val].tolist())
+    loaded = load_scored_slices(csv_path, scores, window=window)  # every path and slice checked before writing
     (out / "images").mkdir(parents=True, exist_ok=True)
     rows = []
-    for i, hs in enumerate(scores):
-        src = _resolve(csv_path, hs.path)
-        image = load(src, window=window)
-        if not isinstance(image, CTImage):
-            raise DatasetError(f"row {i + 2} holds a series of {len(image)} slices; score single slices",
-                               path=src, hint="list one file per slice in the CSV")
+    for i, (hs, (src, image)) in enumerate(zip(scores, loaded, strict=True)):
         image_id = f"{i:06d}_{hashlib.sha1(str(src).encode()).hexdigest()[:8]}"
         save_png16(image, out / "images" / f"{image_id}.png")
         labels = hs.labels

@@ -10,10 +10,14 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vliqa.errors import DatasetError, InputNotFoundError
 from vliqa.labels.schema import QualityLabels
 from vliqa.simulate.registry import ASPECTS
+
+if TYPE_CHECKING:
+    from vliqa.io.image import CTImage
 
 
 @dataclass(frozen=True)
@@ -57,4 +61,34 @@ def read_human_scores(csv_path: str | Path) -> list[HumanScore]:
             out.append(HumanScore(row["path"], QualityLabels(overall=overall, aspects=aspects, source="human")))
     if not out:
         raise DatasetError("the score file has a header but no rows", path=csv_path)
+    return out
+
+
+def load_scored_slices(csv_path: str | Path, scores: list[HumanScore], *,
+                       window: str | None = None) -> list[tuple[Path, CTImage]]:
+    """Gives (resolved path, slice) for every row of `scores` read from `csv_path`, in order.
+
+    Paths are relative to the CSV's folder unless absolute; every path is checked before any image is read,
+    so a typo fails at once; each row must name one slice (not a series). `window`: the display window
+    assumed for raster rows.
+    """
+    from vliqa.io import load
+    from vliqa.io.image import CTImage
+
+    csv_path = Path(csv_path)
+    paths = []
+    for row in scores:
+        p = Path(row.path).expanduser()
+        p = p if p.is_absolute() else csv_path.parent / p
+        if not p.exists():
+            raise InputNotFoundError(f"image listed in {csv_path.name} not found: {row.path}", path=p,
+                                     hint=f"paths are relative to {csv_path.parent} unless absolute")
+        paths.append(p)
+    out = []
+    for p in paths:
+        image = load(str(p), window=window)
+        if not isinstance(image, CTImage):
+            raise DatasetError(f"{p} holds a series of {len(image)} slices; each CSV row must name one slice",
+                               path=p, hint="list one file per slice, e.g. exported with `vliqa preview`")
+        out.append((p, image))
     return out

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from vliqa.errors import DatasetError, InputNotFoundError, InvalidParameterError, UnknownNameError, VliqaError
+from vliqa.errors import DatasetError, InvalidParameterError, UnknownNameError, VliqaError
 from vliqa.io.image import CTImage
 from vliqa.metrics.agreement import _json_number, srcc
 from vliqa.metrics.summary import AgreementReport, agreement_report
@@ -147,8 +147,7 @@ def load_evaluation_set(data: str | Path, *, split: str = "test") -> EvaluationS
 
 
 def _load_csv_set(csv_path: Path) -> EvaluationSet:
-    from vliqa.io import load
-    from vliqa.labels.human import read_human_scores
+    from vliqa.labels.human import load_scored_slices, read_human_scores
 
     if csv_path.suffix.lower() != ".csv":
         raise DatasetError("evaluation data must be a dataset folder or a .csv of human scores", path=csv_path,
@@ -156,21 +155,8 @@ def _load_csv_set(csv_path: Path) -> EvaluationSet:
     rows = read_human_scores(csv_path)
     if len(rows) < MIN_ITEMS:
         raise DatasetError(f"the score file has {len(rows)} row(s); agreement needs at least {MIN_ITEMS}", path=csv_path)
-    paths = []
-    for row in rows:
-        p = Path(row.path).expanduser()
-        p = p if p.is_absolute() else csv_path.parent / p
-        if not p.exists():
-            raise InputNotFoundError(f"image listed in {csv_path.name} not found: {row.path}", path=p,
-                                     hint=f"paths are relative to {csv_path.parent} unless absolute")
-        paths.append(p)
-    images = []
-    for p in paths:
-        image = load(str(p))
-        if not isinstance(image, CTImage):
-            raise DatasetError(f"{p} holds {len(image)} slices; each CSV row must name one slice", path=p,
-                               hint="export the slice you scored, e.g. with `vliqa preview`")
-        images.append(image)
+    loaded = load_scored_slices(csv_path, rows)
+    paths, images = [p for p, _ in loaded], [image for _, image in loaded]
     return EvaluationSet(source=str(csv_path), kind="csv", split=None, paths=[str(p) for p in paths], images=images,
                          targets=np.array([r.labels.overall for r in rows], dtype=np.float64), groups=None)
 
