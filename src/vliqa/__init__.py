@@ -13,18 +13,17 @@ __version__ = "0.1.0"
 __all__ = ["CTImage", "CTVolume", "VliqaError", "__version__", "assess", "create_model", "load", "load_image",
            "load_model"]
 
-_MODELS_DIR = Path(__file__).resolve().parent / "models"
-
-
 def _is_model(path_or_obj: Any) -> bool:
-    """True for a checkpoint folder (model.safetensors + config.json) or the name of a shipped checkpoint."""
+    """True for a checkpoint folder (weights + config.json) or the name of a shipped checkpoint."""
     if not isinstance(path_or_obj, (str, os.PathLike)):
         return False
+    from vliqa.models import CONFIG_FILE, SHIPPED_DIR, WEIGHTS_FILE  # the registry's names; imports no torch
+
     path = Path(path_or_obj).expanduser()
     if path.is_dir():
-        return (path / "model.safetensors").is_file() and (path / "config.json").is_file()
+        return (path / WEIGHTS_FILE).is_file() and (path / CONFIG_FILE).is_file()
     text = str(path_or_obj)
-    return not path.exists() and os.sep not in text and (_MODELS_DIR / text / "model.safetensors").is_file()
+    return not path.exists() and os.sep not in text and (SHIPPED_DIR / text / WEIGHTS_FILE).is_file()
 
 
 def load(path_or_obj: Any, **kwargs: Any) -> Any:

@@ -147,7 +147,7 @@ def test_priors_can_be_left_out_or_randomised_for_ablations():
 
 
 @pytest.mark.parametrize("bad", [dict(output_mode="softmax"), dict(input_px=72), dict(top_k=3),
-                                 dict(channels=(8, 16), depths=(1,)), dict(d_model=33)])
+                                 dict(channels=(8, 16), depths=(1,)), dict(d_model=33), dict(stem_stride=3, input_px=48)])
 def test_invalid_config_is_refused(bad: dict):
     with pytest.raises(InvalidParameterError):
         ScorerConfig.tiny(**bad)

@@ -88,6 +88,9 @@ class ScorerConfig:
             raise InvalidParameterError(f"channels {self.channels} and depths {self.depths} must have the same length")
         if self.stem_stride < 1 or self.expand < 1:
             raise InvalidParameterError("stem_stride and expand must be at least 1")
+        if self.texture and (self.stem_stride < 2 or self.stem_stride & (self.stem_stride - 1)):
+            raise InvalidParameterError(f"texture=True needs a power-of-two stem_stride (the Haar cell), got {self.stem_stride}",
+                                        hint="use stem_stride 2, 4, 8 or 16, or texture=false")
         if self.input_px % self.token_stride:
             raise InvalidParameterError(f"input_px {self.input_px} must be a multiple of the token stride {self.token_stride}")
         if self.d_model % self.n_heads:
