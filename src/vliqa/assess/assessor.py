@@ -36,12 +36,13 @@ ASPECT_DISTORTION = {"noise": "noise", "artifacts": "artifacts", "sharpness": "b
                      "texture": "oversmoothing"}
 #: Physics evidence: (measure, distortion, onset, full): confidence rises linearly from onset to full.
 #: Onsets sit well beyond the bundled routine-dose abdomen series (noise 12-16 HU, MTF50 2.2-2.7 lp/cm,
-#: streak index 6-16, ring index 0), so a routine scan triggers none of them.
+#: streak RMS 4-7 HU, ring RMS 0 HU), so a routine scan triggers none of them; the shoulder slices of the
+#: Philips thorax, with real photon-starvation streaks, read 27-40 HU and do.
 MEASURE_EVIDENCE = (
     ("noise_sigma_hu", "noise", 25.0, 60.0),
     ("mtf50_lp_per_cm", "blur", 1.5, 0.8),
-    ("streak_index", "artifacts", 40.0, 120.0),
-    ("ring_index", "artifacts", 2.0, 10.0),
+    ("streak_rms_hu", "artifacts", 20.0, 60.0),
+    ("ring_rms_hu", "artifacts", 2.0, 8.0),
 )
 #: A distortion is reported from this confidence on.
 MIN_DISTORTION_CONFIDENCE = 0.1

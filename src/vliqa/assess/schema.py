@@ -16,7 +16,7 @@ import numpy as np
 from vliqa.errors import InvalidParameterError
 from vliqa.simulate.registry import ASPECTS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _json_float(value: float) -> float | None:

@@ -7,7 +7,7 @@ The measures live in their own modules and are re-exported here:
 | homogeneous ROIs, noise sigma (HU) | `vliqa.ct.noise` | `find_homogeneous_rois`, `noise_sigma_hu` |
 | noise power spectrum | `vliqa.ct.nps` | `nps` |
 | edge MTF (MTF50/MTF10 in lp/cm) | `vliqa.ct.mtf` | `mtf_edge` |
-| streak and ring indices | `vliqa.ct.artifacts_index` | `streak_index`, `ring_index` |
+| streak and ring indices (HU) | `vliqa.ct.artifacts_index` | `streak_rms_hu`, `ring_rms_hu` |
 | CNR, lesion CNR, RMSE/PSNR/SSIM | `vliqa.ct.reference` | `cnr`, `lesion_cnr`, `reference_metrics` |
 
 `measure_all` is what the dataset manifest and the reports store: a flat
@@ -54,8 +54,8 @@ MEASURE_KEYS: tuple[str, ...] = (
     "mtf50_lp_per_cm",
     "mtf10_lp_per_cm",
     "edge_width_mm",
-    "streak_index",
-    "ring_index",
+    "streak_rms_hu",
+    "ring_rms_hu",
 )
 #: Keys added when a reference is given.
 REFERENCE_KEYS: tuple[str, ...] = ("rmse_hu", "psnr_db", "ssim")
@@ -85,8 +85,8 @@ def measure_all(image: CTImage, reference: CTImage | None = None) -> dict[str, f
         "mtf50_lp_per_cm": edge.mtf50_lp_per_cm,
         "mtf10_lp_per_cm": edge.mtf10_lp_per_cm,
         "edge_width_mm": edge.edge_width_mm,
-        "streak_index": streak_index_from(g, region),
-        "ring_index": ring_index_from(g, region),
+        "streak_rms_hu": streak_index_from(g, region),
+        "ring_rms_hu": ring_index_from(g, region),
     }
     if reference is not None:
         ref = reference_metrics(image, reference)
