@@ -16,7 +16,6 @@ exists yet, so nothing is registered under that name.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vliqa.errors import DependencyUnavailableError
+from vliqa.errors import CorruptFileError
 from vliqa.io.image import CTImage
 from vliqa.labels.diagnostic import DiagnosticTruth, SigmoidMapping, register_diagnostic_model
 
@@ -205,20 +204,18 @@ def config_from_dict(raw: dict) -> LesionNetConfig:
 
 @lru_cache(maxsize=4)
 def _load_net(folder: str) -> tuple[LesionUNet, SigmoidMapping | None]:
-    from safetensors.torch import load_file
+    from vliqa.models.plain_checkpoint import load_state, read_plain_checkpoint
 
     path = Path(folder)
-    cfg_path, weights = path / "config.json", path / "model.safetensors"
-    if not cfg_path.is_file() or not weights.is_file():
-        raise DependencyUnavailableError(
-            f"no lesion_net checkpoint in {path} (need config.json and model.safetensors)",
-            path=path,
-            hint="run `python -m vliqa.labels.diagnostic_train --out src/vliqa/models/lesion_net` to train it",
-        )
-    raw = json.loads(cfg_path.read_text())
-    net = LesionUNet(config_from_dict(raw))
-    net.load_state_dict(load_file(str(weights)))
-    net.eval()
+    raw, tensors = read_plain_checkpoint(
+        path, what="lesion_net",
+        hint="run `python -m vliqa.labels.diagnostic_train --out src/vliqa/models/lesion_net` to train it")
+    try:
+        config = config_from_dict(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptFileError(f"the lesion_net config lacks a valid {exc}", path=path / "config.json",
+                               hint="re-train it: python -m vliqa.labels.diagnostic_train") from exc
+    net = load_state(LesionUNet(config), tensors, what="lesion_net", folder=path)
     mapping = SigmoidMapping.from_json(path / MAPPING_FILE) if (path / MAPPING_FILE).is_file() else None
     return net, mapping
 

@@ -24,8 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vliqa.errors import DatasetError, InvalidParameterError
-from vliqa.simulate.image_domain import DependencyUnavailableError
+from vliqa.errors import CorruptFileError, DatasetError, InvalidParameterError
 
 #: Where the shipped checkpoint lives (src/vliqa/models/denoiser).
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models" / "denoiser"
@@ -256,21 +255,18 @@ flattens trabecular bone and can leave small bright spots in it after two passes
 @lru_cache(maxsize=4)
 def load_denoiser(path: str | None = None) -> DenoiserNet:
     """Gives the denoiser stored in folder `path` (default: the shipped one), loaded once per process."""
-    from safetensors.torch import load_file
+    from vliqa.models.plain_checkpoint import load_state, read_plain_checkpoint
 
     folder = Path(path) if path else SHIPPED_DIR
-    cfg_path, weights = folder / "config.json", folder / "model.safetensors"
-    if not cfg_path.is_file() or not weights.is_file():
-        raise DependencyUnavailableError(
-            f"no denoiser checkpoint in {folder} (need config.json and model.safetensors)",
-            path=folder,
-            hint="run `python -m vliqa.simulate.cnn_denoiser --out src/vliqa/models/denoiser` to train it",
-        )
-    raw = json.loads(cfg_path.read_text())
-    config = DenoiserConfig(channels=int(raw["channels"]), dilations=tuple(int(d) for d in raw["dilations"]), hu_offset=float(raw["hu_offset"]), hu_scale=float(raw["hu_scale"]))
-    model = DenoiserNet(config)
-    model.load_state_dict(load_file(str(weights)))
-    model.eval()
+    raw, tensors = read_plain_checkpoint(
+        folder, what="denoiser", hint="run `python -m vliqa.simulate.cnn_denoiser --out src/vliqa/models/denoiser` to train it")
+    try:
+        config = DenoiserConfig(channels=int(raw["channels"]), dilations=tuple(int(d) for d in raw["dilations"]),
+                                hu_offset=float(raw["hu_offset"]), hu_scale=float(raw["hu_scale"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptFileError(f"the denoiser config lacks a valid {exc}", path=folder / "config.json",
+                               hint="re-train it: python -m vliqa.simulate.cnn_denoiser") from exc
+    model = load_state(DenoiserNet(config), tensors, what="denoiser", folder=folder)
     return model
 
 
