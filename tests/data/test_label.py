@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from tiny_iqa import tiny_dataset
 
-from vliqa.data.label import rescore_physics
+from vliqa.data.label import caption_of, rescore_physics
 from vliqa.data.manifest import IMAGE_SCHEMA, write_table
 
 VLIQA = str(Path(sys.executable).with_name("vliqa"))
@@ -42,6 +42,14 @@ def test_rescoring_from_measures_keeps_labels_until_the_measures_say_otherwise(d
     assert r.returncode == 0, r.stderr
     final = pq.read_table(dataset_copy / "manifest.parquet").to_pylist()
     assert final[0]["noise"] < 3.0 and final[1]["overall"] == 1.0
+    # the caption follows the new scores (it said "excellent" noise before), the human row keeps its own
+    assert final[0]["caption"] == caption_of(final[0]) != before[0]["caption"]
+    assert final[1]["caption"] == before[1]["caption"]
+
+
+def test_a_rebuilt_caption_is_the_builders_caption(dataset_copy):
+    rows = pq.read_table(dataset_copy / "manifest.parquet").to_pylist()
+    assert [caption_of(r) for r in rows] == [r["caption"] for r in rows]
 
 
 def test_from_measures_with_another_method_is_a_user_error(dataset_copy):

@@ -34,6 +34,24 @@ def _machine_labelled(folder: Path, rows: list[dict], description: str, progress
         yield row, deg, ref
 
 
+def caption_of(row: dict) -> str:
+    """Gives the caption of a manifest row from its current scores, as the builder wrote it (same seed and context).
+
+    Every relabelling writes it, so captions never describe scores the row no longer has.
+    """
+    from vliqa.labels.physics import distortions_from_steps
+    from vliqa.labels.schema import QualityLabels
+    from vliqa.text import DescriptionContext, describe
+
+    labels = QualityLabels(
+        overall=float(row["overall"]), aspects={a: float(row[a]) for a in ASPECTS}, source=str(row["label_source"]),
+        distortions=distortions_from_steps(json.loads(row["degradations"] or "[]")),
+        measures=json.loads(row["measures"] or "{}"),
+    )
+    context = DescriptionContext(body_region=row.get("region"), organs=tuple(json.loads(row.get("organs") or "[]")))
+    return describe(labels, context, seed=int(row["seed"]))
+
+
 def rescore_physics(folder: str | Path) -> int:
     """Recomputes physics scores from the measures stored in the manifest (after a `Calibration` change); gives rows updated.
 
@@ -50,6 +68,7 @@ def rescore_physics(folder: str | Path) -> int:
             continue
         overall, aspects = scores_from_measures(json.loads(row["measures"]))
         row.update({"overall": overall, **aspects})
+        row["caption"] = caption_of(row)
         n += 1
     write_table(rows, IMAGE_SCHEMA, folder / "manifest.parquet")
     return n
@@ -66,6 +85,7 @@ def relabel_physics(folder: str | Path, *, progress: bool = True) -> int:
         labels = physics_labels(deg, ref)
         row.update({"overall": labels.overall, **labels.aspects, "label_source": "physics",
                     "measures": dumps(labels.measures)})
+        row["caption"] = caption_of(row)
         n += 1
     write_table(rows, IMAGE_SCHEMA, folder / "manifest.parquet")
     return n
@@ -123,6 +143,7 @@ def relabel_diagnostic(folder: str | Path, *, model: str = "lesion_net", calibra
             measures["physics_overall"] = float(row["overall"])
         measures["diagnostic_loss"] = float(loss)
         row.update({"overall": float(mapping.score(loss)), "label_source": "diagnostic", "measures": dumps(measures)})
+        row["caption"] = caption_of(row)
         n += 1
     write_table(rows, IMAGE_SCHEMA, manifest)
     return n
@@ -151,6 +172,7 @@ def apply_human_scores(folder: str | Path, csv_path: str | Path) -> int:
         rows[i].update({"overall": hs.labels.overall, **{a: hs.labels.aspects[a] for a in ASPECTS},
                         "label_source": "human",
                         "measures": dumps({**json.loads(rows[i]["measures"]), "human": 1.0})})
+        rows[i]["caption"] = caption_of(rows[i])
         n += 1
     if n == 0:
         raise DatasetError(

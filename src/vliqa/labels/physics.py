@@ -320,9 +320,14 @@ def overall_score(aspects: dict[str, float], cal: Calibration = DEFAULT_CALIBRAT
 
 def distortions_of(image: CTImage, reference: CTImage | None = None) -> tuple[Distortion, ...]:
     """Gives the distortions in the image's history after the reference's own steps (severity where recorded)."""
-    out = []
     start = len(reference.history) if reference is not None else 0
-    for step in image.history[start:]:
+    return distortions_from_steps(image.history[start:])
+
+
+def distortions_from_steps(steps) -> tuple[Distortion, ...]:
+    """Gives the distortions of history steps (dicts with "name", optional "severity" and "region")."""
+    out = []
+    for step in steps:
         name = step.get("name")
         if name in (None, "phantom"):
             continue
