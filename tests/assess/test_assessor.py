@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from vliqa.assess import Assessment, Assessor, VolumeAssessment, assess, detect_distortions
+from vliqa.assess.assessor import measure_only_note
 from vliqa.errors import InputNotFoundError, UnknownNameError
 from vliqa.io import load, save_preview_png
 from vliqa.labels.schema import LEVEL_NAMES
@@ -105,11 +106,25 @@ def test_predictor_object_low_noise_aspect_is_reported_as_noise(abdomen_volume):
 
 def test_measures_alone_reveal_high_noise_and_blur():
     aspects = {a: 3.9 for a in ASPECTS}
-    found = detect_distortions(aspects, {"noise_sigma_hu": 60.0, "mtf50_lp_per_cm": 2.5, "streak_index": 8.0})
+    found = detect_distortions(aspects, {"noise_sigma_hu": 60.0, "mtf50_lp_per_cm": 2.5, "streak_rms_hu": 8.0})
     assert [d.name for d in found] == ["noise"] and found[0].confidence == pytest.approx(1.0)
     found = detect_distortions(aspects, {"noise_sigma_hu": 13.0, "mtf50_lp_per_cm": 1.0})
     assert [d.name for d in found] == ["blur"]
-    assert detect_distortions(aspects, {"noise_sigma_hu": 13.0, "mtf50_lp_per_cm": 2.5, "ring_index": 0.0}) == ()
+    assert detect_distortions(aspects, {"noise_sigma_hu": 13.0, "mtf50_lp_per_cm": 2.5, "ring_rms_hu": 0.0}) == ()
+    found = detect_distortions(aspects, {"streak_rms_hu": 40.0, "ring_rms_hu": 5.0})
+    assert [d.name for d in found] == ["artifacts"] and found[0].confidence == pytest.approx(0.5)
+
+
+def test_what_only_the_measures_find_is_said_in_the_description():
+    measures = {"noise_sigma_hu": 13.0, "streak_rms_hu": 40.0, "ring_rms_hu": 0.0}
+    good = {a: 3.9 for a in ASPECTS}
+    note = measure_only_note(detect_distortions(good, measures), measures)
+    assert note == ("The physics measures also find streaks (40 HU RMS of directional fine-scale structure), "
+                    "which the model's scores do not show.")
+    # when the model's artifacts aspect already says so, the description does too: no note
+    poor = {**good, "artifacts": 1.0}
+    assert measure_only_note(detect_distortions(poor, measures), measures) == ""
+    assert measure_only_note(detect_distortions(good, {"noise_sigma_hu": 13.0}), {"noise_sigma_hu": 13.0}) == ""
 
 
 def test_volume_loaded_from_the_real_folder_matches_slice_count(tiny_checkpoint, head_series):

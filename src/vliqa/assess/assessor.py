@@ -70,6 +70,35 @@ def detect_distortions(aspects: dict[str, float], measures: dict[str, float]) ->
     return tuple(sorted(items, key=lambda d: -d.confidence))
 
 
+#: How a measure that alone points to a distortion is worded in the description.
+MEASURE_PHRASES = {
+    "noise_sigma_hu": "noise of {v:.0f} HU in soft tissue",
+    "mtf50_lp_per_cm": "an edge MTF50 of {v:.1f} lp/cm (blur)",
+    "streak_rms_hu": "streaks ({v:.0f} HU RMS of directional fine-scale structure)",
+    "ring_rms_hu": "rings around the rotation centre ({v:.1f} HU RMS)",
+}
+
+
+def measure_only_note(distortions: tuple[DetectedDistortion, ...], measures: dict[str, float]) -> str:
+    """Gives a sentence on what the physics measures found that the model's aspects did not ("" if nothing).
+
+    The description is written from the model's scores; without this, an Assessment could list
+    "artifacts" among its distortions (from the streak measure) while its text says there are none.
+    """
+    found = []
+    for d in distortions:
+        if any(e.startswith("model:") for e in d.evidence):
+            continue
+        for e in d.evidence:
+            key = e.removeprefix("measure: ").split(" ")[0]
+            if key in MEASURE_PHRASES and math.isfinite(measures.get(key, math.nan)):
+                found.append(MEASURE_PHRASES[key].format(v=measures[key]))
+    if not found:
+        return ""
+    listed = found[0] if len(found) == 1 else ", ".join(found[:-1]) + " and " + found[-1]
+    return f"The physics measures also find {listed}, which the model's scores do not show."
+
+
 def _measures(image: CTImage) -> dict[str, float]:
     """Gives measure_all of the slice, or all-NaN when the slice defeats the measures (blank, tiny)."""
     from vliqa.ct.measures import measure_all
@@ -201,12 +230,16 @@ class Assessor:
             uncertainty = max(std, OOD_MIN_UNCERTAINTY) if math.isfinite(std) else OOD_MIN_UNCERTAINTY
         full_aspects = aspects or {a: score for a in ASPECTS}  # a predictor without aspects: describe the overall
         description = describe(QualityLabels(overall=score, aspects=full_aspects, source="model", measures=measures))
+        distortions = () if ood.out_of_distribution else detect_distortions(aspects, measures)
+        note = measure_only_note(distortions, measures)
+        if note:
+            description = f"{description} {note}"
         if ood.out_of_distribution:
             description = f"Out of distribution ({ood.reason}); the score is unreliable. {description}"
         return Assessment(
             path=image.source, slice_index=index, score=score, level=LEVEL_NAMES[level_of(score)], aspects=aspects,
             uncertainty=uncertainty, model_uncertainty=std,
-            distortions=() if ood.out_of_distribution else detect_distortions(aspects, measures),
+            distortions=distortions,
             measures=measures, description=description, out_of_distribution=ood.out_of_distribution,
             ood_reason=ood.reason, model=self.model_name, model_version=self.model_version,
             vliqa_version=__version__,
