@@ -10,7 +10,7 @@ import pytest
 
 from vliqa.data.build import BuildConfig, build_dataset
 from vliqa.data.manifest import IMAGE_SCHEMA, PAIR_SCHEMA, read_manifest, read_pairs
-from vliqa.data.sources import assign_splits, phantom_sources, real_sources
+from vliqa.data.sources import assign_splits, noisy_reference_variants, phantom_sources, real_sources
 from vliqa.errors import DatasetError
 from vliqa.io import load
 
@@ -99,3 +99,51 @@ def test_real_sources_split_by_patient(abdomen_series, head_series):
     for s in sources:
         assert patients.setdefault(s.patient_id, s.split) == s.split
     assert {s.kind for s in sources} == {"real", "phantom"}
+
+
+def test_a_folder_built_before_a_config_key_existed_still_resumes(tiny, tmp_path):
+    out, _, sources, cfg = tiny
+    build_dataset(sources, tmp_path, cfg, workers=1, progress=False)
+    state = json.loads((tmp_path / "state.json").read_text())
+    del state["config"]["noisy_references"]  # as a session-2 build wrote it
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    assert build_dataset(sources, tmp_path, cfg, workers=1, progress=False).n_images == cfg.n
+
+
+def test_noisy_reference_variants_keep_patient_and_split(head_series):
+    base = assign_splits(real_sources([head_series]) + phantom_sources(10), seed=0)
+    variants = noisy_reference_variants(base, 2, seed=0)
+    real = [s for s in base if s.kind == "real"]
+    assert len(variants) == 2 * len(real)
+    by_id = {s.source_id: s for s in real}
+    for v in variants:
+        original = by_id[v.source_id.split("~")[0]]
+        assert (v.patient_id, v.split, v.path, v.slice_index) == (original.patient_id, original.split,
+                                                                   original.path, original.slice_index)
+        assert 25.0 <= v.reference_noise_hu <= 60.0
+    assert variants == noisy_reference_variants(base, 2, seed=0)
+    assert noisy_reference_variants(base, 0) == []
+
+
+def test_a_noisy_reference_is_the_real_slice_at_the_target_noise(abdomen_series):
+    from vliqa.data.build import noisy_reference
+    from vliqa.simulate.image_domain import estimate_noise_sigma_hu
+
+    image = load(abdomen_series).slice(10)
+    before = estimate_noise_sigma_hu(image.hu)
+    noisy = noisy_reference(image, 40.0, seed=3)
+    assert 30.0 < estimate_noise_sigma_hu(noisy.hu) < 52.0 and before < 20.0
+    assert noisy.history[-1]["name"] == "low_dose"
+    assert noisy_reference(image, before * 0.5, seed=3) is image  # already noisier than asked: unchanged
+
+
+def test_a_build_with_noisy_references_labels_against_them(head_series, tmp_path):
+    sources = assign_splits(real_sources([head_series]), seed=0)
+    sources = assign_splits(sources + noisy_reference_variants(sources, 1, seed=0), seed=0)
+    cfg = BuildConfig(n=8, seed=2, source=str(head_series), real_fraction=1.0, noisy_references=1)
+    build_dataset(sources, tmp_path, cfg, workers=1, progress=False)
+    rows = pq.read_table(tmp_path / "manifest.parquet").to_pylist()
+    noisy = [r for r in rows if "~noisy" in r["source_id"]]
+    assert noisy and len(noisy) < len(rows)
+    for r in noisy:  # measured against the noisy reference, whose noise the labels see
+        assert json.loads(r["measures"])["noise_sigma_ref_hu"] > 20.0

@@ -23,11 +23,18 @@ def build(
     real_fraction: float = typer.Option(0.5, "--real-fraction", help="Share of samples drawn from real CT when both kinds are present."),
     exclude: list[str] = typer.Option([], "--exclude", help="Degradation to leave out (repeatable)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming."),
+    noisy_references: int = typer.Option(0, "--noisy-references", help="Variants per real slice whose reference is re-acquired at a lower dose (soft-tissue noise 25-60 HU)."),
 ) -> None:
     """Build a CT-IQA dataset: degraded images, physics labels, captions, pairs and splits."""
     from vliqa.cli.main import console
     from vliqa.data.build import BuildConfig, build_dataset
-    from vliqa.data.sources import assign_splits, default_sources, phantom_sources, real_sources
+    from vliqa.data.sources import (
+        assign_splits,
+        default_sources,
+        noisy_reference_variants,
+        phantom_sources,
+        real_sources,
+    )
 
     if workers < 1:
         raise InvalidParameterError(f"--workers must be at least 1, got {workers}")
@@ -39,9 +46,9 @@ def build(
         sources = real_sources([source])
         if phantoms:
             sources += phantom_sources(phantoms, seed=seed)
-    sources = assign_splits(sources, seed=seed)
     cfg = BuildConfig(n=n, seed=seed, source=source, phantom_size_px=size, real_fraction=real_fraction,
-                      exclude=tuple(exclude))
+                      exclude=tuple(exclude), noisy_references=noisy_references)
+    sources = assign_splits(sources + noisy_reference_variants(sources, noisy_references, seed=seed), seed=seed)
     result = build_dataset(sources, out, cfg, workers=workers, overwrite=overwrite)
     console.print(
         f"[green]dataset ready[/] in {result.out}: {result.n_images} images, {result.n_pairs} pairs, "

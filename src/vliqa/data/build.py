@@ -17,6 +17,7 @@ throwing away most candidates (a strict even split rejected two of three).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
 import re
@@ -52,6 +53,8 @@ class BuildConfig:
     max_attempts_factor: int = 6
     bin_cap: float = 1.3
     exclude: tuple[str, ...] = ()
+    #: noisy-reference variants per real slice (`vliqa.data.sources.noisy_reference_variants`)
+    noisy_references: int = 0
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -60,6 +63,8 @@ class BuildConfig:
             raise InvalidParameterError(f"bin_cap must be at least 1 (an even share per bin), got {self.bin_cap}")
         if not 0.0 <= self.real_fraction <= 1.0:
             raise InvalidParameterError(f"real_fraction must be in [0, 1], got {self.real_fraction}")
+        if self.noisy_references < 0:
+            raise InvalidParameterError(f"--noisy-references must be >= 0, got {self.noisy_references}")
 
 
 @dataclass
@@ -117,7 +122,24 @@ def _source_and_reference(index: int) -> tuple[CTImage, CTImage, np.ndarray | No
         return ph.image, reference, mask, organs
     obj = _load_volume(str(src.path))
     image = obj.slice(int(src.slice_index)) if src.slice_index is not None else obj
+    if src.reference_noise_hu is not None:
+        image = noisy_reference(image, src.reference_noise_hu, seed=int(hashlib.sha1(src.source_id.encode()).hexdigest()[:8], 16))
     return image, image, None, ()
+
+
+def noisy_reference(image: CTImage, target_noise_hu: float, *, seed: int) -> CTImage:
+    """Gives `image` re-acquired (projection-domain noise insertion) at the dose that brings its noise to the target.
+
+    Noise variance goes as 1/dose, so the dose fraction is (sigma / target)^2 with sigma the slice's own
+    soft-tissue noise; a slice already at least that noisy is returned as it is.
+    """
+    from vliqa.simulate.image_domain import estimate_noise_sigma_hu
+
+    sigma = estimate_noise_sigma_hu(image.hu)
+    if not np.isfinite(sigma) or sigma <= 0 or sigma >= target_noise_hu:
+        return image
+    fraction = float(np.clip((sigma / target_noise_hu) ** 2, 0.01, 1.0))
+    return get_degradation("low_dose")(image, seed=seed, dose_fraction=fraction)
 
 
 def make_candidate(candidate: int) -> dict[str, Any]:
@@ -171,7 +193,11 @@ def _load_state(out: Path, cfg: BuildConfig, overwrite: bool) -> tuple[int, list
             p.unlink(missing_ok=True)
         return 0, []
     state = json.loads(state_path.read_text())
-    if state.get("config") != json.loads(json.dumps(asdict(cfg))):
+    current = json.loads(json.dumps(asdict(cfg)))
+    # A key added to BuildConfig after the folder was built takes its default there.
+    defaults = json.loads(json.dumps(asdict(BuildConfig(n=cfg.n))))
+    saved = {**{k: v for k, v in defaults.items() if k not in (state.get("config") or {})}, **(state.get("config") or {})}
+    if saved != current:
         raise DatasetError(
             "this folder holds a build with a different configuration",
             path=out,

@@ -43,6 +43,10 @@ class SourceSlice:
     slice_index: int | None = None
     phantom_seed: int | None = None
     split: str | None = None
+    #: real slices only: when set, the reference is this slice re-acquired at a lower dose so that its
+    #: soft-tissue noise is about this many HU (a noisy clinical acquisition: a 4D-CT phase, a large
+    #: patient, a low-dose protocol); labels are then measured against that noisy reference
+    reference_noise_hu: float | None = None
 
 
 def shared_data_dir() -> Path | None:
@@ -122,6 +126,34 @@ def phantom_sources(n: int, *, seed: int = 0) -> list[SourceSlice]:
         split = "test" if bucket == 0 else "val" if bucket == 1 else "train"
         out.append(SourceSlice(source_id=f"phantom:{region}:{pseed}", patient_id=f"phantom-{pseed}", region=region,
                                kind="phantom", phantom_seed=pseed, split=split))
+    return out
+
+
+#: Range (HU) of the soft-tissue noise of noisy-reference variants, drawn log-uniformly.
+NOISY_REFERENCE_HU = (25.0, 60.0)
+
+
+def noisy_reference_variants(sources: list[SourceSlice], per_slice: int, *, seed: int = 0) -> list[SourceSlice]:
+    """Gives `per_slice` noisy-reference variants of every real source (same patient and split).
+
+    A variant's reference is the slice re-acquired at the dose that gives it a soft-tissue noise drawn
+    log-uniformly from `NOISY_REFERENCE_HU` (no change where the slice is already that noisy). It
+    teaches a scorer what noisy full-dose scans and their denoised versions look like, which two
+    low-noise training patients cannot.
+    """
+    from dataclasses import replace
+
+    if per_slice < 0:
+        raise InvalidParameterError(f"noisy-reference variants per slice must be >= 0, got {per_slice}")
+    rng = np.random.default_rng([seed, 4242])
+    low, high = np.log(NOISY_REFERENCE_HU[0]), np.log(NOISY_REFERENCE_HU[1])
+    out = []
+    for src in sources:
+        if src.kind != "real" or src.reference_noise_hu is not None:
+            continue
+        for k in range(per_slice):
+            target = float(np.exp(rng.uniform(low, high)))
+            out.append(replace(src, source_id=f"{src.source_id}~noisy{k}", reference_noise_hu=round(target, 1)))
     return out
 
 
