@@ -89,6 +89,21 @@ def test_diagnostic_score_falls_as_dose_falls():
     assert mean[0] - mean[2] > 1.0, scores
 
 
+def test_dose_costs_faint_head_lesions_but_not_high_contrast_lung_nodules():
+    # Task-based quality: a 3 % dose hides 4-15 HU head lesions, not 200-900 HU lung nodules.
+    model = get_diagnostic_model("lesion_net")
+    mean = {}
+    for region in ("head", "chest"):
+        scores = []
+        for seed in (1, 2, 3):
+            ph, reference = _phantom_pair(seed=seed, region=region)
+            degraded = LOW_DOSE(reference, seed=100 + seed, dose_fraction=0.03)
+            scores.append(diagnostic_labels(degraded, reference, model=model, truth=DiagnosticTruth.from_phantom(ph),
+                                            aspects=dict.fromkeys(ASPECTS, 4.0)).overall)
+        mean[region] = float(np.mean(scores))
+    assert mean["chest"] > 3.0 and mean["chest"] > mean["head"] + 1.5, mean
+
+
 def test_without_truth_the_reference_output_is_the_pseudo_truth():
     _, reference = _phantom_pair(seed=7, region="chest")
     model = get_diagnostic_model("lesion_net")
