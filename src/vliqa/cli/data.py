@@ -97,3 +97,17 @@ def import_scores(
 
     folder = dataset_from_scores(csv, out, val_fraction=val_fraction, seed=seed, window=window)
     console.print(f"[green]dataset written[/] to {folder} from {csv}")
+
+
+@app.command("merge")
+def merge(
+    folders: list[Path] = typer.Argument(..., help="Dataset folders to merge (two or more)."),
+    out: Path = typer.Option(..., "--out", help="New dataset folder."),
+) -> None:
+    """Merge dataset folders into one (images linked, ids prefixed per input, splits kept)."""
+    from vliqa.cli.main import console
+    from vliqa.data.merge import merge_datasets
+
+    n = merge_datasets(list(folders), out)
+    console.print(f"[green]{n} images[/] from {len(folders)} datasets in {out}")
+
