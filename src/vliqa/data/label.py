@@ -49,7 +49,7 @@ def caption_of(row: dict) -> str:
         measures=json.loads(row["measures"] or "{}"),
     )
     context = DescriptionContext(body_region=row.get("region"), organs=tuple(json.loads(row.get("organs") or "[]")))
-    return describe(labels, context, seed=int(row["seed"]))
+    return describe(labels, context, seed=int(row.get("seed") or 0))
 
 
 def rescore_physics(folder: str | Path) -> int:
