@@ -10,6 +10,7 @@ from vliqa.errors import InvalidParameterError
 from vliqa.models import config_from_dict
 from vliqa.models.score_map import apply_score_map, fit_score_map
 from vliqa.models.scorer import ScorerConfig
+from vliqa.train.scorer import fit_std_scale
 
 
 def shrunk(n: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -51,3 +52,16 @@ def test_knots_live_in_the_config_and_bad_knots_are_refused():
     assert cfg.overall_calibration == ((0.0, -1.0), (4.0, 5.0))
     with pytest.raises(InvalidParameterError, match="increase strictly"):
         ScorerConfig(overall_calibration=((0.0, 1.0), (4.0, 1.0)))
+
+
+def test_std_scale_gives_unit_rms_standardised_errors_and_is_checked():
+    rng = np.random.default_rng(0)
+    target = rng.uniform(0, 4, 400)
+    std = np.full(400, 1.2)
+    pred = target + rng.normal(0, 0.6, 400)  # the spread says 1.2, the errors are 0.6
+    scale = fit_std_scale(pred, std, target)
+    assert scale == pytest.approx(0.5, abs=0.05)
+    assert fit_std_scale(pred, np.zeros(400), target) == 1.0  # nothing to scale
+    with pytest.raises(InvalidParameterError, match="std_scale must be a positive number"):
+        ScorerConfig(std_scale=0.0)
+

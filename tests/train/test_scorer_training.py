@@ -18,6 +18,7 @@ from vliqa import models
 from vliqa.errors import DatasetError, InvalidParameterError
 from vliqa.io import load as load_image
 from vliqa.io.write import save_preview_png
+from vliqa.models.score_map import apply_score_map
 from vliqa.train import common
 from vliqa.train.common import config_with_nested
 from vliqa.train.scorer import TINY, ScorerTrainConfig, augment, train_scorer
@@ -67,6 +68,13 @@ def test_each_loss_gives_a_checkpoint_that_scores_real_dicom_slices(trained, abd
     assert out.overall.shape == (3,) and np.all((out.overall >= 0) & (out.overall <= 4))
     assert set(out.aspects) == set(ASPECTS) and all(np.all((v >= 0) & (v <= 4)) for v in out.aspects.values())
     assert out.std is not None and np.all(np.isfinite(out.std)) and np.all(out.std > 0)
+    # the std goes through the map's slope and the fitted std scale, stored beside the map
+    scale = saved["config"]["std_scale"]
+    assert scale > 0 and saved["metadata"]["training"]["overall_calibration"]["std_scale"] == scale
+    model = models.load(folder).model
+    raw = model.predict(abdomen_slices, raw=True)
+    _, slope_std = apply_score_map(raw.overall, model.config.overall_calibration, raw.std)
+    assert np.allclose(out.std, slope_std * scale)
 
 
 def test_augmentation_is_seeded_and_can_turn_a_dicom_slice_into_its_png_export(abdomen_slices):

@@ -245,13 +245,27 @@ saved beside this card.
 """
 
 
+def fit_std_scale(pred: np.ndarray, std: np.ndarray, target: np.ndarray) -> float:
+    """Gives the factor on `std` that makes the standardised errors (pred - target) / std have unit RMS.
+
+    1.0 when no row has a positive finite std (nothing to scale).
+    """
+    pred, std, target = (np.asarray(a, dtype=np.float64) for a in (pred, std, target))
+    ok = np.isfinite(pred) & np.isfinite(target) & np.isfinite(std) & (std > 1e-6)
+    if not ok.any():
+        return 1.0
+    scale = float(np.sqrt(np.mean(((pred[ok] - target[ok]) / std[ok]) ** 2)))
+    return scale if scale > 1e-3 else 1.0
+
+
 def calibrate_checkpoint(folder: str | Path, data: str | Path, split: str = "val") -> tuple[tuple[float, float], ...]:
-    """Fits the overall-score map of a MedQM-I checkpoint on `split` of `data` and stores it in its config; gives the knots.
+    """Fits the overall-score map and the std scale of a MedQM-I checkpoint on `split` of `data`, stores them in its config; gives the knots.
 
     See `vliqa.models.score_map`: a strictly increasing map, so rankings are unchanged; the raw score's shrinkage
     toward the middle of the scale is undone. The map replaces any earlier one (fine-tuned checkpoints get their own).
     """
     from vliqa.io.write import atomic_write_text
+    from vliqa.metrics.calibration import calibration
     from vliqa.metrics.summary import agreement_report
     from vliqa.models import CARD_FILE, CONFIG_FILE, load
     from vliqa.models.score_map import apply_score_map, fit_score_map
@@ -261,23 +275,32 @@ def calibrate_checkpoint(folder: str | Path, data: str | Path, split: str = "val
     if not isinstance(loaded.model, MedQMScorer):
         raise InvalidParameterError("only MedQM-I checkpoints carry an overall-score map", path=folder)
     items = common.load_labelled(data, split, min_rows=3)
-    raw = loaded.model.predict([it.image for it in items], raw=True).overall
+    raw_pred = loaded.model.predict([it.image for it in items], raw=True)
+    raw = raw_pred.overall
     targets = np.array([it.overall for it in items])
     knots = fit_score_map(raw, targets)
+    mapped, mapped_std = apply_score_map(raw, knots, raw_pred.std)
+    std_scale = fit_std_scale(mapped, mapped_std, targets)
     payload = json.loads((folder / CONFIG_FILE).read_text())
     payload["config"]["overall_calibration"] = [list(k) for k in knots]
+    payload["config"]["std_scale"] = std_scale
     before = agreement_report(raw, targets, n_boot=0)
-    after = agreement_report(apply_score_map(raw, knots)[0], targets, n_boot=0)
+    after = agreement_report(mapped, targets, n_boot=0)
+    ece_before = calibration(mapped, mapped_std, targets).ece
+    ece_after = calibration(mapped, mapped_std * std_scale, targets).ece
     payload.setdefault("metadata", {}).setdefault("training", {})["overall_calibration"] = {
         "split": split, "n": int(len(items)), "n_knots": len(knots), "rmse_before": before.rmse, "rmse_after": after.rmse,
-        "plcc_before": before.plcc, "plcc_after": after.plcc}
+        "plcc_before": before.plcc, "plcc_after": after.plcc, "std_scale": std_scale, "std_ece_before": ece_before,
+        "std_ece_after": ece_after}
     atomic_write_text(folder / CONFIG_FILE, json.dumps(payload, indent=2) + "\n")
     card = (folder / CARD_FILE).read_text().rstrip()
     card = card.split("\n\n**Score map.**")[0]  # a recalibration replaces the earlier paragraph
     note = (f"\n\n**Score map.** The overall score is read through a strictly increasing piecewise-linear map "
             f"({len(knots)} knots) fitted on the '{split}' split ({len(items)} rows) after training "
             f"(`vliqa.models.score_map`): rankings unchanged (but for ties where it clips at 0 or 4); RMSE {before.rmse:.3f} -> {after.rmse:.3f}, "
-            f"PLCC {before.plcc:.3f} -> {after.plcc:.3f} on that split. `predict(images, raw=True)` gives the raw score.\n")
+            f"PLCC {before.plcc:.3f} -> {after.plcc:.3f} on that split. The predictive std is scaled by {std_scale:.3f} "
+            f"so that standardised errors there have unit RMS (interval calibration error {ece_before:.3f} -> "
+            f"{ece_after:.3f}). `predict(images, raw=True)` gives the raw score and std.\n")
     atomic_write_text(folder / CARD_FILE, card + note)
     return knots
 
