@@ -47,6 +47,8 @@ CLIP_SIGMA = 6.0
 #: Frequency band (cycles/px) and directions of the streak spectrum.
 STREAK_BAND = (0.08, 0.45)
 STREAK_DIRECTIONS = 720
+#: Neighbouring frequencies (polar samples along k) averaged before the floor is taken.
+STREAK_FREQ_AVERAGE = 31
 #: Power of a direction above this multiple of the isotropic floor counts as streak power.
 STREAK_EXCESS = 2.0
 #: Shift (px) of the null centres of the ring index, and how many.
@@ -117,7 +119,7 @@ def streak_index_from(g: np.ndarray, region: np.ndarray) -> float:
     polar = ndimage.map_coordinates(power, [rows.ravel(), cols.ravel()], order=1).reshape(rows.shape)
     # Averaging over neighbouring frequencies first keeps the periodogram's scatter (exponential at each
     # point) from reading as excess; a streak's power is spread over all frequencies along its direction.
-    smooth = ndimage.uniform_filter1d(polar, 31, axis=1, mode="nearest")
+    smooth = ndimage.uniform_filter1d(polar, STREAK_FREQ_AVERAGE, axis=1, mode="nearest")
     floor = np.percentile(smooth, 25, axis=0)  # isotropic power per frequency
     excess = np.maximum(smooth - STREAK_EXCESS * floor, 0.0)
     # Excess power integrated over the half-plane band (k dk dtheta, both half-planes) is a variance in HU^2.
