@@ -80,3 +80,13 @@ def test_cli_merge(two, tmp_path):
     r = subprocess.run([VLIQA, "data", "merge", str(a), "--out", str(tmp_path / "m3")], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 1 and "at least two" in r.stderr
+
+
+def test_a_missing_image_in_any_input_is_found_before_anything_is_linked(two, tmp_path):
+    a, b = two
+    first = read_manifest(b).to_pylist()[-1]
+    (b / first["path"]).unlink()
+    with pytest.raises(DatasetError, match="missing file"):
+        merge_datasets([a, b], tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+

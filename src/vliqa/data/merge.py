@@ -45,6 +45,10 @@ def merge_datasets(folders: list[str | Path], out: str | Path) -> int:
                     f"patient '{r['patient_id']}' is in split '{seen[0]}' in {seen[1]} and '{r['split']}' here: "
                     "merging would leak it between splits", path=folder,
                     hint="build the inputs with the same seed and sources (splits follow patients and phantom seeds)")
+    for folder, rows in zip(folders, manifests, strict=True):
+        missing = next((r[k] for r in rows for k in ("path", "reference_path") if not (folder / r[k]).is_file()), None)
+        if missing is not None:
+            raise DatasetError(f"the manifest names a missing file {missing}", path=folder, hint="rebuild that dataset")
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "references").mkdir(parents=True, exist_ok=True)
     all_rows, all_pairs = [], []
@@ -56,9 +60,6 @@ def merge_datasets(folders: list[str | Path], out: str | Path) -> int:
                 rel = Path(r[key])
                 target = rel.parent / (prefix + rel.name)
                 if str(target) not in linked:
-                    if not (folder / rel).is_file():
-                        raise DatasetError(f"the manifest names a missing file {rel}", path=folder,
-                                           hint="rebuild that dataset")
                     _link(folder / rel, out / target)
                     linked.add(str(target))
                 r[key] = target.as_posix()
