@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vliqa.errors import CorruptFileError, DependencyUnavailableError
+from vliqa.models import CONFIG_FILE, WEIGHTS_FILE
 
 
 def read_plain_checkpoint(folder: str | Path, *, what: str, hint: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -22,9 +23,9 @@ def read_plain_checkpoint(folder: str | Path, *, what: str, hint: str) -> tuple[
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    cfg_path, weights = folder / "config.json", folder / "model.safetensors"
+    cfg_path, weights = folder / CONFIG_FILE, folder / WEIGHTS_FILE
     if not cfg_path.is_file() or not weights.is_file():
-        raise DependencyUnavailableError(f"no {what} checkpoint in {folder} (need config.json and model.safetensors)",
+        raise DependencyUnavailableError(f"no {what} checkpoint in {folder} (need {CONFIG_FILE} and {WEIGHTS_FILE})",
                                          path=folder, hint=hint)
     try:
         config = json.loads(cfg_path.read_text())
