@@ -118,13 +118,16 @@ def test_measures_alone_reveal_high_noise_and_blur():
 def test_what_only_the_measures_find_is_said_in_the_description():
     measures = {"noise_sigma_hu": 13.0, "streak_rms_hu": 40.0, "ring_rms_hu": 0.0}
     good = {a: 3.9 for a in ASPECTS}
-    note = measure_only_note(detect_distortions(good, measures), measures)
+    note = measure_only_note(good, measures)
     assert note == ("The physics measures also find streaks (40 HU RMS of directional fine-scale structure), "
                     "which the model's scores do not show.")
     # when the model's artifacts aspect already says so, the description does too: no note
     poor = {**good, "artifacts": 1.0}
-    assert measure_only_note(detect_distortions(poor, measures), measures) == ""
-    assert measure_only_note(detect_distortions(good, {"noise_sigma_hu": 13.0}), {"noise_sigma_hu": 13.0}) == ""
+    assert measure_only_note(poor, measures) == ""
+    assert measure_only_note(good, {"noise_sigma_hu": 13.0}) == ""
+    # two measures: both are named, in the order of MEASURE_EVIDENCE
+    both = measure_only_note(good, {"noise_sigma_hu": 50.0, "streak_rms_hu": 40.0})
+    assert both.startswith("The physics measures also find noise of 50 HU in soft tissue and streaks (40 HU")
 
 
 def test_volume_loaded_from_the_real_folder_matches_slice_count(tiny_checkpoint, head_series):

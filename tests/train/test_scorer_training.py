@@ -92,8 +92,9 @@ def test_augmentation_is_seeded_and_can_turn_a_dicom_slice_into_its_png_export(a
     assert plain.display_window is None
 
 
-def test_interrupted_training_resumes_to_the_same_weights(tmp_path, dataset, monkeypatch):
-    cfg = tiny_cfg(epochs=3)
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path, dataset, monkeypatch, ema_decay):
+    cfg = tiny_cfg(epochs=3, ema_decay=ema_decay)
     train_scorer(dataset, tmp_path / "straight", cfg, progress=False)
     real_save = common.save_state
 
@@ -111,6 +112,26 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, dataset, mon
     b = torch.load(tmp_path / "resumed" / "training_state.pt", weights_only=False)["model"]
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+    if ema_decay:
+        a, b = (torch.load(tmp_path / run / "training_state.pt", weights_only=False)["average"]
+                for run in ("straight", "resumed"))
+        assert a["updates"] == b["updates"] == 3 * 3  # 21 rows in batches of 8: 3 steps per epoch
+        for name in a["model"]:
+            torch.testing.assert_close(a["model"][name], b["model"][name], rtol=0, atol=0)
+
+
+def test_with_a_weight_average_the_checkpoint_keeps_the_average(tmp_path, dataset):
+    out = tmp_path / "ema"
+    train_scorer(dataset, out, tiny_cfg(epochs=1, ema_decay=0.5), progress=False)  # one epoch: it is the best
+    state = torch.load(out / "training_state.pt", weights_only=False)
+    kept = models.load(out).model.state_dict()
+    averaged, raw = state["average"]["model"], state["model"]
+    assert any(not torch.equal(raw[n], averaged[n]) for n in raw if raw[n].is_floating_point())
+    for name in kept:  # the checkpoint holds the average, not the last step's weights
+        torch.testing.assert_close(kept[name], averaged[name], rtol=0, atol=0, msg=name)
+    assert "EMA, decay 0.5" in (out / "MODEL_CARD.md").read_text()
+    with pytest.raises(InvalidParameterError, match="ema_decay"):
+        tiny_cfg(ema_decay=1.0)
 
 
 def test_init_fine_tunes_from_the_checkpoint_weights(tmp_path, dataset, trained):
@@ -185,3 +206,18 @@ def test_a_score_file_too_small_or_naming_a_series_is_refused(tmp_path, abdomen_
     with pytest.raises(DatasetError, match="series of 20 slices"):
         dataset_from_scores(csv, tmp_path / "series")
     assert not (tmp_path / "series" / "manifest.parquet").exists()  # nothing half-written
+
+
+def test_recalibrating_replaces_the_score_map_paragraph_and_keeps_what_follows(tmp_path, dataset, trained):
+    import shutil
+
+    from vliqa.train.scorer import calibrate_checkpoint
+
+    folder = tmp_path / "shipped"
+    shutil.copytree(trained["rps"], folder)
+    card = folder / "MODEL_CARD.md"
+    card.write_text(card.read_text().rstrip() + "\n\n**Shipped as** `default`.\n")
+    calibrate_checkpoint(folder, dataset, "train")
+    text = card.read_text()
+    assert text.count("**Score map.**") == 1 and text.rstrip().endswith("**Shipped as** `default`.")
+    assert text.index("**Score map.**") < text.index("**Shipped as**")

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,24 +49,39 @@ MEASURE_EVIDENCE = (
 MIN_DISTORTION_CONFIDENCE = 0.1
 
 
-def detect_distortions(aspects: dict[str, float], measures: dict[str, float]) -> tuple[DetectedDistortion, ...]:
-    """Gives the distortions that low aspect scores and out-of-range physics measures point to, most confident first."""
-    found: dict[str, tuple[float, list[str]]] = {}
+@dataclass(frozen=True)
+class Evidence:
+    """One reason to believe a distortion is present: from a model aspect (`measure` None) or a physics measure."""
 
-    def add(name: str, confidence: float, evidence: str) -> None:
-        conf, notes = found.get(name, (0.0, []))
-        found[name] = (max(conf, confidence), [*notes, evidence])
+    distortion: str
+    confidence: float
+    text: str
+    measure: str | None = None
 
+
+def find_evidence(aspects: dict[str, float], measures: dict[str, float]) -> list[Evidence]:
+    """Gives every piece of evidence the aspect scores and the physics measures give, in a fixed order."""
+    found = []
     for aspect, name in ASPECT_DISTORTION.items():
         score = aspects.get(aspect)
         if score is not None and score < LOW_ASPECT_SCORE:
-            add(name, min(1.0, (LOW_ASPECT_SCORE - score) / LOW_ASPECT_SCORE), f"model: {aspect} aspect {score:.2f}/4")
+            found.append(Evidence(name, min(1.0, (LOW_ASPECT_SCORE - score) / LOW_ASPECT_SCORE),
+                                  f"model: {aspect} aspect {score:.2f}/4"))
     for key, name, onset, full in MEASURE_EVIDENCE:
         value = measures.get(key, math.nan)
         if not math.isfinite(value) or (value <= onset if full > onset else value >= onset):
             continue
-        add(name, float(np.clip((value - onset) / (full - onset), 0.0, 1.0)),
-            f"measure: {key} {value:.3g} {'>' if full > onset else '<'} {onset:g}")
+        found.append(Evidence(name, float(np.clip((value - onset) / (full - onset), 0.0, 1.0)),
+                              f"measure: {key} {value:.3g} {'>' if full > onset else '<'} {onset:g}", key))
+    return found
+
+
+def detect_distortions(aspects: dict[str, float], measures: dict[str, float]) -> tuple[DetectedDistortion, ...]:
+    """Gives the distortions that low aspect scores and out-of-range physics measures point to, most confident first."""
+    found: dict[str, tuple[float, list[str]]] = {}
+    for e in find_evidence(aspects, measures):
+        conf, notes = found.get(e.distortion, (0.0, []))
+        found[e.distortion] = (max(conf, e.confidence), [*notes, e.text])
     items = [DetectedDistortion(n, round(c, 3), tuple(e)) for n, (c, e) in found.items() if c >= MIN_DISTORTION_CONFIDENCE]
     return tuple(sorted(items, key=lambda d: -d.confidence))
 
@@ -79,20 +95,17 @@ MEASURE_PHRASES = {
 }
 
 
-def measure_only_note(distortions: tuple[DetectedDistortion, ...], measures: dict[str, float]) -> str:
-    """Gives a sentence on what the physics measures found that the model's aspects did not ("" if nothing).
+def measure_only_note(aspects: dict[str, float], measures: dict[str, float]) -> str:
+    """Gives a sentence on the reported distortions only the physics measures found, not the model's aspects ("" if none).
 
     The description is written from the model's scores; without this, an Assessment could list
     "artifacts" among its distortions (from the streak measure) while its text says there are none.
     """
-    found = []
-    for d in distortions:
-        if any(e.startswith("model:") for e in d.evidence):
-            continue
-        for e in d.evidence:
-            key = e.removeprefix("measure: ").split(" ")[0]
-            if key in MEASURE_PHRASES and math.isfinite(measures.get(key, math.nan)):
-                found.append(MEASURE_PHRASES[key].format(v=measures[key]))
+    evidence = find_evidence(aspects, measures)
+    from_model = {e.distortion for e in evidence if e.measure is None}
+    reported = {d.name for d in detect_distortions(aspects, measures)}
+    found = [MEASURE_PHRASES[e.measure].format(v=measures[e.measure]) for e in evidence
+             if e.measure in MEASURE_PHRASES and e.distortion in reported and e.distortion not in from_model]
     if not found:
         return ""
     listed = found[0] if len(found) == 1 else ", ".join(found[:-1]) + " and " + found[-1]
@@ -231,7 +244,7 @@ class Assessor:
         full_aspects = aspects or {a: score for a in ASPECTS}  # a predictor without aspects: describe the overall
         description = describe(QualityLabels(overall=score, aspects=full_aspects, source="model", measures=measures))
         distortions = () if ood.out_of_distribution else detect_distortions(aspects, measures)
-        note = measure_only_note(distortions, measures)
+        note = "" if ood.out_of_distribution else measure_only_note(aspects, measures)
         if note:
             description = f"{description} {note}"
         if ood.out_of_distribution:

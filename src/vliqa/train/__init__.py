@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 _LAZY = {"TINY": "vliqa.train.regressor", "RegressorTrainConfig": "vliqa.train.regressor",
-         "TrainResult": "vliqa.train.regressor", "train_regressor": "vliqa.train.regressor",
+         "TrainResult": "vliqa.train.common", "train_regressor": "vliqa.train.regressor",
          "ScorerTrainConfig": "vliqa.train.scorer", "train_scorer": "vliqa.train.scorer"}
 
 __all__ = sorted(_LAZY)

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,20 +254,25 @@ class RunProgress:
     elapsed_before: float = 0.0
 
     @classmethod
-    def resume(cls, out: str | Path, model: Any, optimizer: Any) -> RunProgress:
-        """Gives the progress saved in `out` after restoring the model, optimiser and RNGs; a fresh start if none."""
+    def resume(cls, out: str | Path, model: Any, optimizer: Any, average: WeightAverage | None = None) -> RunProgress:
+        """Gives the progress saved in `out` after restoring the model, optimiser, weight average and RNGs; a fresh start if none."""
         state = load_state(out)
         if state is None:
             return cls()
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if average is not None:
+            if state.get("average") is None:
+                raise DatasetError("this run was saved without a weight average", path=Path(out) / STATE_FILE,
+                                   hint="resume it with the configuration it started with, or use a new --out folder")
+            average.load_state_dict(state["average"])
         restore_rng_states(state["rng"])
         return cls(start_epoch=state["epoch"] + 1, best_sum=state["best_sum"], best_epoch=state["best_epoch"],
                    best_val=state["best_val"], bad_epochs=state["bad_epochs"], elapsed_before=state.get("seconds", 0.0))
 
     def end_epoch(self, out: str | Path, *, epoch: int, lr: float, train_loss: float, val: dict[str, Any],
                   seconds: float, n_train: int, n_val: int, model: Any, optimizer: Any,
-                  save_best: Callable[[dict[str, Any]], None]) -> bool:
+                  save_best: Callable[[dict[str, Any]], None], average: WeightAverage | None = None) -> bool:
         """Records an epoch: log line, best checkpoint (through `save_best(summary)`), resume state; gives improved."""
         improved = val["sum"] > self.best_sum or self.best_epoch < 0
         if improved:
@@ -281,8 +287,165 @@ class RunProgress:
         # the resume point is written after the checkpoint, so a crash between them only repeats an epoch
         save_state(out, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
                          "best_sum": self.best_sum, "best_epoch": self.best_epoch, "best_val": self.best_val,
-                         "bad_epochs": self.bad_epochs, "rng": rng_states(), "seconds": seconds})
+                         "bad_epochs": self.bad_epochs, "rng": rng_states(), "seconds": seconds,
+                         "average": None if average is None else average.state_dict()})
         return improved
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights and float buffers (BatchNorm statistics too).
+
+    After every optimiser step, `update(model)` moves the average toward the current weights by
+    1 - decay (with the usual warm-up: min(decay, (1 + n) / (10 + n)) after n updates, so the first
+    steps' random weights fade fast). The averaged model, `average.model`, is what validation scores and
+    what the checkpoint keeps: it follows the weights' trend without the last few batches' noise, which
+    on a small, noisy validation set decides more than the epoch chosen.
+    """
+
+    def __init__(self, model: Any, decay: float):
+        import copy
+
+        if not 0.0 < decay < 1.0:
+            raise InvalidParameterError(f"the weight-average decay must be in (0, 1), got {decay}")
+        self.decay, self.updates = decay, 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    def update(self, model: Any) -> None:
+        """Moves the average one step toward `model`'s current weights."""
+        import torch
+
+        self.updates += 1
+        d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
+        with torch.no_grad():
+            mine, theirs = self.model.state_dict(), model.state_dict()
+            for name, value in theirs.items():
+                if value.is_floating_point():
+                    mine[name].mul_(d).add_(value.detach(), alpha=1.0 - d)
+                else:  # counters such as BatchNorm's num_batches_tracked
+                    mine[name].copy_(value)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"decay": self.decay, "updates": self.updates, "model": self.model.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.decay, self.updates = float(state["decay"]), int(state["updates"])
+        self.model.load_state_dict(state["model"])
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run gives back: where the checkpoint is and how good it was on validation."""
+
+    out: Path
+    epochs_run: int
+    best_epoch: int
+    best_val: dict[str, float]
+    seconds: float
+    n_train: int
+    n_val: int
+    stopped_early: bool
+
+
+def cosine_lr(lr: float, min_lr: float, epochs: int, epoch: int) -> float:
+    """Gives the learning rate of `epoch` (0-based): cosine decay from lr to min_lr over `epochs`."""
+    progress = min(1.0, epoch / max(1, epochs - 1))
+    return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def check_resume(out: Path, cfg: Any) -> None:
+    """Refuses to continue a run in `out` that was started with a different configuration (epochs and patience may change)."""
+    saved_path = out / TRAIN_CONFIG_FILE
+    if not saved_path.is_file():
+        return
+    saved, now = json.loads(saved_path.read_text()), config_to_dict(cfg)
+    # epochs and patience may change on resume (train longer); anything else would mix two runs
+    differ = sorted(k for k in now if k not in ("epochs", "patience") and saved.get(k) != now[k])
+    if differ:
+        raise DatasetError(f"this folder holds a run with a different configuration ({', '.join(differ)} differ)",
+                           path=out, hint="use a new --out folder, or --overwrite to start again")
+
+
+def open_run(data: Path, out: Path, cfg: Any, *, overwrite: bool) -> tuple[int, int]:
+    """Checks the dataset's splits, then readies `out` for a new or resumed run; gives (training rows, validation rows).
+
+    A bad dataset fails before `out` is touched; --overwrite forgets an earlier run's state, config and log;
+    a different configuration in `out` is refused (see `check_resume`).
+    """
+    import torch
+
+    from vliqa.io.write import atomic_write_text
+
+    torch.set_num_threads(cfg.threads)  # the machines have 2 cores; more threads only contend
+    n_train = len(checked_rows(data, cfg.train_split, min_rows=2))
+    n_val = len(checked_rows(data, cfg.val_split, min_rows=3))
+    out.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for name in (STATE_FILE, TRAIN_CONFIG_FILE, LOG_FILE):
+            (out / name).unlink(missing_ok=True)
+    check_resume(out, cfg)
+    atomic_write_text(out / TRAIN_CONFIG_FILE, json.dumps(config_to_dict(cfg), indent=2) + "\n")
+    return n_train, n_val
+
+
+def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, model_config: Any,
+               n_train: int, n_val: int, learning_rate: Callable[[int], float], train_step: Callable[[Any], float],
+               validate: Callable[[Any], dict[str, Any]], card: Callable[[dict[str, Any]], str], started: float,
+               progress: bool = True, title: str = "training", average: WeightAverage | None = None) -> TrainResult:
+    """The loop every trainer shares: epochs of shuffled batches, validation, the best checkpoint, resume, early stop.
+
+    Per epoch: the learning rate `learning_rate(epoch)`, a random order of the training rows, `train_step(indices)`
+    per batch (forward, backward, optimiser step; gives the batch loss), `average.update(model)` after each step
+    when weights are averaged, then `validate(m)` of the model that is kept (`m` is the average, if any) and the
+    bookkeeping of `RunProgress`: log line, checkpoint of the best epoch (`card(summary)` is its MODEL_CARD.md),
+    resume state. Stops after `cfg.patience` epochs without improvement. A batch of one has no pairs to rank and a
+    degenerate BatchNorm, so a last partial batch needs two rows.
+    """
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vliqa.models import save_checkpoint
+
+    run = RunProgress.resume(out, model, optimizer, average)
+    kept = model if average is None else average.model
+    n_batches = max(1, n_train // cfg.batch_size + (n_train % cfg.batch_size >= 2))
+    columns = (TextColumn(f"[bold]{title}[/] epoch {{task.fields[epoch]}}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+
+    def save_best(summary: dict[str, Any]) -> None:
+        save_checkpoint(kept, model_config, out, card(summary),
+                        metadata={"training": {**summary, "data": str(data), "config": config_to_dict(cfg)}})
+
+    epoch, stopped_early = run.start_epoch - 1, False
+    model.train()
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task = bar.add_task("train", total=n_batches, epoch=run.start_epoch, info="")
+        for epoch in range(run.start_epoch, cfg.epochs):
+            if run.bad_epochs >= cfg.patience:
+                stopped_early = True
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(epoch)
+            order = torch.randperm(n_train)
+            bar.reset(task, total=n_batches, epoch=epoch, info="")
+            losses: list[float] = []
+            for b in range(n_batches):
+                losses.append(train_step(order[b * cfg.batch_size:(b + 1) * cfg.batch_size]))
+                if average is not None:
+                    average.update(model)
+                bar.update(task, advance=1, info=f"loss {np.mean(losses):.3f}  best val sum {run.best_sum:.3f}")
+            val = validate(kept)
+            run.end_epoch(out, epoch=epoch, lr=learning_rate(epoch), train_loss=float(np.mean(losses)), val=val,
+                          seconds=run.elapsed_before + time.perf_counter() - started, n_train=n_train, n_val=n_val,
+                          model=model, optimizer=optimizer, save_best=save_best, average=average)
+    if run.best_epoch < 0:
+        raise DatasetError("no epoch was run", path=out, hint="raise --epochs above the epochs already done")
+    final = {"epochs_run": epoch + 1, "best_epoch": run.best_epoch, "best_val": run.best_val, "n_train": n_train,
+             "n_val": n_val, "seconds": run.elapsed_before + time.perf_counter() - started}
+    finish_checkpoint(out, final, card(final))
+    return TrainResult(out=out, epochs_run=epoch + 1, best_epoch=run.best_epoch, best_val=run.best_val,
+                       seconds=final["seconds"], n_train=n_train, n_val=n_val, stopped_early=stopped_early)
 
 
 def finish_checkpoint(out: str | Path, final: dict[str, Any], card_text: str) -> None:

@@ -17,8 +17,6 @@ Rerunning the same command continues an interrupted run from its last finished e
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +26,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vliqa.errors import DatasetError, InvalidParameterError
-from vliqa.models import create_model, save_checkpoint
+from vliqa.errors import InvalidParameterError
+from vliqa.models import create_model
 from vliqa.models.regressor import CNNRegressor, RegressorConfig, n_parameters, score_class
 from vliqa.train import common
+from vliqa.train.common import TrainResult
 
 #: The smallest useful run, for tests and smoke checks: 64 px input, 2 epochs, selection on the training rows.
 TINY = {"model": {"input_px": 64, "channels": [8, 16, 16, 32]}, "epochs": 2, "batch_size": 8, "val_split": "train"}
@@ -68,24 +67,9 @@ class RegressorTrainConfig:
         common.split_names(self.val_split)
 
 
-@dataclass(frozen=True)
-class TrainResult:
-    """What a training run gives back: where the checkpoint is and how good it was on validation."""
-
-    out: Path
-    epochs_run: int
-    best_epoch: int
-    best_val: dict[str, float]
-    seconds: float
-    n_train: int
-    n_val: int
-    stopped_early: bool
-
-
 def learning_rate(cfg: RegressorTrainConfig, epoch: int) -> float:
     """Gives the learning rate of `epoch` (0-based): cosine decay from lr to min_lr over the run."""
-    progress = epoch / max(1, cfg.epochs - 1)
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return common.cosine_lr(cfg.lr, cfg.min_lr, cfg.epochs, epoch)
 
 
 def loss_terms(out: dict[str, torch.Tensor], overall: torch.Tensor, aspects: torch.Tensor,
@@ -111,20 +95,6 @@ def validation_scores(model: CNNRegressor, x: torch.Tensor, overall: torch.Tenso
     # constant predictions make the correlations NaN: count them as no agreement so selection still works
     values["sum"] = float(sum(0.0 if np.isnan(values[k]) else values[k] for k in ("plcc", "srcc", "krcc")))
     return values
-
-
-def _check_resume(out: Path, cfg: RegressorTrainConfig) -> None:
-    saved_path = out / common.TRAIN_CONFIG_FILE
-    if not saved_path.is_file():
-        return
-    saved = json.loads(saved_path.read_text())
-    now = common.config_to_dict(cfg)
-    # epochs and patience may change on resume (train longer); anything else would mix two runs
-    differ = sorted(k for k in now if k not in ("epochs", "patience") and saved.get(k) != now[k])
-    if differ:
-        raise DatasetError(
-            f"this folder holds a run with a different configuration ({', '.join(differ)} differ)", path=out,
-            hint="use a new --out folder, or --overwrite to start again")
 
 
 def model_card(cfg: RegressorTrainConfig, data: Path, result: dict[str, Any], n_params: int) -> str:
@@ -166,23 +136,9 @@ saved beside this card.
 def train_regressor(data: str | Path, out: str | Path, cfg: RegressorTrainConfig, *, overwrite: bool = False,
                     progress: bool = True) -> TrainResult:
     """Trains (or resumes) the CNN regressor on dataset `data`; gives where the best checkpoint is and its scores."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from vliqa.io.write import atomic_write_text
-
     started = time.perf_counter()
-    torch.set_num_threads(cfg.threads)  # the machines have 2 cores; more threads only contend
     data, out = Path(data), Path(out)
-    # fail on a bad dataset before touching the out folder
-    n_train = len(common.checked_rows(data, cfg.train_split, min_rows=2))
-    n_val = len(common.checked_rows(data, cfg.val_split, min_rows=3))
-
-    out.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for name in (common.STATE_FILE, common.TRAIN_CONFIG_FILE, common.LOG_FILE):
-            (out / name).unlink(missing_ok=True)
-    _check_resume(out, cfg)
-    atomic_write_text(out / common.TRAIN_CONFIG_FILE, json.dumps(common.config_to_dict(cfg), indent=2) + "\n")
+    n_train, n_val = common.open_run(data, out, cfg, overwrite=overwrite)
 
     common.seed_everything(cfg.seed)
     model: CNNRegressor = create_model("cnn_regressor", **dataclasses.asdict(cfg.model))
@@ -191,53 +147,21 @@ def train_regressor(data: str | Path, out: str | Path, cfg: RegressorTrainConfig
     x_train, y_train, a_train = common.load_preprocessed(data, cfg.train_split, model.preprocess, min_rows=2)
     x_val, y_val, _ = common.load_preprocessed(data, cfg.val_split, model.preprocess, min_rows=3)
 
-    run = common.RunProgress.resume(out, model, optimizer)
-    start_epoch = run.start_epoch
+    def train_step(idx: torch.Tensor) -> float:
+        x = x_train[idx].float()
+        if cfg.augment:
+            if torch.rand(()) < 0.5:
+                x = x.flip(3)
+            if torch.rand(()) < 0.5:
+                x = x.flip(2)
+        loss, _ = loss_terms(model(x), y_train[idx], a_train[idx], cfg)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
 
-    n_batches = math.ceil(n_train / cfg.batch_size)
-    columns = (TextColumn("[bold]training[/] epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
-    epoch, stopped_early = start_epoch - 1, False
-    model.train()
-    with Progress(*columns, disable=not progress, transient=False) as bar:
-        task = bar.add_task("train", total=n_batches, epoch=start_epoch, info="")
-        for epoch in range(start_epoch, cfg.epochs):
-            if run.bad_epochs >= cfg.patience:
-                stopped_early = True
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(cfg, epoch)
-            order = torch.randperm(n_train)
-            bar.reset(task, total=n_batches, epoch=epoch, info="")
-            losses = []
-            for b in range(n_batches):
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                x = x_train[idx].float()
-                if cfg.augment:
-                    if torch.rand(()) < 0.5:
-                        x = x.flip(3)
-                    if torch.rand(()) < 0.5:
-                        x = x.flip(2)
-                loss, parts = loss_terms(model(x), y_train[idx], a_train[idx], cfg)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.item())
-                bar.update(task, advance=1, info=f"loss {np.mean(losses):.3f}  best val sum {run.best_sum:.3f}")
-            val = validation_scores(model, x_val, y_val)
-            seconds = run.elapsed_before + time.perf_counter() - started
-
-            def save_best(summary: dict[str, Any]) -> None:
-                save_checkpoint(model, cfg.model, out, model_card(cfg, data, summary, n_parameters(model)),
-                                metadata={"training": {**summary, "data": str(data), "config": common.config_to_dict(cfg)}})
-
-            run.end_epoch(out, epoch=epoch, lr=learning_rate(cfg, epoch), train_loss=float(np.mean(losses)), val=val,
-                          seconds=seconds, n_train=n_train, n_val=n_val, model=model, optimizer=optimizer,
-                          save_best=save_best)
-    if run.best_epoch < 0:
-        raise DatasetError("no epoch was run", path=out, hint="raise --epochs above the epochs already done")
-    final = {"epochs_run": epoch + 1, "best_epoch": run.best_epoch, "best_val": run.best_val, "n_train": n_train,
-             "n_val": n_val, "seconds": run.elapsed_before + time.perf_counter() - started}
-    common.finish_checkpoint(out, final, model_card(cfg, data, final, n_parameters(model)))
-    return TrainResult(out=out, epochs_run=epoch + 1, best_epoch=run.best_epoch, best_val=run.best_val,
-                       seconds=final["seconds"], n_train=n_train, n_val=n_val, stopped_early=stopped_early)
+    return common.run_epochs(
+        data, out, cfg, model=model, optimizer=optimizer, model_config=cfg.model, n_train=n_train, n_val=n_val,
+        learning_rate=lambda epoch: learning_rate(cfg, epoch), train_step=train_step,
+        validate=lambda m: validation_scores(m, x_val, y_val), started=started, progress=progress,
+        card=lambda summary: model_card(cfg, data, summary, n_parameters(model)))

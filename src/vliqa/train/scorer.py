@@ -21,8 +21,9 @@ offset and scale (the same as jittering every display window's level and width),
 learn to score alike. Validation inputs are not augmented.
 
 After every epoch the validation PLCC + SRCC + KRCC (the LDCTIQAC 2023 sum) decides which epoch's weights
-are the checkpoint in `out`; training stops after `patience` epochs without improvement. Rerunning the same
-command continues an interrupted run from its last finished epoch.
+are the checkpoint in `out`; training stops after `patience` epochs without improvement. With `ema_decay` > 0
+an exponential moving average of the weights (`common.WeightAverage`) is what is validated and kept. Rerunning the
+same command continues an interrupted run from its last finished epoch (the average included).
 """
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from vliqa.errors import DatasetError, InvalidParameterError
+from vliqa.errors import InvalidParameterError
 from vliqa.io.image import CTImage
-from vliqa.models import save_checkpoint
 from vliqa.models.losses import LossWeights, scorer_loss
 from vliqa.models.scorer import MedQMScorer, ScorerConfig, n_parameters
 from vliqa.models.scorer_input import AIR_HU, as_display_export
 from vliqa.train import common
-from vliqa.train.regressor import TrainResult, validation_scores
+from vliqa.train.common import TrainResult
+from vliqa.train.regressor import validation_scores
 
 #: which head each loss trains: the ordinal bins with RPS, or the score + log-variance regression
 LOSS_OUTPUT_MODES = {"rps": "ordinal", "regression_rank": "regression"}
@@ -73,6 +74,9 @@ class ScorerTrainConfig:
     min_lr: float = 5e-5
     weight_decay: float = 0.01
     grad_clip: float = 1.0
+    #: decay of an exponential moving average of the weights, updated every step; 0 = none. When set, the average
+    #: is what validation scores and the checkpoint keeps (0.999 averages over about the last 1000 steps)
+    ema_decay: float = 0.0
     #: epochs without a better validation PLCC+SRCC+KRCC before stopping
     patience: int = 6
     augment: bool = True
@@ -99,6 +103,8 @@ class ScorerTrainConfig:
                 raise InvalidParameterError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
             raise InvalidParameterError(f"need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise InvalidParameterError(f"ema_decay must be in [0, 1), got {self.ema_decay}", hint="0 turns the average off")
         for name in ("affine_p", "png_export_p", "width_jitter", "max_zoom"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InvalidParameterError(f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -108,8 +114,7 @@ class ScorerTrainConfig:
 
 def learning_rate(cfg: ScorerTrainConfig, epoch: int) -> float:
     """Gives the learning rate of `epoch` (0-based): cosine decay from lr to min_lr over the run."""
-    progress = min(1.0, epoch / max(1, cfg.epochs - 1))
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * progress))
+    return common.cosine_lr(cfg.lr, cfg.min_lr, cfg.epochs, epoch)
 
 
 # ---------------------------------------------------------------- augmentation on HU slices
@@ -195,18 +200,6 @@ def initial_model(cfg: ScorerTrainConfig) -> MedQMScorer:
     return start.model
 
 
-def _check_resume(out: Path, cfg: ScorerTrainConfig) -> None:
-    saved_path = out / common.TRAIN_CONFIG_FILE
-    if not saved_path.is_file():
-        return
-    saved, now = json.loads(saved_path.read_text()), common.config_to_dict(cfg)
-    # epochs and patience may change on resume (train longer); anything else would mix two runs
-    differ = sorted(k for k in now if k not in ("epochs", "patience") and saved.get(k) != now[k])
-    if differ:
-        raise DatasetError(f"this folder holds a run with a different configuration ({', '.join(differ)} differ)",
-                           path=out, hint="use a new --out folder, or --overwrite to start again")
-
-
 def model_card(cfg: ScorerTrainConfig, model_cfg: ScorerConfig, data: Path, result: dict[str, Any], n_params: int) -> str:
     """Gives the MODEL_CARD.md text of a trained MedQM-I scorer."""
     m, val, w = model_cfg, result["best_val"], cfg.weights
@@ -227,7 +220,7 @@ scores (noise, artifacts, sharpness, contrast, texture) and a predictive std, fr
 
 **Recipe.** loss '{cfg.loss}' (weights overall {w.overall}, rank {w.rank} margin {w.rank_margin}, aspects {w.aspects},
 balance {w.balance}); AdamW lr {cfg.lr} cosine to {cfg.min_lr}, weight decay {cfg.weight_decay}, grad clip
-{cfg.grad_clip}, batch {cfg.batch_size}; augmentation {cfg.augment} (flips/quarter turns, affine p {cfg.affine_p}
+{cfg.grad_clip}, batch {cfg.batch_size}; {f"weights averaged (EMA, decay {cfg.ema_decay}), the average kept" if cfg.ema_decay else "no weight average"}; augmentation {cfg.augment} (flips/quarter turns, affine p {cfg.affine_p}
 rot {cfg.max_rotation_deg} deg zoom {cfg.max_zoom}, level jitter {cfg.level_jitter_hu} HU, width jitter
 {cfg.width_jitter}, PNG export p {cfg.png_export_p} via {list(cfg.export_windows)}); seed {cfg.seed},
 {cfg.threads} CPU threads; {result['epochs_run']} epochs run (max {cfg.epochs}, patience {cfg.patience}), best weights
@@ -238,7 +231,8 @@ KRCC {val['krcc']:.3f} (sum {val['sum']:.3f}), RMSE {val['rmse']:.3f}.
 {"Validation was on the training rows themselves: these figures say nothing about generalisation." if on_train else ""}
 
 **Limitations.** Labels are what the dataset says (physics-derived for simulated sets); agreement with radiologists
-is measured only by `vliqa evaluate` on a human-scored set. The std is the model's own spread, not a calibrated interval.
+is measured only by `vliqa evaluate` on a human-scored set. The std is the model's own spread, scaled on the validation split
+after training (see "Score map"): calibrated there, not a guarantee on images unlike the training data.
 
 **Reproduce.** `vliqa train scorer --data {data} --out OUT --config train_config.json` with the train_config.json
 saved beside this card.
@@ -293,16 +287,28 @@ def calibrate_checkpoint(folder: str | Path, data: str | Path, split: str = "val
         "plcc_before": before.plcc, "plcc_after": after.plcc, "std_scale": std_scale, "std_ece_before": ece_before,
         "std_ece_after": ece_after}
     atomic_write_text(folder / CONFIG_FILE, json.dumps(payload, indent=2) + "\n")
-    card = (folder / CARD_FILE).read_text().rstrip()
-    card = card.split("\n\n**Score map.**")[0]  # a recalibration replaces the earlier paragraph
-    note = (f"\n\n**Score map.** The overall score is read through a strictly increasing piecewise-linear map "
+    note = (f"**Score map.** The overall score is read through a strictly increasing piecewise-linear map "
             f"({len(knots)} knots) fitted on the '{split}' split ({len(items)} rows) after training "
             f"(`vliqa.models.score_map`): rankings unchanged (but for ties where it clips at 0 or 4); RMSE {before.rmse:.3f} -> {after.rmse:.3f}, "
             f"PLCC {before.plcc:.3f} -> {after.plcc:.3f} on that split. The predictive std is scaled by {std_scale:.3f} "
             f"so that standardised errors there have unit RMS (interval calibration error {ece_before:.3f} -> "
-            f"{ece_after:.3f}). `predict(images, raw=True)` gives the raw score and std.\n")
-    atomic_write_text(folder / CARD_FILE, card + note)
+            f"{ece_after:.3f}). `predict(images, raw=True)` gives the raw score and std.")
+    atomic_write_text(folder / CARD_FILE, replace_card_paragraph((folder / CARD_FILE).read_text(), "**Score map.**", note))
     return knots
+
+
+def replace_card_paragraph(card: str, opening: str, paragraph: str) -> str:
+    """Gives `card` with its paragraph that starts with `opening` replaced by `paragraph`, or with `paragraph` appended.
+
+    A recalibration replaces the earlier paragraph in place, so whatever follows it (e.g. a "Shipped as" line) stays.
+    """
+    blocks = card.rstrip().split("\n\n")
+    at = next((i for i, block in enumerate(blocks) if block.startswith(opening)), None)
+    if at is None:
+        blocks.append(paragraph)
+    else:
+        blocks[at] = paragraph
+    return "\n\n".join(blocks) + "\n"
 
 
 class _OverallOnly(torch.nn.Module):
@@ -319,22 +325,9 @@ class _OverallOnly(torch.nn.Module):
 def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, overwrite: bool = False,
                  progress: bool = True) -> TrainResult:
     """Trains (or resumes, or fine-tunes with cfg.init) MedQM-I on dataset `data`; gives the best checkpoint and its scores."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from vliqa.io.write import atomic_write_text
-
     started = time.perf_counter()
-    torch.set_num_threads(cfg.threads)  # the machines have 2 cores; more threads only contend
     data, out = Path(data), Path(out)
-    n_train = len(common.checked_rows(data, cfg.train_split, min_rows=2))  # fail on a bad dataset before writing
-    n_val = len(common.checked_rows(data, cfg.val_split, min_rows=3))
-
-    out.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for name in (common.STATE_FILE, common.TRAIN_CONFIG_FILE, common.LOG_FILE):
-            (out / name).unlink(missing_ok=True)
-    _check_resume(out, cfg)
-    atomic_write_text(out / common.TRAIN_CONFIG_FILE, json.dumps(common.config_to_dict(cfg), indent=2) + "\n")
+    n_train, n_val = common.open_run(data, out, cfg, overwrite=overwrite)
 
     common.seed_everything(cfg.seed)
     model = initial_model(cfg)
@@ -342,57 +335,27 @@ def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, o
     train_set = TrainingSlices.load(data, cfg.train_split)
     # validation inputs are fixed, so they are preprocessed once
     x_val, y_val, _ = common.load_preprocessed(data, cfg.val_split, model.preprocess, min_rows=3)
+    # with a weight average, the average is the model that is validated and kept
+    average = common.WeightAverage(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
 
-    run = common.RunProgress.resume(out, model, optimizer)
-    start_epoch = run.start_epoch
+    def train_step(idx: torch.Tensor) -> float:
+        # the augmentation's numpy generator is seeded from torch's, so the saved torch state resumes it
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
+        images = [train_set.image(int(i)) for i in idx]
+        if cfg.augment:
+            images = [augment(im, cfg, rng) for im in images]
+        terms = scorer_loss(model(model.preprocess(images)), train_set.overall[idx], train_set.aspects[idx], cfg.weights)
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        return terms["total"].item()
 
-    # a batch of one has no pairs to rank and a degenerate BatchNorm: the last partial batch needs two rows
-    n_batches = max(1, n_train // cfg.batch_size + (n_train % cfg.batch_size >= 2))
-    columns = (TextColumn("[bold]training scorer[/] epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
-    epoch, stopped_early = start_epoch - 1, False
-    model.train()
-    with Progress(*columns, disable=not progress, transient=False) as bar:
-        task = bar.add_task("train", total=n_batches, epoch=start_epoch, info="")
-        for epoch in range(start_epoch, cfg.epochs):
-            if run.bad_epochs >= cfg.patience:
-                stopped_early = True
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(cfg, epoch)
-            order = torch.randperm(n_train)
-            bar.reset(task, total=n_batches, epoch=epoch, info="")
-            losses: list[float] = []
-            for b in range(n_batches):
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                # the augmentation's numpy generator is seeded from torch's, so the saved torch state resumes it
-                rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
-                images = [train_set.image(int(i)) for i in idx]
-                if cfg.augment:
-                    images = [augment(im, cfg, rng) for im in images]
-                terms = scorer_loss(model(model.preprocess(images)), train_set.overall[idx], train_set.aspects[idx],
-                                    cfg.weights)
-                optimizer.zero_grad(set_to_none=True)
-                terms["total"].backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                losses.append(terms["total"].item())
-                bar.update(task, advance=1, info=f"loss {np.mean(losses):.3f}  best val sum {run.best_sum:.3f}")
-            val = validation_scores(_OverallOnly(model), x_val, y_val)  # type: ignore[arg-type]
-            seconds = run.elapsed_before + time.perf_counter() - started
-
-            def save_best(summary: dict[str, Any]) -> None:
-                save_checkpoint(model, model.config, out, model_card(cfg, model.config, data, summary, n_parameters(model)),
-                                metadata={"training": {**summary, "data": str(data), "config": common.config_to_dict(cfg)}})
-
-            run.end_epoch(out, epoch=epoch, lr=learning_rate(cfg, epoch), train_loss=float(np.mean(losses)), val=val,
-                          seconds=seconds, n_train=n_train, n_val=n_val, model=model, optimizer=optimizer,
-                          save_best=save_best)
-    if run.best_epoch < 0:
-        raise DatasetError("no epoch was run", path=out, hint="raise --epochs above the epochs already done")
-    final = {"epochs_run": epoch + 1, "best_epoch": run.best_epoch, "best_val": run.best_val, "n_train": n_train,
-             "n_val": n_val, "seconds": run.elapsed_before + time.perf_counter() - started}
-    common.finish_checkpoint(out, final, model_card(cfg, model.config, data, final, n_parameters(model)))
+    result = common.run_epochs(
+        data, out, cfg, model=model, optimizer=optimizer, model_config=model.config, n_train=n_train, n_val=n_val,
+        learning_rate=lambda epoch: learning_rate(cfg, epoch), train_step=train_step,
+        validate=lambda m: validation_scores(_OverallOnly(m), x_val, y_val),  # type: ignore[arg-type]
+        card=lambda summary: model_card(cfg, model.config, data, summary, n_parameters(model)), started=started,
+        progress=progress, title="training scorer", average=average)
     calibrate_checkpoint(out, data, cfg.val_split)
-    return TrainResult(out=out, epochs_run=epoch + 1, best_epoch=run.best_epoch, best_val=run.best_val,
-                       seconds=final["seconds"], n_train=n_train, n_val=n_val, stopped_early=stopped_early)
+    return result
