@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -11,7 +12,7 @@ import pytest
 from vliqa.data.build import BuildConfig, build_dataset
 from vliqa.data.manifest import IMAGE_SCHEMA, PAIR_SCHEMA, read_manifest, read_pairs
 from vliqa.data.sources import assign_splits, noisy_reference_variants, phantom_sources, real_sources
-from vliqa.errors import DatasetError
+from vliqa.errors import DatasetError, InvalidParameterError
 from vliqa.io import load
 
 SIZE = 128
@@ -147,3 +148,29 @@ def test_a_build_with_noisy_references_labels_against_them(head_series, tmp_path
     assert noisy and len(noisy) < len(rows)
     for r in noisy:  # measured against the noisy reference, whose noise the labels see
         assert json.loads(r["measures"])["noise_sigma_ref_hu"] > 20.0
+
+
+def test_excluding_an_unknown_or_every_degradation_is_refused():
+    from vliqa.simulate.registry import list_degradations
+
+    with pytest.raises(InvalidParameterError, match="unknown degradation.*smooth_tvv"):
+        BuildConfig(n=4, exclude=("smooth_tvv",))
+    with pytest.raises(InvalidParameterError, match="every degradation is excluded"):
+        BuildConfig(n=4, exclude=tuple(d.name for d in list_degradations()))
+
+
+def test_only_is_the_complement_of_exclude_in_registry_order(tmp_path):
+    import subprocess
+    import sys
+
+    from vliqa.cli.data import excluded_except
+    from vliqa.simulate.registry import list_degradations
+
+    kept = ["smooth_tv", "low_dose"]
+    excluded = excluded_except(kept)
+    assert excluded == [d.name for d in list_degradations() if d.name not in kept]  # the same state.json as --exclude
+    vliqa = str(Path(sys.executable).with_name("vliqa"))
+    r = subprocess.run([vliqa, "data", "build", "--source", "phantom", "--n", "2", "--out", str(tmp_path / "d"),
+                        "--only", "smooth_tvv"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "smooth_tvv" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "d").exists()

@@ -22,6 +22,7 @@ def build(
     size: int = typer.Option(512, "--size", help="Phantom size in pixels."),
     real_fraction: float = typer.Option(0.5, "--real-fraction", help="Share of samples drawn from real CT when both kinds are present."),
     exclude: list[str] = typer.Option([], "--exclude", help="Degradation to leave out (repeatable)."),
+    only: list[str] = typer.Option([], "--only", help="Use only these degradations (repeatable; the rest are excluded)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming."),
     noisy_references: int = typer.Option(0, "--noisy-references", help="Variants per real slice whose reference is re-acquired at a lower dose (soft-tissue noise 25-60 HU)."),
 ) -> None:
@@ -38,6 +39,10 @@ def build(
 
     if workers < 1:
         raise InvalidParameterError(f"--workers must be at least 1, got {workers}")
+    if only and exclude:
+        raise InvalidParameterError("--only and --exclude cannot be combined", hint="name what to keep, or what to leave out")
+    if only:
+        exclude = excluded_except(only)
     if source == "phantom":
         sources = phantom_sources(phantoms or max(10, n // 4), seed=seed)
     elif source == "default":
@@ -54,6 +59,18 @@ def build(
         f"[green]dataset ready[/] in {result.out}: {result.n_images} images, {result.n_pairs} pairs, "
         f"splits {result.split_counts}, score bins {result.bin_counts} ({result.n_candidates} candidates tried)"
     )
+
+
+def excluded_except(only: list[str]) -> list[str]:
+    """Gives the registered degradations not in `only`, in registry order (what --only X means as --exclude)."""
+    from vliqa.simulate.registry import list_degradations
+
+    known = [d.name for d in list_degradations()]
+    unknown = sorted(set(only) - set(known))
+    if unknown:
+        raise InvalidParameterError(f"unknown degradation(s) in --only: {', '.join(unknown)}",
+                                    hint=f"registered: {', '.join(known)}")
+    return [name for name in known if name not in only]
 
 
 @app.command("label")

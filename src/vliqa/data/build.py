@@ -34,7 +34,7 @@ from vliqa.data.sources import SourceSlice
 from vliqa.errors import DatasetError, InvalidParameterError
 from vliqa.io.image import CTImage
 from vliqa.labels.schema import QualityLabels
-from vliqa.simulate.registry import ASPECTS, get_degradation
+from vliqa.simulate.registry import ASPECTS, get_degradation, list_degradations
 
 N_BINS = 5
 BIN_EDGES = np.linspace(0.0, 4.0, N_BINS + 1)
@@ -65,6 +65,13 @@ class BuildConfig:
             raise InvalidParameterError(f"real_fraction must be in [0, 1], got {self.real_fraction}")
         if self.noisy_references < 0:
             raise InvalidParameterError(f"--noisy-references must be >= 0, got {self.noisy_references}")
+        known = [d.name for d in list_degradations()]
+        unknown = sorted(set(self.exclude) - set(known))
+        if unknown:
+            raise InvalidParameterError(f"unknown degradation(s) to exclude: {', '.join(unknown)}",
+                                        hint=f"registered: {', '.join(known)}")
+        if not set(known) - set(self.exclude):
+            raise InvalidParameterError("every degradation is excluded: nothing is left to make images with")
 
 
 @dataclass
