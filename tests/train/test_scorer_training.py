@@ -221,3 +221,14 @@ def test_recalibrating_replaces_the_score_map_paragraph_and_keeps_what_follows(t
     text = card.read_text()
     assert text.count("**Score map.**") == 1 and text.rstrip().endswith("**Shipped as** `default`.")
     assert text.index("**Score map.**") < text.index("**Shipped as**")
+
+
+def test_a_run_saved_before_a_config_key_existed_still_resumes(tmp_path, dataset):
+    out = tmp_path / "old"
+    train_scorer(dataset, out, tiny_cfg(epochs=1), progress=False)
+    saved = json.loads((out / "train_config.json").read_text())
+    del saved["ema_decay"]  # written by a vliqa that had no weight average
+    (out / "train_config.json").write_text(json.dumps(saved))
+    assert train_scorer(dataset, out, tiny_cfg(epochs=2), progress=False).epochs_run == 2
+    with pytest.raises(DatasetError, match="ema_decay"):  # but a run with another value is another run
+        train_scorer(dataset, out, tiny_cfg(epochs=3, ema_decay=0.9), progress=False)

@@ -360,8 +360,10 @@ def check_resume(out: Path, cfg: Any) -> None:
     if not saved_path.is_file():
         return
     saved, now = json.loads(saved_path.read_text()), config_to_dict(cfg)
+    # a key the saved run predates had its default then (e.g. ema_decay, added in session 4)
+    defaults = config_to_dict(type(cfg)())
     # epochs and patience may change on resume (train longer); anything else would mix two runs
-    differ = sorted(k for k in now if k not in ("epochs", "patience") and saved.get(k) != now[k])
+    differ = sorted(k for k in now if k not in ("epochs", "patience") and saved.get(k, defaults.get(k)) != now[k])
     if differ:
         raise DatasetError(f"this folder holds a run with a different configuration ({', '.join(differ)} differ)",
                            path=out, hint="use a new --out folder, or --overwrite to start again")
