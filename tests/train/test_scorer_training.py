@@ -232,3 +232,13 @@ def test_a_run_saved_before_a_config_key_existed_still_resumes(tmp_path, dataset
     assert train_scorer(dataset, out, tiny_cfg(epochs=2), progress=False).epochs_run == 2
     with pytest.raises(DatasetError, match="ema_decay"):  # but a run with another value is another run
         train_scorer(dataset, out, tiny_cfg(epochs=3, ema_decay=0.9), progress=False)
+
+
+def test_early_stopping_counts_only_the_epochs_that_ran(tmp_path, dataset):
+    # a vanishing learning rate: validation cannot keep improving, so patience 1 stops the run early
+    cfg = tiny_cfg(epochs=6, patience=1, lr=1e-9, min_lr=1e-9)
+    result = train_scorer(dataset, tmp_path / "stop", cfg, progress=False)
+    logged = (tmp_path / "stop" / "train_log.jsonl").read_text().splitlines()
+    assert result.stopped_early and result.epochs_run == len(logged) < 6
+    saved = json.loads((tmp_path / "stop" / "config.json").read_text())["metadata"]["training"]
+    assert saved["epochs_run"] == len(logged)

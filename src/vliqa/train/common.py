@@ -419,7 +419,7 @@ def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, m
         save_checkpoint(kept, model_config, out, card(summary),
                         metadata={"training": {**summary, "data": str(data), "config": config_to_dict(cfg)}})
 
-    epoch, stopped_early = run.start_epoch - 1, False
+    done, stopped_early = run.start_epoch, False  # epochs finished so far, this session's included
     model.train()
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("train", total=n_batches, epoch=run.start_epoch, info="")
@@ -441,12 +441,13 @@ def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, m
             run.end_epoch(out, epoch=epoch, lr=learning_rate(epoch), train_loss=float(np.mean(losses)), val=val,
                           seconds=run.elapsed_before + time.perf_counter() - started, n_train=n_train, n_val=n_val,
                           model=model, optimizer=optimizer, save_best=save_best, average=average)
+            done = epoch + 1
     if run.best_epoch < 0:
         raise DatasetError("no epoch was run", path=out, hint="raise --epochs above the epochs already done")
-    final = {"epochs_run": epoch + 1, "best_epoch": run.best_epoch, "best_val": run.best_val, "n_train": n_train,
+    final = {"epochs_run": done, "best_epoch": run.best_epoch, "best_val": run.best_val, "n_train": n_train,
              "n_val": n_val, "seconds": run.elapsed_before + time.perf_counter() - started}
     finish_checkpoint(out, final, card(final))
-    return TrainResult(out=out, epochs_run=epoch + 1, best_epoch=run.best_epoch, best_val=run.best_val,
+    return TrainResult(out=out, epochs_run=done, best_epoch=run.best_epoch, best_val=run.best_val,
                        seconds=final["seconds"], n_train=n_train, n_val=n_val, stopped_early=stopped_early)
 
 
