@@ -155,6 +155,7 @@ def test_excluding_an_unknown_or_every_degradation_is_refused():
 
     with pytest.raises(InvalidParameterError, match="unknown degradation.*smooth_tvv"):
         BuildConfig(n=4, exclude=("smooth_tvv",))
+    assert BuildConfig(n=4, exclude=("smooth_bm3d",)).exclude == ("smooth_bm3d",)  # optional: fine with or without it
     with pytest.raises(InvalidParameterError, match="every degradation is excluded"):
         BuildConfig(n=4, exclude=tuple(d.name for d in list_degradations()))
 

@@ -65,8 +65,10 @@ class BuildConfig:
             raise InvalidParameterError(f"real_fraction must be in [0, 1], got {self.real_fraction}")
         if self.noisy_references < 0:
             raise InvalidParameterError(f"--noisy-references must be >= 0, got {self.noisy_references}")
+        from vliqa.simulate.denoise import OPTIONAL_DEGRADATIONS
+
         known = [d.name for d in list_degradations()]
-        unknown = sorted(set(self.exclude) - set(known))
+        unknown = sorted(set(self.exclude) - set(known) - set(OPTIONAL_DEGRADATIONS))
         if unknown:
             raise InvalidParameterError(f"unknown degradation(s) to exclude: {', '.join(unknown)}",
                                         hint=f"registered: {', '.join(known)}")

@@ -158,6 +158,10 @@ def smooth_tv(
     return image.with_step("smooth_tv", params, _tv_hu(image.hu, weight_hu, n_iter))
 
 
+#: degradations registered only when their optional package is installed: excluding them is never an error
+OPTIONAL_DEGRADATIONS = ("smooth_bm3d",)
+
+
 def bm3d_available() -> bool:
     """Gives True when the optional `bm3d` package (free for non-commercial use only) is installed."""
     return importlib.util.find_spec("bm3d") is not None
