@@ -164,7 +164,7 @@ def test_only_is_the_complement_of_exclude_in_registry_order(tmp_path):
     import subprocess
     import sys
 
-    from vliqa.cli.data import excluded_except
+    from vliqa.data.recipes import excluded_except
     from vliqa.simulate.registry import list_degradations
 
     kept = ["smooth_tv", "low_dose"]

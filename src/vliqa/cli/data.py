@@ -42,6 +42,8 @@ def build(
     if only and exclude:
         raise InvalidParameterError("--only and --exclude cannot be combined", hint="name what to keep, or what to leave out")
     if only:
+        from vliqa.data.recipes import excluded_except
+
         exclude = excluded_except(only)
     if source == "phantom":
         sources = phantom_sources(phantoms or max(10, n // 4), seed=seed)
@@ -59,18 +61,6 @@ def build(
         f"[green]dataset ready[/] in {result.out}: {result.n_images} images, {result.n_pairs} pairs, "
         f"splits {result.split_counts}, score bins {result.bin_counts} ({result.n_candidates} candidates tried)"
     )
-
-
-def excluded_except(only: list[str]) -> list[str]:
-    """Gives the registered degradations not in `only`, in registry order (what --only X means as --exclude)."""
-    from vliqa.simulate.registry import list_degradations
-
-    known = [d.name for d in list_degradations()]
-    unknown = sorted(set(only) - set(known))
-    if unknown:
-        raise InvalidParameterError(f"unknown degradation(s) in --only: {', '.join(unknown)}",
-                                    hint=f"registered: {', '.join(known)}")
-    return [name for name in known if name not in only]
 
 
 @app.command("label")

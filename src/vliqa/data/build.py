@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from vliqa.data.manifest import IMAGE_SCHEMA, PAIR_SCHEMA, dumps, write_table
-from vliqa.data.recipes import sample_recipe
+from vliqa.data.recipes import check_names, sample_recipe
 from vliqa.data.sources import SourceSlice
 from vliqa.errors import DatasetError, InvalidParameterError
 from vliqa.io.image import CTImage
@@ -65,14 +65,8 @@ class BuildConfig:
             raise InvalidParameterError(f"real_fraction must be in [0, 1], got {self.real_fraction}")
         if self.noisy_references < 0:
             raise InvalidParameterError(f"--noisy-references must be >= 0, got {self.noisy_references}")
-        from vliqa.simulate.denoise import OPTIONAL_DEGRADATIONS
-
-        known = [d.name for d in list_degradations()]
-        unknown = sorted(set(self.exclude) - set(known) - set(OPTIONAL_DEGRADATIONS))
-        if unknown:
-            raise InvalidParameterError(f"unknown degradation(s) to exclude: {', '.join(unknown)}",
-                                        hint=f"registered: {', '.join(known)}")
-        if not set(known) - set(self.exclude):
+        check_names(self.exclude, "--exclude")
+        if not {d.name for d in list_degradations()} - set(self.exclude):
             raise InvalidParameterError("every degradation is excluded: nothing is left to make images with")
 
 

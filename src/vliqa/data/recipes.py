@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vliqa.errors import InvalidParameterError
 from vliqa.simulate.registry import Degradation, list_degradations
 
 #: family -> probability
@@ -37,6 +38,27 @@ class Recipe:
 def available(kind: str | None = None, *, exclude: tuple[str, ...] = ()) -> list[Degradation]:
     """Gives the registered degradations of `kind` (all kinds when None), without the excluded names."""
     return [d for d in list_degradations() if (kind is None or d.kind == kind) and d.name not in exclude]
+
+
+def check_names(names: tuple[str, ...] | list[str], option: str) -> None:
+    """Raises InvalidParameterError when `names` holds a degradation that is not registered.
+
+    A degradation registered only with an optional package (`smooth_bm3d`) is known even where that package is
+    missing, so a recipe that names it runs on every machine.
+    """
+    from vliqa.simulate.denoise import OPTIONAL_DEGRADATIONS
+
+    known = [d.name for d in available()]
+    unknown = sorted(set(names) - set(known) - set(OPTIONAL_DEGRADATIONS))
+    if unknown:
+        raise InvalidParameterError(f"unknown degradation(s) in {option}: {', '.join(unknown)}",
+                                    hint=f"registered: {', '.join(known)}")
+
+
+def excluded_except(only: tuple[str, ...] | list[str]) -> list[str]:
+    """Gives the registered degradations not in `only`, in registry order (what --only X means as --exclude)."""
+    check_names(only, "--only")
+    return [d.name for d in available() if d.name not in only]
 
 
 #: Degradations whose order in a chain is fixed: physics first (projection), then image processing.
