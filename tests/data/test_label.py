@@ -55,4 +55,7 @@ def test_a_rebuilt_caption_is_the_builders_caption(dataset_copy):
 def test_from_measures_with_another_method_is_a_user_error(dataset_copy):
     r = subprocess.run([VLIQA, "data", "label", "--data", str(dataset_copy), "--method", "diagnostic", "--from-measures"],
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 1 and "--from-measures applies to --method physics only" in r.stderr
+    assert r.returncode == 1 and "apply to --method physics only" in r.stderr
+    r = subprocess.run([VLIQA, "data", "label", "--data", str(dataset_copy), "--method", "human", "--replay"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "apply to --method physics only" in r.stderr

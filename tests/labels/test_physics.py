@@ -141,3 +141,33 @@ def test_each_aspect_score_is_monotone_in_severity(real_slice, name, aspect):
     scores = [lab.aspects[aspect] for lab in labels_at(real_slice, name, [0.2, 0.6, 1.0], seed=2)]
     assert all(a >= b - 0.05 for a, b in zip(scores, scores[1:], strict=False)), scores
     assert scores[0] > scores[-1] + 0.3, scores
+
+
+def test_an_implant_is_not_counted_as_its_own_artifact(real_slice):
+    from vliqa.labels.physics import body_mask, implant_mask
+    from vliqa.simulate import metal
+    from vliqa.simulate.metal_placement import MetalPart
+
+    deg, art = degrade_with_artifact_field(real_slice, [("metal", {"kind": "clip", "material": "titanium"})], seed=3)
+    step = deg.history[-1]
+    occupied = metal.occupancy([MetalPart(**p) for p in step["parts"]], deg.shape, step["pixel_mm"]) > 0.5
+    mask = implant_mask(deg.hu, real_slice.hu, step["pixel_mm"])
+    assert occupied.any() and mask[occupied].all()
+    assert mask.sum() < 20 * occupied.sum()  # the clip and a 1.5 mm margin, not its streaks
+    m = measure_against_reference(deg, real_slice, artifact_hu=art)
+    body = body_mask(real_slice)
+    with_the_clip = float(np.sqrt(np.mean(art[body] ** 2))) / m.noise_sigma_ref_hu
+    assert 0.0 < m.artifact_rms_ratio < 0.6 * with_the_clip
+    assert not implant_mask(real_slice.hu, real_slice.hu, step["pixel_mm"]).any()  # bone is not metal
+
+
+def test_residual_streaks_count_only_their_streaks_as_artifact(real_slice):
+    deg, art = degrade_with_artifact_field(real_slice, [("residual_streaks", {"strength": 0.6})], seed=7)
+    step = deg.history[-1]
+    # the step's smoothing moved bone edges by far more than the streaks' amplitude; that is texture, not artifact
+    assert float(np.abs(deg.hu - real_slice.hu).max()) > 3 * step["amplitude_hu"]
+    assert 3.0 < float(np.abs(art).max()) <= 1.2 * step["amplitude_hu"]
+    lab = physics_labels(deg, real_slice, artifact_hu=art)
+    assert lab.aspects["noise"] == pytest.approx(4.0, abs=0.01)  # the smoothing lowered the noise it is measured on
+    _, none = degrade_with_artifact_field(real_slice, [("residual_streaks", {"strength": 0.6, "amplitude_hu": 0.0})])
+    assert not none.any()

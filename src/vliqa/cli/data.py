@@ -29,13 +29,7 @@ def build(
     """Build a CT-IQA dataset: degraded images, physics labels, captions, pairs and splits."""
     from vliqa.cli.main import console
     from vliqa.data.build import BuildConfig, build_dataset
-    from vliqa.data.sources import (
-        assign_splits,
-        default_sources,
-        noisy_reference_variants,
-        phantom_sources,
-        real_sources,
-    )
+    from vliqa.data.sources import build_sources
 
     if workers < 1:
         raise InvalidParameterError(f"--workers must be at least 1, got {workers}")
@@ -45,17 +39,9 @@ def build(
         from vliqa.data.recipes import excluded_except
 
         exclude = excluded_except(only)
-    if source == "phantom":
-        sources = phantom_sources(phantoms or max(10, n // 4), seed=seed)
-    elif source == "default":
-        sources = default_sources(n_phantoms=phantoms if phantoms is not None else 300, seed=seed)
-    else:
-        sources = real_sources([source])
-        if phantoms:
-            sources += phantom_sources(phantoms, seed=seed)
     cfg = BuildConfig(n=n, seed=seed, source=source, phantom_size_px=size, real_fraction=real_fraction,
                       exclude=tuple(exclude), noisy_references=noisy_references)
-    sources = assign_splits(sources + noisy_reference_variants(sources, noisy_references, seed=seed), seed=seed)
+    sources = build_sources(source, n=n, phantoms=phantoms, seed=seed, noisy_references=noisy_references)
     result = build_dataset(sources, out, cfg, workers=workers, overwrite=overwrite)
     console.print(
         f"[green]dataset ready[/] in {result.out}: {result.n_images} images, {result.n_pairs} pairs, "
@@ -70,14 +56,29 @@ def label(
     csv: Path | None = typer.Option(None, "--csv", help="Human scores: path,score[,noise,artifacts,sharpness,contrast,texture]."),
     diagnostic_model: str = typer.Option("lesion_net", "--diagnostic-model", help="Diagnostic model for --method diagnostic: a registered name or a checkpoint folder."),
     from_measures: bool = typer.Option(False, "--from-measures", help="physics only: rescore from the measures stored at build time (after a calibration change; reads no image, keeps the simulator's artifact fields)."),
+    replay: bool = typer.Option(False, "--replay", help="physics only: make the images with artifact steps again from the build's records and label them exactly as a build today would (after a change to a measure or the artifact field); checks every replayed image against the stored one."),
+    all_rows: bool = typer.Option(False, "--all-rows", help="with --replay: replay every row, not only those with artifact steps."),
+    phantoms: int | None = typer.Option(None, "--phantoms", help="with --replay: the build's --phantoms, for folders built before state.json recorded it."),
+    workers: int = typer.Option(2, "--workers", help="with --replay: worker processes."),
 ) -> None:
     """Write labels into a dataset's manifest."""
     from vliqa.cli.main import console
     from vliqa.data.label import apply_human_scores, relabel_diagnostic, relabel_physics, rescore_physics
 
-    if from_measures and method != "physics":
-        raise InvalidParameterError("--from-measures applies to --method physics only")
-    if method == "physics":
+    if (from_measures or replay) and method != "physics":
+        raise InvalidParameterError("--from-measures and --replay apply to --method physics only")
+    if from_measures and replay:
+        raise InvalidParameterError("--from-measures and --replay cannot be combined",
+                                    hint="--from-measures rescores stored measures; --replay measures again")
+    if (all_rows or phantoms is not None) and not replay:
+        raise InvalidParameterError("--all-rows and --phantoms apply to --replay only")
+    if workers < 1:
+        raise InvalidParameterError(f"--workers must be at least 1, got {workers}")
+    if replay:
+        from vliqa.data.replay import replay_labels
+
+        n = replay_labels(data, phantoms=phantoms, workers=workers, every_row=all_rows)
+    elif method == "physics":
         n = rescore_physics(data) if from_measures else relabel_physics(data)
     elif method == "diagnostic":
         n = relabel_diagnostic(data, model=diagnostic_model)

@@ -195,12 +195,8 @@ def _load_state(out: Path, cfg: BuildConfig, overwrite: bool) -> tuple[int, list
         for p in (state_path, records_path, out / "manifest.parquet", out / "pairs.parquet"):
             p.unlink(missing_ok=True)
         return 0, []
-    state = json.loads(state_path.read_text())
-    current = json.loads(json.dumps(asdict(cfg)))
-    # A key added to BuildConfig after the folder was built takes its default there.
-    defaults = json.loads(json.dumps(asdict(BuildConfig(n=cfg.n))))
-    saved = {**{k: v for k, v in defaults.items() if k not in (state.get("config") or {})}, **(state.get("config") or {})}
-    if saved != current:
+    saved, state = saved_build(out)
+    if json.loads(json.dumps(asdict(saved))) != json.loads(json.dumps(asdict(cfg))):
         raise DatasetError(
             "this folder holds a build with a different configuration",
             path=out,
@@ -221,10 +217,29 @@ def _load_state(out: Path, cfg: BuildConfig, overwrite: bool) -> tuple[int, list
     return next_candidate, records
 
 
-def _save_state(out: Path, cfg: BuildConfig, next_candidate: int) -> None:
+def saved_build(out: Path) -> tuple[BuildConfig, dict[str, Any]]:
+    """Gives the BuildConfig saved in `out`/state.json and the whole state (its "n_phantoms" is absent in builds older than it).
+
+    A key added to BuildConfig after the folder was built takes its default there.
+    """
+    state_path = out / "state.json"
+    try:
+        state = json.loads(state_path.read_text())
+        config = dict(state.get("config") or {})
+        config["exclude"] = tuple(config.get("exclude", ()))
+        return BuildConfig(**config), state
+    except FileNotFoundError:
+        raise DatasetError("no build state here: this folder was not made by `vliqa data build`", path=state_path,
+                           hint="a merged dataset has none: work on the folders it was merged from") from None
+    except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+        raise DatasetError(f"the build state cannot be read ({exc})", path=state_path) from exc
+
+
+def _save_state(out: Path, cfg: BuildConfig, next_candidate: int, n_phantoms: int) -> None:
     from vliqa.io.write import atomic_write_bytes
 
-    payload = {"config": asdict(cfg), "next_candidate": next_candidate, "manifest_version": 1}
+    # the phantom count is not in BuildConfig (the sources are the caller's), but replaying the build needs it
+    payload = {"config": asdict(cfg), "next_candidate": next_candidate, "n_phantoms": n_phantoms, "manifest_version": 1}
     atomic_write_bytes(out / "state.json", json.dumps(payload, indent=2).encode())
 
 
@@ -280,7 +295,8 @@ def build_dataset(
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "references").mkdir(parents=True, exist_ok=True)
     next_candidate, records = _load_state(out, cfg, overwrite)
-    _save_state(out, cfg, next_candidate)
+    n_phantoms = sum(s.kind == "phantom" for s in sources)
+    _save_state(out, cfg, next_candidate, n_phantoms)
     counts = [0] * N_BINS
     for r in records:
         counts[_bin_of(r["overall"])] += 1
@@ -324,7 +340,7 @@ def build_dataset(
                     records_fh.flush()
                     counts[b] += 1
                     bar.update(task, completed=len(records), info=f"bins {counts}")
-                _save_state(out, cfg, candidate)
+                _save_state(out, cfg, candidate, n_phantoms)
     finally:
         records_fh.close()
         if pool is not None:

@@ -172,6 +172,28 @@ def default_sources(*, n_phantoms: int = 300, seed: int = 0) -> list[SourceSlice
     return real + phantom_sources(n_phantoms, seed=seed)
 
 
+def default_phantom_count(source: str, n: int) -> int:
+    """Gives the number of phantom sources `vliqa data build --source SOURCE --n N` uses without --phantoms."""
+    return max(10, n // 4) if source == "phantom" else 300 if source == "default" else 0
+
+
+def build_sources(source: str, *, n: int, phantoms: int | None = None, seed: int = 0,
+                  noisy_references: int = 0) -> list[SourceSlice]:
+    """Gives the sources of a build, splits assigned: 'phantom', 'default' (shared real CT + phantoms) or a CT folder.
+
+    The same arguments give the same list, in the same order: a build's candidates index into it, which is what
+    lets `vliqa.data.replay` make every image of a finished build again.
+    """
+    phantoms = default_phantom_count(source, n) if phantoms is None else phantoms
+    if source == "phantom":
+        sources = phantom_sources(phantoms, seed=seed)
+    elif source == "default":
+        sources = default_sources(n_phantoms=phantoms, seed=seed)
+    else:
+        sources = real_sources([source]) + (phantom_sources(phantoms, seed=seed) if phantoms else [])
+    return assign_splits(sources + noisy_reference_variants(sources, noisy_references, seed=seed), seed=seed)
+
+
 def assign_splits(sources: list[SourceSlice], *, seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> list[SourceSlice]:
     """Gives the sources with a split each, by patient (every slice of a patient in one split)."""
     from dataclasses import replace

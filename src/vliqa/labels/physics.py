@@ -193,9 +193,9 @@ def measure_against_reference(
     """Gives the physics measures of `degraded` against `reference` (same slice, same geometry).
 
     `artifact_hu`, when the simulator knows it, is the part of degraded - reference that the
-    artifact-type steps added (streaks, rings, motion, blocking). Its RMS in flat tissue is
-    the artifact amplitude, and noise is measured on the image without it, so a streak is
-    counted once, as an artifact, not again as noise. Without it, the artifact amplitude is
+    artifact-type steps added (streaks, rings, motion, blocking). Its RMS in the body is
+    the artifact amplitude (implants themselves left out: `implant_mask`), and noise is measured on the image
+    without it, so a streak is counted once, as an artifact, not again as noise. Without it, the artifact amplitude is
     estimated from the coherent part of the error (`structured_error_index`).
     """
     if degraded.shape != reference.shape:
@@ -235,9 +235,28 @@ def measure_against_reference(
         structured_error_index=_structured_error_index(deg, ref, flat, px),
         lesion_cnr_ratio=lesion_cnr_ratio,
         artifact_rms_ratio=(
-            float(np.sqrt(np.mean(artifact_hu[body] ** 2))) / sigma_ref if artifact_hu is not None else None
+            float(np.sqrt(np.mean(artifact_hu[body & ~implant_mask(deg, ref, px)] ** 2))) / sigma_ref
+            if artifact_hu is not None else None
         ),
     )
+
+
+#: HU above which a pixel reads metal (cortical bone stays below ~2000 HU; the simulator's metal reads 3071)
+METAL_HU = 2500.0
+#: margin around an implant left out of the artifact amplitude: its own partial-volume edge, not an artifact
+IMPLANT_MARGIN_MM = 1.5
+
+
+def implant_mask(degraded: np.ndarray, reference: np.ndarray, px_mm: float) -> np.ndarray:
+    """Gives the pixels of an implant the degraded image holds and the reference does not, with a 1.5 mm margin.
+
+    An implant is hardware in the patient, not an artifact: counted in the artifact amplitude, a titanium clip of
+    60 pixels at 3000 HU outweighed its own streaks several times over.
+    """
+    metal = (degraded >= METAL_HU) & (reference < METAL_HU)
+    if not metal.any():
+        return metal
+    return ndimage.binary_dilation(metal, iterations=max(1, int(round(IMPLANT_MARGIN_MM / px_mm))))
 
 
 def _lesion_cnr(hu: np.ndarray, lesion_mask: np.ndarray, px_mm: float) -> float:
@@ -410,6 +429,6 @@ def degrade_with_artifact_field(
         else:
             out = deg(image, seed=step_seed, **params)
         if is_artifact_step(name):
-            field_hu = field_hu + (out.hu - image.hu)
+            field_hu = field_hu + (deg.artifact_part(image, out) if deg.artifact_part else out.hu - image.hu)
         image = out
     return image, field_hu

@@ -317,7 +317,21 @@ def detail_loss(
     return image.with_step("detail_loss", params, out)
 
 
-@register("residual_streaks", params_for_severity=_strength_for_severity, aspects=("artifacts", "texture"), kind="denoise")
+def _streaks_only(before: CTImage, after: CTImage) -> np.ndarray:
+    """Gives the streaks residual_streaks added (smoothed as the image was): after - smooth(before).
+
+    The step's smoothing of the whole image is denoiser look (texture, sharpness), not artifact: counted as
+    artifact it made every bone edge the blur moved into an "artifact" of hundreds of HU.
+    """
+    params = after.history[-1]
+    if params["amplitude_hu"] <= 0 or params["n_angles"] <= 0:  # the step returned its input unchanged
+        return np.zeros(after.shape, np.float32)
+    sigma = float(params["smooth_sigma_mm"])
+    return after.hu.astype(np.float32) - gaussian_mm(before.hu.astype(np.float32), sigma, spacing_mm(before))
+
+
+@register("residual_streaks", params_for_severity=_strength_for_severity, aspects=("artifacts", "texture"), kind="denoise",
+          artifact_part=_streaks_only)
 def residual_streaks(
     image: CTImage,
     *,

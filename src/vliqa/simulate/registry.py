@@ -38,6 +38,9 @@ class Degradation:
     #: "projection" (sinogram domain), "image", or "denoise" (post-processing / reconstruction texture)
     kind: str
     description: str = ""
+    #: (before, after) -> the part of after.hu - before.hu that is artifact, for steps whose change is not all
+    #: artifact (residual_streaks also smooths the image); None: the whole change of an artifact-type step
+    artifact_part: Callable[[CTImage, CTImage], np.ndarray] | None = None
 
     def __call__(self, image: CTImage, *, seed: int = 0, **params: Any) -> CTImage:
         return self.fn(image, seed=seed, **params)
@@ -62,8 +65,12 @@ def register(
     aspects: tuple[str, ...],
     kind: str,
     description: str = "",
+    artifact_part: Callable[[CTImage, CTImage], np.ndarray] | None = None,
 ) -> Callable[[DegradationFn], DegradationFn]:
-    """Registers the decorated function as degradation `name`; gives the function back unchanged."""
+    """Registers the decorated function as degradation `name`; gives the function back unchanged.
+
+    `artifact_part` is for an artifact-type step whose change is not all artifact (see `Degradation`).
+    """
     unknown = set(aspects) - set(ASPECTS)
     if unknown:
         raise ValueError(f"unknown aspects {unknown} for degradation {name}")
@@ -76,6 +83,7 @@ def register(
             aspects=aspects,
             kind=kind,
             description=description or (fn.__doc__ or "").strip().splitlines()[0] if (description or fn.__doc__) else "",
+            artifact_part=artifact_part,
         )
         return fn
 
