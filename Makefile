@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := src/vliqa/samples/abdomen_ct_dicom
 
-.PHONY: demo test install install-dev lint bench bench-scorer dataset dataset-denoise train-scorer train-scorer-regrank train-regressor denoiser lesion-net priors figures clean
+.PHONY: demo test install install-dev lint bench bench-scorer dataset relabel dataset-denoise train-scorer train-scorer-regrank train-regressor denoiser lesion-net priors figures clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -43,6 +43,14 @@ bench: install-dev
 dataset: install
 	$(BIN)/vliqa data build --source default --n 6400 --phantoms 600 --out data/ctiqa-sim --seed 0
 	$(BIN)/vliqa data build --source default --n 1600 --noisy-references 2 --real-fraction 1.0 --out data/ctiqa-noisy --seed 1
+	rm -rf data/ctiqa-default
+	$(BIN)/vliqa data merge data/ctiqa-sim data/ctiqa-noisy --out data/ctiqa-default
+
+# Sets built before session 5's artifact-label fix (docs/labels.md): relabel them exactly by replaying their
+# builds (~12 min on 2 cores), as the shipped default's data was; a fresh `make dataset` needs no replay.
+relabel: install
+	$(BIN)/vliqa data label --data data/ctiqa-sim --method physics --replay --phantoms 600
+	$(BIN)/vliqa data label --data data/ctiqa-noisy --method physics --replay
 	rm -rf data/ctiqa-default
 	$(BIN)/vliqa data merge data/ctiqa-sim data/ctiqa-noisy --out data/ctiqa-default
 

@@ -104,8 +104,8 @@ def replay_labels(folder: str | Path, *, phantoms: int | None = None, workers: i
 
     ctx = mp.get_context("spawn")  # as the builder: a forked child deadlocks in torch ops
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=(sources, cfg)) if workers > 1 and pending else None
-    if pool is None:
-        _init_worker(sources, cfg)
+    if pool is None and pending:
+        _init_worker(sources, cfg)  # in this process, as the builder does with one worker
     try:
         results = pool.imap(make_candidate, pending) if pool else map(make_candidate, pending)
         with open(sidecar, "a") as fh:
