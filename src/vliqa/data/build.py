@@ -202,19 +202,30 @@ def _load_state(out: Path, cfg: BuildConfig, overwrite: bool) -> tuple[int, list
             path=out,
             hint="use a new --out folder, or --overwrite to start again",
         )
-    records: list[dict[str, Any]] = []
-    if records_path.exists():
-        for line in records_path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut by an interruption: everything before it is whole
+    records = read_jsonl(records_path) if records_path.exists() else []
     # Images of the kept records must exist; drop a record whose image write was cut short.
     records = [r for r in records if (out / r["path"]).is_file()]
     with open(records_path, "w") as fh:  # rewrite without any cut line
         fh.writelines(json.dumps(r) + "\n" for r in records)
     next_candidate = max([int(state.get("next_candidate", 0))] + [r["candidate"] + 1 for r in records])
     return next_candidate, records
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Gives the objects of a JSON-lines file that is appended to as work finishes, up to a line an interruption cut."""
+    items = []
+    for line in path.read_text().splitlines():
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line cut by an interruption: everything before it is whole
+    return items
+
+
+def label_fields(labels: dict[str, Any], caption: str) -> dict[str, Any]:
+    """Gives the record/manifest fields of a candidate's labels (`QualityLabels.to_dict()`) and caption."""
+    return {"overall": labels["overall"], **{a: labels["aspects"][a] for a in ASPECTS},
+            "label_source": labels["source"], "measures": dumps(labels["measures"]), "caption": caption}
 
 
 def saved_build(out: Path) -> tuple[BuildConfig, dict[str, Any]]:
@@ -244,7 +255,6 @@ def _save_state(out: Path, cfg: BuildConfig, next_candidate: int, n_phantoms: in
 
 
 def _record_row(c: dict[str, Any], src: SourceSlice, image_id: str, ref_id: str) -> dict[str, Any]:
-    labels = c["labels"]
     degradations = [
         {k: v for k, v in step.items() if isinstance(v, (int, float, str, bool)) or v is None} for step in c["history"]
     ]
@@ -260,11 +270,7 @@ def _record_row(c: dict[str, Any], src: SourceSlice, image_id: str, ref_id: str)
         "split": src.split,
         "family": c["recipe"]["family"],
         "degradations": dumps(degradations),
-        "overall": labels["overall"],
-        **{a: labels["aspects"][a] for a in ASPECTS},
-        "label_source": labels["source"],
-        "measures": dumps(labels["measures"]),
-        "caption": c["caption"],
+        **label_fields(c["labels"], c["caption"]),
         "organs": dumps(c["organs"]),
         "seed": c["seed"],
         "pixel_spacing_mm": c["pixel_spacing_mm"],

@@ -24,14 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from vliqa.data.manifest import IMAGE_SCHEMA, PAIR_SCHEMA, dumps, read_manifest, write_table
+from vliqa.data.manifest import IMAGE_SCHEMA, PAIR_SCHEMA, read_manifest, write_table
 from vliqa.errors import DatasetError
-from vliqa.simulate.registry import ASPECTS
+from vliqa.io.write import PNG16_HU_OFFSET
 
 #: largest |replayed - stored| HU where the stored PNG did not clip: its rounding is 0.5 HU
 MATCH_TOLERANCE_HU = 1.0
 #: PNG16 stores HU + 1024 in 0..65535: a pixel at either end may have been clipped
-PNG_LOW_HU, PNG_HIGH_HU = -1024.0, 65535.0 - 1024.0
+PNG_LOW_HU, PNG_HIGH_HU = -float(PNG16_HU_OFFSET), 65535.0 - PNG16_HU_OFFSET
 REPLAY_FILE = "replay.jsonl"
 
 
@@ -43,11 +43,13 @@ def has_artifact_step(record: dict[str, Any]) -> bool:
 
 
 def _read_records(folder: Path) -> list[dict[str, Any]]:
+    from vliqa.data.build import read_jsonl
+
     path = folder / "records.jsonl"
     if not path.is_file():
         raise DatasetError("no records.jsonl: this folder was not made by `vliqa data build`", path=folder,
                            hint="a merged dataset has none: replay the folders it was merged from, then merge again")
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = read_jsonl(path)
     if any("candidate" not in r for r in records):
         raise DatasetError("records without a candidate index cannot be replayed", path=path)
     return records
@@ -77,7 +79,7 @@ def replay_labels(folder: str | Path, *, phantoms: int | None = None, workers: i
     """
     from rich.progress import track
 
-    from vliqa.data.build import _init_worker, make_candidate, make_pairs, saved_build
+    from vliqa.data.build import _init_worker, label_fields, make_candidate, make_pairs, read_jsonl, saved_build
     from vliqa.data.sources import build_sources
     from vliqa.io import load
     from vliqa.io.write import atomic_write_text
@@ -92,14 +94,7 @@ def replay_labels(folder: str | Path, *, phantoms: int | None = None, workers: i
     todo = sorted(c for c, r in by_candidate.items() if every_row or has_artifact_step(r))
 
     sidecar = folder / REPLAY_FILE
-    done: dict[int, dict[str, Any]] = {}
-    if sidecar.is_file():
-        for line in sidecar.read_text().splitlines():
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                break  # a line cut by an interruption
-            done[int(item["candidate"])] = item
+    done = {int(item["candidate"]): item for item in (read_jsonl(sidecar) if sidecar.is_file() else [])}
     pending = [c for c in todo if c not in done]
 
     ctx = mp.get_context("spawn")  # as the builder: a forked child deadlocks in torch ops
@@ -130,17 +125,14 @@ def replay_labels(folder: str | Path, *, phantoms: int | None = None, workers: i
 
     replayed = {}
     for candidate in todo:
-        record, labels = by_candidate[candidate], done[candidate]["labels"]
-        record.update({"overall": labels["overall"], **{a: labels["aspects"][a] for a in ASPECTS},
-                       "label_source": labels["source"], "measures": dumps(labels["measures"]),
-                       "caption": done[candidate]["caption"]})
-        replayed[record["id"]] = record
+        fields = label_fields(done[candidate]["labels"], done[candidate]["caption"])
+        by_candidate[candidate].update(fields)
+        replayed[by_candidate[candidate]["id"]] = fields
     atomic_write_text(folder / "records.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     rows = read_manifest(folder).to_pylist()
-    keys = ("overall", *ASPECTS, "label_source", "measures", "caption")
     for row in rows:  # human and diagnostic labels written after the build stay
         if row["id"] in replayed and row["label_source"] == "physics":
-            row.update({k: replayed[row["id"]][k] for k in keys})
+            row.update(replayed[row["id"]])
     write_table(rows, IMAGE_SCHEMA, folder / "manifest.parquet")
     write_table(make_pairs(records, cfg), PAIR_SCHEMA, folder / "pairs.parquet")
     sidecar.unlink(missing_ok=True)
