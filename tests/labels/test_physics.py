@@ -171,3 +171,27 @@ def test_residual_streaks_count_only_their_streaks_as_artifact(real_slice):
     assert lab.aspects["noise"] == pytest.approx(4.0, abs=0.01)  # the smoothing lowered the noise it is measured on
     _, none = degrade_with_artifact_field(real_slice, [("residual_streaks", {"strength": 0.6, "amplitude_hu": 0.0})])
     assert not none.any()
+
+
+def test_artifact_amplitude_counts_what_the_soft_tissue_window_shows(real_slice):
+    from vliqa.labels.physics import body_mask, visible_artifact_rms
+
+    ref = real_slice.hu.astype(np.float32)
+    body = body_mask(real_slice)
+    bone = ref > 400
+    assert bone.sum() > 500
+    # +600 HU on bone: saturated in the reading window and never soft tissue, so not seen
+    assert visible_artifact_rms(ref + 600 * bone, 600 * bone.astype(np.float32), real_slice, body) == 0.0
+    # a 20 HU band across the slice shows in full in soft tissue
+    band = np.zeros_like(ref)
+    band[200:260, :] = 20.0
+    seen = visible_artifact_rms(ref + band, band, real_slice, body)
+    assert 2.0 < seen <= 20.0
+
+
+def test_a_slight_head_motion_is_not_rated_as_bad_as_a_severe_one(head_series):
+    head = load(str(head_series)).slice(0)
+    slight, severe = labels_at(head, "motion", [0.2, 1.0], seed=1)
+    # the skull's edge moves by thousands of HU on a thin rim; counted over the body it rated both 0
+    assert slight.aspects["artifacts"] > 1.5
+    assert severe.aspects["artifacts"] < slight.aspects["artifacts"] - 1.0

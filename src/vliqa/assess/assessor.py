@@ -76,10 +76,14 @@ def find_evidence(aspects: dict[str, float], measures: dict[str, float]) -> list
     return found
 
 
-def detect_distortions(aspects: dict[str, float], measures: dict[str, float]) -> tuple[DetectedDistortion, ...]:
-    """Gives the distortions that low aspect scores and out-of-range physics measures point to, most confident first."""
+def detect_distortions(aspects: dict[str, float], measures: dict[str, float], *,
+                       evidence: list[Evidence] | None = None) -> tuple[DetectedDistortion, ...]:
+    """Gives the distortions that low aspect scores and out-of-range physics measures point to, most confident first.
+
+    `evidence`, when the caller has it already, is `find_evidence(aspects, measures)`.
+    """
     found: dict[str, tuple[float, list[str]]] = {}
-    for e in find_evidence(aspects, measures):
+    for e in find_evidence(aspects, measures) if evidence is None else evidence:
         conf, notes = found.get(e.distortion, (0.0, []))
         found[e.distortion] = (max(conf, e.confidence), [*notes, e.text])
     items = [DetectedDistortion(n, round(c, 3), tuple(e)) for n, (c, e) in found.items() if c >= MIN_DISTORTION_CONFIDENCE]
@@ -95,15 +99,19 @@ MEASURE_PHRASES = {
 }
 
 
-def measure_only_note(aspects: dict[str, float], measures: dict[str, float]) -> str:
+def measure_only_note(aspects: dict[str, float], measures: dict[str, float], *, evidence: list[Evidence] | None = None,
+                      distortions: tuple[DetectedDistortion, ...] | None = None) -> str:
     """Gives a sentence on the reported distortions only the physics measures found, not the model's aspects ("" if none).
 
     The description is written from the model's scores; without this, an Assessment could list
     "artifacts" among its distortions (from the streak measure) while its text says there are none.
     """
-    evidence = find_evidence(aspects, measures)
+    if evidence is None:
+        evidence = find_evidence(aspects, measures)
+    if distortions is None:
+        distortions = detect_distortions(aspects, measures, evidence=evidence)
     from_model = {e.distortion for e in evidence if e.measure is None}
-    reported = {d.name for d in detect_distortions(aspects, measures)}
+    reported = {d.name for d in distortions}
     found = [MEASURE_PHRASES[e.measure].format(v=measures[e.measure]) for e in evidence
              if e.measure in MEASURE_PHRASES and e.distortion in reported and e.distortion not in from_model]
     if not found:
@@ -243,8 +251,12 @@ class Assessor:
             uncertainty = max(std, OOD_MIN_UNCERTAINTY) if math.isfinite(std) else OOD_MIN_UNCERTAINTY
         full_aspects = aspects or {a: score for a in ASPECTS}  # a predictor without aspects: describe the overall
         description = describe(QualityLabels(overall=score, aspects=full_aspects, source="model", measures=measures))
-        distortions = () if ood.out_of_distribution else detect_distortions(aspects, measures)
-        note = "" if ood.out_of_distribution else measure_only_note(aspects, measures)
+        distortions: tuple[DetectedDistortion, ...] = ()
+        note = ""
+        if not ood.out_of_distribution:  # the evidence once, for both the distortions and the note
+            evidence = find_evidence(aspects, measures)
+            distortions = detect_distortions(aspects, measures, evidence=evidence)
+            note = measure_only_note(aspects, measures, evidence=evidence, distortions=distortions)
         if note:
             description = f"{description} {note}"
         if ood.out_of_distribution:

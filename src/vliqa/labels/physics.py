@@ -75,7 +75,7 @@ class ReferenceMeasures:
     lesion_snr_ratio: float
     structured_error_index: float
     lesion_cnr_ratio: float | None = None
-    #: RMS of the simulator-known artifact field in the body over the reference noise sigma
+    #: RMS of the simulator-known artifact field as seen (soft tissue, soft-tissue window) over the reference sigma
     artifact_rms_ratio: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -107,13 +107,18 @@ def body_mask(reference: CTImage) -> np.ndarray:
     return ndimage.binary_fill_holes(body)
 
 
-def homogeneous_mask(reference: CTImage, body: np.ndarray) -> np.ndarray:
-    """Gives soft-tissue pixels of the reference far from edges, where noise can be measured."""
+def _soft_tissue(reference: CTImage, body: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gives the 2 mm-smoothed reference and its soft tissue (-150..200 HU) at least 3 mm from any edge."""
     px = _spacing_mm(reference)
     smooth = ndimage.gaussian_filter(reference.hu, 2.0 / px)
-    grad = np.hypot(ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1)) / 8.0
     tissue = (smooth > -150) & (smooth < 200) & body
-    tissue = ndimage.binary_erosion(tissue, iterations=max(2, int(round(3.0 / px))))
+    return smooth, ndimage.binary_erosion(tissue, iterations=max(2, int(round(3.0 / px))))
+
+
+def homogeneous_mask(reference: CTImage, body: np.ndarray) -> np.ndarray:
+    """Gives soft-tissue pixels of the reference far from edges, where noise can be measured."""
+    smooth, tissue = _soft_tissue(reference, body)
+    grad = np.hypot(ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1)) / 8.0
     if tissue.sum() < 200:
         return ndimage.binary_erosion(body, iterations=3) if body.sum() > 400 else np.ones(reference.shape, bool)
     threshold = np.percentile(grad[tissue], 40)
@@ -193,8 +198,8 @@ def measure_against_reference(
     """Gives the physics measures of `degraded` against `reference` (same slice, same geometry).
 
     `artifact_hu`, when the simulator knows it, is the part of degraded - reference that the
-    artifact-type steps added (streaks, rings, motion, blocking). Its RMS in the body is
-    the artifact amplitude (implants themselves left out: `implant_mask`), and noise is measured on the image
+    artifact-type steps added (streaks, rings, motion, blocking). Its RMS as a reader sees it is the artifact
+    amplitude (`visible_artifact_rms`: soft tissue, soft-tissue window, implants left out), and noise is measured on the image
     without it, so a streak is counted once, as an artifact, not again as noise. Without it, the artifact amplitude is
     estimated from the coherent part of the error (`structured_error_index`).
     """
@@ -235,10 +240,34 @@ def measure_against_reference(
         structured_error_index=_structured_error_index(deg, ref, flat, px),
         lesion_cnr_ratio=lesion_cnr_ratio,
         artifact_rms_ratio=(
-            float(np.sqrt(np.mean(artifact_hu[body & ~implant_mask(deg, ref, px)] ** 2))) / sigma_ref
+            visible_artifact_rms(deg, artifact_hu.astype(np.float32), reference, body) / sigma_ref
             if artifact_hu is not None else None
         ),
     )
+
+
+#: The reading window (HU) in which the artifact amplitude is measured: soft tissue, level 40, width 400
+ARTIFACT_WINDOW_HU = (-160.0, 240.0)
+
+
+def visible_artifact_rms(degraded: np.ndarray, artifact_hu: np.ndarray, reference: CTImage, body: np.ndarray) -> float:
+    """Gives the RMS (HU) of the artifact field as a reader sees it: in soft tissue, in the soft-tissue window.
+
+    The field is what the artifact steps added (`artifact_hu`); shown in the window it is
+    clip(degraded) - clip(degraded - field), so a change a window saturates (bone 1000 -> 1600 HU) counts as
+    nothing. It is averaged over soft tissue at least 3 mm from any edge (where streaks, rings and motion
+    smears are seen against a quiet background), leaving out an implant and its margin (`implant_mask`).
+    Over the whole body, a 1.6 mm head motion's skull-edge shifts (thousands of HU on a thin rim) rated
+    the slice 0 whatever its brain showed. Falls back to the body where a slice has little soft tissue.
+    """
+    px = _spacing_mm(reference)
+    lo, hi = ARTIFACT_WINDOW_HU
+    shown = np.clip(degraded, lo, hi) - np.clip(degraded - artifact_hu, lo, hi)
+    keep = ~implant_mask(degraded, reference.hu, px)
+    region = _soft_tissue(reference, body)[1] & keep
+    if region.sum() < 200:
+        region = body & keep
+    return float(np.sqrt(np.mean(shown[region] ** 2))) if region.any() else 0.0
 
 
 #: HU above which a pixel reads metal (cortical bone stays below ~2000 HU; the simulator's metal reads 3071)
