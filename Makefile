@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := src/vliqa/samples/abdomen_ct_dicom
 
-.PHONY: demo test install install-dev lint bench bench-scorer dataset relabel dataset-denoise train-scorer train-scorer-regrank train-regressor denoiser lesion-net priors figures clean
+.PHONY: demo test install install-dev lint bench bench-scorer dataset relabel dataset-denoise train-scorer train-scorer-regrank train-regressor denoiser lesion-net lesion-net-mapping priors figures clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -93,6 +93,10 @@ bench-scorer: install-dev
 # The MedQM-D diagnostic model: a tiny lesion U-Net trained on phantoms, with its sigmoid mapping.
 lesion-net: install
 	$(BIN)/python -m vliqa.labels.diagnostic_train --out src/vliqa/models/lesion_net
+
+# After a physics-labeller change: refit only lesion_net's sigmoid mapping to the new labels (~1 min).
+lesion-net-mapping: install
+	$(BIN)/python -m vliqa.labels.diagnostic_train --out src/vliqa/models/lesion_net --recalibrate
 
 # The scorer's medical textual priors: all-MiniLM-L6-v2 sentence embeddings, computed offline once.
 priors: $(BIN)/python

@@ -23,7 +23,7 @@ from vliqa.labels.diagnostic import (
     list_diagnostic_models,
     register_diagnostic_model,
 )
-from vliqa.labels.diagnostic_models import SHIPPED_DIR, LesionNetModel
+from vliqa.labels.diagnostic_models import SHIPPED_DIR, LesionNetModel, load_lesion_net_model
 from vliqa.phantom import make_phantom
 from vliqa.simulate import get_degradation
 from vliqa.simulate.registry import ASPECTS
@@ -175,3 +175,23 @@ def test_relabel_diagnostic_writes_diagnostic_labels_and_leaves_human_rows(tiny_
         assert measures["physics_overall"] == pytest.approx(old["overall"])
         assert 0.0 <= new["overall"] <= 4.0
         assert all(new[a] == old[a] for a in ASPECTS)  # aspects stay physics
+
+
+def test_recalibration_refits_only_the_mapping(tmp_path):
+    import hashlib
+    import json
+    import shutil
+
+    from vliqa.labels.diagnostic_models import MAPPING_FILE
+    from vliqa.labels.diagnostic_train import recalibrate_lesion_net
+
+    folder = tmp_path / "lesion_net"
+    shutil.copytree(SHIPPED_DIR, folder)
+    weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    recalibrate_lesion_net(folder, n_calibration=8)
+    mapping = json.loads((folder / MAPPING_FILE).read_text())
+    assert mapping["n_samples"] == 8 and "8 phantom samples" in mapping["fitted_to"]
+    assert json.loads((folder / "config.json").read_text())["training"]["n_calibration"] == 8
+    assert "physics overall labels of 8 phantom samples" in (folder / "MODEL_CARD.md").read_text()
+    assert hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest() == weights
+    assert load_lesion_net_model(folder).mapping.a == mapping["a"]

@@ -159,8 +159,10 @@ class SigmoidMapping:
 
     def to_json(self, path: str | Path) -> None:
         """Writes the mapping as JSON (formula included, so the file explains itself)."""
+        from vliqa.io.write import atomic_write_text
+
         payload = {"formula": "q = 4 * sigmoid((a - L) / b) / sigmoid(a / b), clipped to [0, 4]", **asdict(self)}
-        Path(path).write_text(json.dumps(payload, indent=2) + "\n")
+        atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
     @classmethod
     def from_json(cls, path: str | Path) -> SigmoidMapping:

@@ -220,6 +220,11 @@ def _load_net(folder: str) -> tuple[LesionUNet, SigmoidMapping | None]:
     return net, mapping
 
 
+def forget_loaded_checkpoints() -> None:
+    """Forgets the lesion_net checkpoints loaded so far, so a checkpoint rewritten in place is read again."""
+    _load_net.cache_clear()
+
+
 def load_lesion_net_model(folder: str | Path | None = None) -> LesionNetModel:
     """Gives the lesion_net diagnostic model from a checkpoint folder (default: the shipped one), with its mapping."""
     net, mapping = _load_net(str(Path(folder).resolve() if folder else SHIPPED_DIR))

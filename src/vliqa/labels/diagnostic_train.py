@@ -235,6 +235,41 @@ def train_lesion_net(out_dir: str | Path, *, steps: int = 2500, seed: int = 0, n
     return out_dir
 
 
+def recalibrate_lesion_net(folder: str | Path, *, n_calibration: int | None = None) -> Path:
+    """Refits the sigmoid mapping of a trained lesion_net to today's physics labels, keeping its weights; gives the folder.
+
+    The mapping is fitted to physics overall labels, so it goes stale when the physics labeller changes (as in
+    sessions 5 and 6: docs/labels.md); the U-Net itself does not depend on them. Same calibration samples as
+    training made (seed + 1), unless `n_calibration` asks for another count.
+    """
+    from vliqa.io.write import atomic_write_text
+    from vliqa.labels.diagnostic_models import config_from_dict, forget_loaded_checkpoints, load_lesion_net_model
+    from vliqa.metrics import srcc
+
+    folder = Path(folder)
+    model = load_lesion_net_model(folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    training = cfg["training"]
+    n = int(n_calibration or training["n_calibration"])
+    t0 = time.time()
+    losses, targets = calibration_set(model, n, seed=int(training["seed"]) + 1)
+    mapping = fit_sigmoid(losses, targets, fitted_to=f"physics overall labels of {n} phantom samples (dataset recipes, 256 px)")
+    training.update({"n_calibration": n, "calibration_srcc": round(float(srcc(losses * -1.0, targets)), 4),
+                     "calibration_seconds": round(time.time() - t0, 1), "recalibrated": True})
+    mapping.to_json(folder / MAPPING_FILE)
+    atomic_write_text(folder / "config.json", json.dumps(cfg, indent=2) + "\n")
+    atomic_write_text(folder / "MODEL_CARD.md", _model_card(config_from_dict(cfg), training, mapping))
+    forget_loaded_checkpoints()  # a later load in this process must see the new mapping
+    print(f"mapping a={mapping.a:.4f} b={mapping.b:.4f}; calibration SRCC {training['calibration_srcc']:.3f} "
+          f"({training['calibration_seconds']} s)", flush=True)
+    return folder
+
+
+_RECALIBRATED = """
+The mapping was refitted to the physics labels of today's labeller without retraining the net
+(`python -m vliqa.labels.diagnostic_train --recalibrate`); the calibration samples are the training run's."""
+
+
 def _model_card(config: LesionNetConfig, t: dict, mapping) -> str:
     return f"""# vliqa-lesion-unet: the `lesion_net` diagnostic model of MedQM-D (phantoms only)
 
@@ -264,7 +299,7 @@ full dose / 10 % dose): {", ".join(f"{r} {v[0]} / {v[1]}" for r, v in t['val_dic
 the same on the reference, against the true lesion mask (phantoms) or the model's own output on the reference
 (real images). Score q = 4 sigmoid((a - L)/b) / sigmoid(a/b), with a = {mapping.a:.4f}, b = {mapping.b:.4f} fitted by least
 squares to the physics overall labels of {t['n_calibration']} phantom samples degraded with the dataset recipes
-(SRCC of -L with the physics labels there: {t['calibration_srcc']}). Stored in `{MAPPING_FILE}`.
+(SRCC of -L with the physics labels there: {t['calibration_srcc']}). Stored in `{MAPPING_FILE}`.{_RECALIBRATED if t.get('recalibrated') else ''}
 
 **Limitations.** Trained for minutes on synthetic phantoms; not a clinical detector. It finds the faint
 (4-15 HU) head lesions and loses them as dose falls, and finds the high-contrast chest nodules at every dose
@@ -290,7 +325,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calibration", type=int, default=90, help="calibration samples for the sigmoid fit")
     # One thread by default: on a shared 2-core machine two threads ran this small net 2-3x slower.
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="keep the weights in --out and refit only the sigmoid mapping to today's physics labels")
     args = parser.parse_args(argv)
+    if args.recalibrate:
+        print(f"wrote {recalibrate_lesion_net(args.out)}")
+        return
     out = train_lesion_net(args.out, steps=args.steps, seed=args.seed, n_phantoms=args.phantoms,
                            n_calibration=args.calibration, threads=args.threads)
     print(f"wrote {out}")
