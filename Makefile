@@ -46,8 +46,8 @@ dataset: install
 	rm -rf data/ctiqa-default
 	$(BIN)/vliqa data merge data/ctiqa-sim data/ctiqa-noisy --out data/ctiqa-default
 
-# Sets built before session 5's artifact-label fix (docs/labels.md): relabel them exactly by replaying their
-# builds (~12 min on 2 cores), as the shipped default's data was; a fresh `make dataset` needs no replay.
+# Sets built before a change of the artifact labels (sessions 5 and 6, docs/labels.md): relabel them exactly by
+# replaying their builds (~14 min on 2 cores), as the shipped default's data was; a fresh `make dataset` needs no replay.
 relabel: install
 	$(BIN)/vliqa data label --data data/ctiqa-sim --method physics --replay --phantoms 600
 	$(BIN)/vliqa data label --data data/ctiqa-noisy --method physics --replay
