@@ -59,3 +59,34 @@ def test_from_measures_with_another_method_is_a_user_error(dataset_copy):
     r = subprocess.run([VLIQA, "data", "label", "--data", str(dataset_copy), "--method", "human", "--replay"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "apply to --method physics only" in r.stderr
+
+
+def test_rescoring_keeps_records_and_pairs_in_step_with_the_manifest(dataset_copy):
+    from vliqa.data.build import read_jsonl
+
+    rows = pq.read_table(dataset_copy / "manifest.parquet").to_pylist()
+    pairs_before = pq.read_table(dataset_copy / "pairs.parquet").to_pylist()
+    paired = pairs_before[0]["a_id"]
+    for r in rows:  # measures written before session 7 lack the brain flag: the rescore measures it on the reference
+        measures = json.loads(r["measures"])
+        measures.pop("reference_is_brain")
+        if r["id"] == paired:  # and this image's reference turns out to be a noisy scan
+            measures.update(noise_sigma_ref_hu=100.0, noise_sigma_hu=100.0)
+        r["measures"] = json.dumps(measures)
+    write_table(rows, IMAGE_SCHEMA, dataset_copy / "manifest.parquet")
+    rescore_physics(dataset_copy)
+    after = {r["id"]: r for r in pq.read_table(dataset_copy / "manifest.parquet").to_pylist()}
+    assert all(json.loads(r["measures"])["reference_is_brain"] in (0.0, 1.0) for r in after.values())
+    assert after[paired]["overall"] < pairs_before[0]["overall_a"] - 0.3
+    # the build's records (which a replay reads) and the A/B pairs say what the manifest says
+    for record in read_jsonl(dataset_copy / "records.jsonl"):
+        assert record["overall"] == pytest.approx(after[record["id"]]["overall"], abs=1e-6)  # the manifest: float32
+        assert record["caption"] == after[record["id"]]["caption"]
+    pairs = pq.read_table(dataset_copy / "pairs.parquet").to_pylist()
+    assert [(p["a_id"], p["b_id"]) for p in pairs] == [(p["a_id"], p["b_id"]) for p in pairs_before]
+    for p, old in zip(pairs, pairs_before, strict=True):
+        assert (p["overall_a"], p["overall_b"]) == pytest.approx((after[p["a_id"]]["overall"], after[p["b_id"]]["overall"]),
+                                                                 abs=1e-6)
+        if paired not in (p["a_id"], p["b_id"]):
+            assert p["text_with_reference"] == old["text_with_reference"]  # untouched pairs keep the build's answers
+    assert pairs[0]["text_with_reference"] != pairs_before[0]["text_with_reference"]

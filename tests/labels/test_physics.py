@@ -9,6 +9,7 @@ from vliqa.io import load
 from vliqa.labels.physics import (
     aspect_scores,
     degrade_with_artifact_field,
+    is_brain_slice,
     measure_against_reference,
     overall_score,
     physics_labels,
@@ -195,3 +196,34 @@ def test_a_slight_head_motion_is_not_rated_as_bad_as_a_severe_one(head_series):
     # the skull's edge moves by thousands of HU on a thin rim; counted over the body it rated both 0
     assert slight.aspects["artifacts"] > 1.5
     assert severe.aspects["artifacts"] < slight.aspects["artifacts"] - 1.0
+
+
+def test_a_noisy_brain_slice_is_not_a_fair_head_ct(head_series, real_slice):
+    # Brain is read in the brain window (W80), where 30 HU of noise hides grey and white matter: a brain slice
+    # re-acquired that noisy is poor as its own reference. Under the 20 HU level of the abdomen it read 3.0.
+    low_dose = get_degradation("low_dose")
+    brain = load(str(head_series)).slice(0)
+    noisy_brain = low_dose(brain, dose_fraction=0.03, seed=1)
+    lab = physics_labels(noisy_brain, noisy_brain)
+    assert lab.measures["reference_is_brain"] == 1.0 and 22.0 < lab.measures["noise_sigma_hu"] < 40.0
+    assert lab.aspects["noise"] < 1.5
+    # an abdomen as noisy keeps the abdomen's level, and a quiet brain slice is still excellent
+    noisy_abdomen = low_dose(real_slice, dose_fraction=0.2, seed=1)
+    body = physics_labels(noisy_abdomen, noisy_abdomen)
+    assert body.measures["reference_is_brain"] == 0.0 and 22.0 < body.measures["noise_sigma_hu"] < 40.0
+    assert body.aspects["noise"] > 2.5
+    assert physics_labels(brain, brain).overall > 3.9
+
+
+def test_brain_slices_are_told_from_bodies_skull_base_and_crops(head_series, real_slice, shared_data):
+    assert all(is_brain_slice(load(str(head_series)).slice(i)) for i in range(2))
+    assert not is_brain_slice(real_slice)
+    # a zoomed reconstruction of the abdomen (the body cut by the image edge) is no head, though narrow
+    crop = real_slice.hu[150:362, 150:362]
+    assert not is_brain_slice(type(real_slice)(hu=crop, pixel_spacing_mm=real_slice.pixel_spacing_mm))
+    head = load(str(shared_data / "dcm_qa_ct_ge_head"))
+    flags = [is_brain_slice(head.slice(i)) for i in range(len(head))]
+    assert not any(flags[:8]) and all(flags[13:24])  # skull base (face, neck muscles) no; the vault yes
+    for folder in ("dcmqi_ct3slice_chest", "itkelastix_chest_4dct_philips"):
+        chest = load(str(shared_data / folder))
+        assert not any(is_brain_slice(chest.slice(i)) for i in range(len(chest)))

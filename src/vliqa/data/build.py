@@ -364,8 +364,6 @@ def build_dataset(
 
 def make_pairs(records: list[dict[str, Any]], cfg: BuildConfig, *, tie_margin: float = 0.25) -> list[dict[str, Any]]:
     """Gives A/B comparison pairs of images made from the same reference, with DepictQA-style answers."""
-    from vliqa.text import DescriptionContext, compare
-
     by_ref: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_ref.setdefault(r["reference_id"], []).append(r)
@@ -378,18 +376,43 @@ def make_pairs(records: list[dict[str, Any]], cfg: BuildConfig, *, tie_margin: f
         combos = [(i, j) for i in range(len(group)) for j in range(i + 1, len(group))]
         rng.shuffle(combos)
         for i, j in combos[: cfg.pairs_per_reference]:
-            a, b = group[i], group[j]
-            la, lb = _labels_of(a), _labels_of(b)
-            context = DescriptionContext(body_region=a["region"], organs=tuple(json.loads(a["organs"])))
-            seed = int(rng.integers(2**31))
-            with_ref = compare(la, lb, context, with_reference=True, seed=seed, tie_threshold=tie_margin)
-            without = compare(la, lb, context, with_reference=False, seed=seed + 1, tie_threshold=tie_margin)
-            pairs.append({
-                "a_id": a["id"], "b_id": b["id"], "reference_id": ref_id, "split": a["split"],
-                "preferred": with_ref.preferred, "overall_a": a["overall"], "overall_b": b["overall"],
-                "text_with_reference": with_ref.text, "text_without_reference": without.text,
-            })
+            pairs.append(_pair(group[i], group[j], ref_id, int(rng.integers(2**31)), tie_margin))
     return pairs
+
+
+def refresh_pairs(pairs: list[dict[str, Any]], rows: list[dict[str, Any]], *, tie_margin: float = 0.25) -> list[dict[str, Any]]:
+    """Gives `pairs` (the same images paired) with scores, preference and answers from the current labels of `rows`.
+
+    After a relabelling: the pairs a build drew stay, what they say follows the new scores. A pair whose two
+    overall scores did not change (by 1e-6) keeps its answers (the overall moves with every aspect); another is rewritten,
+    its text seed taken from its ids.
+    """
+    import zlib
+
+    by_id = {r["id"]: r for r in rows}
+    out = []
+    for p in pairs:
+        a, b = by_id[p["a_id"]], by_id[p["b_id"]]
+        if abs(p["overall_a"] - a["overall"]) < 1e-6 and abs(p["overall_b"] - b["overall"]) < 1e-6:
+            out.append({**p, "overall_a": a["overall"], "overall_b": b["overall"]})  # rescoring moves the last bits
+            continue
+        seed = zlib.crc32(f"{p['a_id']}|{p['b_id']}".encode())
+        out.append(_pair(a, b, p["reference_id"], seed, tie_margin))
+    return out
+
+
+def _pair(a: dict[str, Any], b: dict[str, Any], ref_id: str, seed: int, tie_margin: float) -> dict[str, Any]:
+    from vliqa.text import DescriptionContext, compare
+
+    la, lb = _labels_of(a), _labels_of(b)
+    context = DescriptionContext(body_region=a["region"], organs=tuple(json.loads(a["organs"])))
+    with_ref = compare(la, lb, context, with_reference=True, seed=seed, tie_threshold=tie_margin)
+    without = compare(la, lb, context, with_reference=False, seed=seed + 1, tie_threshold=tie_margin)
+    return {
+        "a_id": a["id"], "b_id": b["id"], "reference_id": ref_id, "split": a["split"],
+        "preferred": with_ref.preferred, "overall_a": a["overall"], "overall_b": b["overall"],
+        "text_with_reference": with_ref.text, "text_without_reference": without.text,
+    }
 
 
 def _labels_of(row: dict[str, Any]) -> QualityLabels:

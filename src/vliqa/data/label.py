@@ -13,25 +13,28 @@ from vliqa.simulate.registry import ASPECTS
 
 
 def _machine_labelled(folder: Path, rows: list[dict], description: str, progress: bool):
-    """Yields (row, degraded, reference) for every row not labelled by humans (their scores take precedence).
+    """Yields (row, degraded, reference) for every row not labelled by humans (their scores take precedence)."""
+    from rich.progress import track
+
+    for row in track(rows, description=description, disable=not progress):
+        if row["label_source"] == "human":
+            continue
+        yield row, _image_of(folder, row, "path"), _image_of(folder, row, "reference_path")
+
+
+def _image_of(folder: Path, row: dict, key: str):
+    """Gives the image a manifest row names under `key`, with the row's pixel spacing.
 
     Pixel spacing comes from the manifest, which holds it for every row (older builds wrote PNGs without it).
     """
     from dataclasses import replace
 
-    from rich.progress import track
-
     from vliqa.io import load
 
-    for row in track(rows, description=description, disable=not progress):
-        if row["label_source"] == "human":
-            continue
-        deg = load(str(folder / row["path"]))
-        ref = load(str(folder / row["reference_path"]))
-        if row.get("pixel_spacing_mm"):
-            spacing = (float(row["pixel_spacing_mm"]),) * 2
-            deg, ref = replace(deg, pixel_spacing_mm=spacing), replace(ref, pixel_spacing_mm=spacing)
-        yield row, deg, ref
+    image = load(str(folder / row[key]))
+    if row.get("pixel_spacing_mm"):
+        image = replace(image, pixel_spacing_mm=(float(row["pixel_spacing_mm"]),) * 2)
+    return image
 
 
 def caption_of(row: dict) -> str:
@@ -55,22 +58,30 @@ def caption_of(row: dict) -> str:
 def rescore_physics(folder: str | Path) -> int:
     """Recomputes physics scores from the measures stored in the manifest (after a `Calibration` change); gives rows updated.
 
-    No image is read, and what only the build knew (the simulator's artifact field, the phantoms' lesion
-    masks) is kept, unlike `relabel_physics`. Human and diagnostic rows are left alone.
+    What only the build knew (the simulator's artifact field, the phantoms' lesion masks) is kept, unlike
+    `relabel_physics`. The only images read are references whose measures predate a measure of the reference
+    alone (`reference_is_brain`, session 7), each once. Human and diagnostic rows are left alone.
     """
-    from vliqa.labels.physics import scores_from_measures
+    from vliqa.labels.physics import is_brain_slice, scores_from_measures
 
     folder = Path(folder)
     rows = read_manifest(folder).to_pylist()
+    brain: dict[str, float] = {}
     n = 0
     for row in rows:
         if row["label_source"] != "physics":
             continue
-        overall, aspects = scores_from_measures(json.loads(row["measures"]))
+        measures = json.loads(row["measures"])
+        if "reference_is_brain" not in measures:
+            if row["reference_path"] not in brain:
+                brain[row["reference_path"]] = float(is_brain_slice(_image_of(folder, row, "reference_path")))
+            measures["reference_is_brain"] = brain[row["reference_path"]]
+            row["measures"] = dumps(measures)
+        overall, aspects = scores_from_measures(measures)
         row.update({"overall": overall, **aspects})
         row["caption"] = caption_of(row)
         n += 1
-    write_table(rows, IMAGE_SCHEMA, folder / "manifest.parquet")
+    write_labels(folder, rows)
     return n
 
 
@@ -87,8 +98,32 @@ def relabel_physics(folder: str | Path, *, progress: bool = True) -> int:
                     "measures": dumps(labels.measures)})
         row["caption"] = caption_of(row)
         n += 1
-    write_table(rows, IMAGE_SCHEMA, folder / "manifest.parquet")
+    write_labels(folder, rows)
     return n
+
+
+def write_labels(folder: Path, rows: list[dict]) -> None:
+    """Writes relabelled manifest rows and what repeats their labels, each atomically, the manifest last.
+
+    records.jsonl (a build's; the replay reads it) gets each row's labels by id, and pairs.parquet keeps its pairs
+    with scores, preference and answers from the new labels (`vliqa.data.build.refresh_pairs`).
+    """
+    from vliqa.data.build import read_jsonl, refresh_pairs
+    from vliqa.data.manifest import PAIR_SCHEMA, read_pairs
+    from vliqa.io.write import atomic_write_text
+
+    fields = ("overall", *ASPECTS, "label_source", "measures", "caption")
+    by_id = {r["id"]: r for r in rows}
+    records_path = folder / "records.jsonl"
+    if records_path.is_file():
+        records = read_jsonl(records_path)
+        for record in records:
+            if record["id"] in by_id:
+                record.update({k: by_id[record["id"]][k] for k in fields})
+        atomic_write_text(records_path, "".join(json.dumps(r) + "\n" for r in records))
+    if (folder / "pairs.parquet").is_file():
+        write_table(refresh_pairs(read_pairs(folder).to_pylist(), rows), PAIR_SCHEMA, folder / "pairs.parquet")
+    write_table(rows, IMAGE_SCHEMA, folder / "manifest.parquet")
 
 
 def _phantom_truth(source_id: str, shape: tuple[int, ...], manifest: Path):
@@ -145,7 +180,7 @@ def relabel_diagnostic(folder: str | Path, *, model: str = "lesion_net", calibra
         row.update({"overall": float(mapping.score(loss)), "label_source": "diagnostic", "measures": dumps(measures)})
         row["caption"] = caption_of(row)
         n += 1
-    write_table(rows, IMAGE_SCHEMA, manifest)
+    write_labels(folder, rows)
     return n
 
 
@@ -180,5 +215,5 @@ def apply_human_scores(folder: str | Path, csv_path: str | Path) -> int:
             path=csv_path,
             hint="use paths relative to the dataset folder (images/....png) or image ids",
         )
-    write_table(rows, IMAGE_SCHEMA, folder / "manifest.parquet")
+    write_labels(folder, rows)
     return n

@@ -29,6 +29,10 @@ class Calibration:
     #: noise: soft-tissue sigma (HU) a reader still calls excellent; a reference noisier than this is not
     #: excellent itself, and its excess costs points at the same rate (docs/labels.md, "noisy references")
     reference_noise_ok_hu: float = 20.0
+    #: noise: the same level for brain, read in the brain window (W80) where grey and white matter differ by a few
+    #: HU: an adult head protocol gives ~5 HU in the brain (the GE head here: 3.7-5.4), and 8 HU keeps the
+    #: abdomen's headroom (20 HU over its ~14 HU)
+    brain_reference_noise_ok_hu: float = 8.0
     #: texture: points lost per halving of the noise sigma below the natural (reference) level
     texture_points_per_sigma_halving: float = 1.3
     #: texture: points lost per octave the NPS mean frequency moves away from the reference
@@ -77,6 +81,8 @@ class ReferenceMeasures:
     lesion_cnr_ratio: float | None = None
     #: RMS of the simulator-known artifact field as seen (soft tissue, soft-tissue window) over the reference sigma
     artifact_rms_ratio: float | None = None
+    #: 1.0 when the reference goes through the cranial vault (`is_brain_slice`): its noise is judged in the brain window
+    reference_is_brain: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, float]:
@@ -105,6 +111,38 @@ def body_mask(reference: CTImage) -> np.ndarray:
     sizes = ndimage.sum(mask, lab, range(1, n + 1))
     body = lab == (int(np.argmax(sizes)) + 1)
     return ndimage.binary_fill_holes(body)
+
+
+#: A cross-section wider than this (mm) is not a head: adult heads are 140-210 mm across, bodies 250 mm and more
+HEAD_MAX_WIDTH_MM = 240.0
+
+
+def is_brain_slice(reference: CTImage, body: np.ndarray | None = None) -> bool:
+    """Tells whether a slice goes through the cranial vault: a narrow body (<= HEAD_MAX_WIDTH_MM) ringed by skull.
+
+    Ringed: bone (> 250 HU after a 0.5 mm smoothing) within 25 mm of the skin (scalp, and a head rest the body
+    outline takes in) at 90 % or more of 72 directions around the body's centre, with soft tissue (brain) over
+    30 % of the body. Its soft tissue is then brain, read in the brain window. Not: the skull base (the face
+    leaves a third of the directions without bone; its soft tissue is muscle and fat, whose measured sigma is
+    mostly structure, 9-22 HU on the GE head here) and the vertex (scalp around a cut skull cap). A body that the
+    image edge cuts along a tenth of its border is a cropped field of view (a zoomed chest CTA, whose contrast
+    blood reads as bone), never a head. Checked on every reference of the datasets here and every slice in
+    ../shared/data (docs/labels.md, "Noise of a brain slice"): GE head slices 11-25 of 28 are brain, no slice of
+    an abdomen, chest or CTA is.
+    """
+    px = _spacing_mm(reference)
+    body = body_mask(reference) if body is None else body
+    ys, xs = np.nonzero(body)
+    if len(ys) < 100 or max(np.ptp(xs), np.ptp(ys)) * px > HEAD_MAX_WIDTH_MM:
+        return False
+    edge = np.concatenate([body[0], body[-1], body[:, 0], body[:, -1]])
+    if edge.mean() > 0.1 or _soft_tissue(reference, body)[1].sum() < 0.3 * body.sum():
+        return False
+    bone = ndimage.gaussian_filter(reference.hu.astype(np.float32), 0.5 / px) > 250
+    near_skin = ndimage.distance_transform_edt(body) * px <= 25.0
+    by, bx = np.nonzero(body & near_skin & bone)
+    sector = ((np.arctan2(by - ys.mean(), bx - xs.mean()) + np.pi) / (2 * np.pi) * 72).astype(int) % 72
+    return len(np.unique(sector)) >= 0.9 * 72
 
 
 def _soft_tissue(reference: CTImage, body: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -243,6 +281,7 @@ def measure_against_reference(
             visible_artifact_rms(deg, artifact_hu.astype(np.float32), reference, body) / sigma_ref
             if artifact_hu is not None else None
         ),
+        reference_is_brain=float(is_brain_slice(reference, body)),
     )
 
 
@@ -315,8 +354,10 @@ def aspect_scores(m: ReferenceMeasures, cal: Calibration = DEFAULT_CALIBRATION) 
     # A reference noisier than `reference_noise_ok_hu` (a low-dose 4D-CT phase, a noisy chest) is not
     # excellent: whatever noise is left above that level, up to the reference's own, costs the same per halving.
     # Smoothing a noisy reference wins these points back (its texture pays for it below).
+    # Brain is read in the brain window (W80), where grey and white matter differ by a few HU: its level is lower.
+    ok_hu = cal.brain_reference_noise_ok_hu if m.reference_is_brain else cal.reference_noise_ok_hu
     kept = min(m.noise_sigma_hu, m.noise_sigma_ref_hu)
-    dose_halvings += max(0.0, 2.0 * np.log2(max(kept, 1e-6) / cal.reference_noise_ok_hu))
+    dose_halvings += max(0.0, 2.0 * np.log2(max(kept, 1e-6) / ok_hu))
     noise = 4.0 - cal.noise_points_per_dose_halving * dose_halvings
     # Texture: natural = the reference's noise level and spectrum; smoothing below it or moving the
     # spectrum (blotchy IR look, blocking) both cost points.
@@ -393,7 +434,7 @@ def _is_scalar(v: object) -> bool:
 #: the ReferenceMeasures fields stored in a manifest's `measures` column
 _MEASURE_FIELDS = ("noise_sigma_hu", "noise_sigma_ref_hu", "nps_mean_freq_ratio", "edge_gradient_ratio",
                    "fine_detail_transfer", "lesion_band_transfer", "lesion_snr_ratio", "structured_error_index",
-                   "lesion_cnr_ratio", "artifact_rms_ratio")
+                   "lesion_cnr_ratio", "artifact_rms_ratio", "reference_is_brain")
 
 
 def scores_from_measures(measures: dict[str, float], calibration: Calibration = DEFAULT_CALIBRATION) -> tuple[float, dict[str, float]]:
