@@ -177,18 +177,19 @@ def test_relabel_diagnostic_writes_diagnostic_labels_and_leaves_human_rows(tiny_
         assert all(new[a] == old[a] for a in ASPECTS)  # aspects stay physics
 
 
-def test_recalibration_refits_only_the_mapping(tmp_path):
+def test_recalibration_refits_only_the_mapping(tmp_path, capsys):
     import hashlib
     import json
     import shutil
 
     from vliqa.labels.diagnostic_models import MAPPING_FILE
-    from vliqa.labels.diagnostic_train import recalibrate_lesion_net
+    from vliqa.labels.diagnostic_train import main
 
     folder = tmp_path / "lesion_net"
     shutil.copytree(SHIPPED_DIR, folder)
     weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
-    recalibrate_lesion_net(folder, n_calibration=8)
+    main(["--out", str(folder), "--recalibrate", "--calibration", "8"])  # python -m vliqa.labels.diagnostic_train
+    assert "mapping a=" in capsys.readouterr().out
     mapping = json.loads((folder / MAPPING_FILE).read_text())
     assert mapping["n_samples"] == 8 and "8 phantom samples" in mapping["fitted_to"]
     assert json.loads((folder / "config.json").read_text())["training"]["n_calibration"] == 8

@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from vliqa.errors import InvalidParameterError
-from vliqa.labels.diagnostic import DiagnosticTruth, fit_sigmoid
+from vliqa.labels.diagnostic import DiagnosticTruth, SigmoidMapping, fit_sigmoid
 from vliqa.labels.diagnostic_models import (
     MAPPING_FILE,
     SHIPPED_DIR,
@@ -260,8 +260,6 @@ def recalibrate_lesion_net(folder: str | Path, *, n_calibration: int | None = No
     atomic_write_text(folder / "config.json", json.dumps(cfg, indent=2) + "\n")
     atomic_write_text(folder / "MODEL_CARD.md", _model_card(config_from_dict(cfg), training, mapping))
     forget_loaded_checkpoints()  # a later load in this process must see the new mapping
-    print(f"mapping a={mapping.a:.4f} b={mapping.b:.4f}; calibration SRCC {training['calibration_srcc']:.3f} "
-          f"({training['calibration_seconds']} s)", flush=True)
     return folder
 
 
@@ -322,17 +320,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--phantoms", type=int, default=144, help="training phantoms")
-    parser.add_argument("--calibration", type=int, default=90, help="calibration samples for the sigmoid fit")
+    parser.add_argument("--calibration", type=int, default=None,
+                        help="calibration samples for the sigmoid fit (default 90; with --recalibrate, the training run's)")
     # One thread by default: on a shared 2-core machine two threads ran this small net 2-3x slower.
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--recalibrate", action="store_true",
                         help="keep the weights in --out and refit only the sigmoid mapping to today's physics labels")
     args = parser.parse_args(argv)
     if args.recalibrate:
-        print(f"wrote {recalibrate_lesion_net(args.out)}")
+        folder = recalibrate_lesion_net(args.out, n_calibration=args.calibration)
+        training = json.loads((folder / "config.json").read_text())["training"]
+        mapping = SigmoidMapping.from_json(folder / MAPPING_FILE)
+        print(f"wrote {folder}: mapping a={mapping.a:.4f} b={mapping.b:.4f}; calibration SRCC "
+              f"{training['calibration_srcc']:.3f} ({training['calibration_seconds']} s)")
         return
     out = train_lesion_net(args.out, steps=args.steps, seed=args.seed, n_phantoms=args.phantoms,
-                           n_calibration=args.calibration, threads=args.threads)
+                           n_calibration=args.calibration or 90, threads=args.threads)
     print(f"wrote {out}")
 
 
