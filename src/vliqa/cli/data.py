@@ -55,7 +55,7 @@ def label(
     method: str = typer.Option("physics", "--method", help="physics (recompute from the images), diagnostic (MedQM-D) or human (from --csv)."),
     csv: Path | None = typer.Option(None, "--csv", help="Human scores: path,score[,noise,artifacts,sharpness,contrast,texture]."),
     diagnostic_model: str = typer.Option("lesion_net", "--diagnostic-model", help="Diagnostic model for --method diagnostic: a registered name or a checkpoint folder."),
-    from_measures: bool = typer.Option(False, "--from-measures", help="physics only: rescore from the measures stored at build time (after a calibration change; reads no image, keeps the simulator's artifact fields)."),
+    from_measures: bool = typer.Option(False, "--from-measures", help="physics only: rescore from the measures stored at build time (after a calibration change; keeps the simulator's artifact fields; reads only references whose measures predate session 7's brain flag)."),
     replay: bool = typer.Option(False, "--replay", help="physics only: make the images with artifact steps again from the build's records and label them exactly as a build today would (after a change to a measure or the artifact field); checks every replayed image against the stored one."),
     all_rows: bool = typer.Option(False, "--all-rows", help="with --replay: replay every row, not only those with artifact steps."),
     phantoms: int | None = typer.Option(None, "--phantoms", help="with --replay: the build's --phantoms, for folders built before state.json recorded it."),
