@@ -117,7 +117,7 @@ def body_mask(reference: CTImage) -> np.ndarray:
 HEAD_MAX_WIDTH_MM = 240.0
 
 
-def is_brain_slice(reference: CTImage, body: np.ndarray | None = None) -> bool:
+def is_brain_slice(reference: CTImage, body: np.ndarray | None = None, *, tissue: np.ndarray | None = None) -> bool:
     """Tells whether a slice goes through the cranial vault: a narrow body (<= HEAD_MAX_WIDTH_MM) ringed by skull.
 
     Ringed: bone (> 250 HU after a 0.5 mm smoothing) within 25 mm of the skin (scalp, and a head rest the body
@@ -128,7 +128,8 @@ def is_brain_slice(reference: CTImage, body: np.ndarray | None = None) -> bool:
     image edge cuts along a tenth of its border is a cropped field of view (a zoomed chest CTA, whose contrast
     blood reads as bone), never a head. Checked on every reference of the datasets here and every slice in
     ../shared/data (docs/labels.md, "Noise of a brain slice"): GE head slices 11-25 of 28 are brain, no slice of
-    an abdomen, chest or CTA is.
+    an abdomen, chest or CTA is. `body` and `tissue` (`_soft_tissue`'s mask), when the caller has them, are not
+    computed again.
     """
     px = _spacing_mm(reference)
     body = body_mask(reference) if body is None else body
@@ -136,7 +137,11 @@ def is_brain_slice(reference: CTImage, body: np.ndarray | None = None) -> bool:
     if len(ys) < 100 or max(np.ptp(xs), np.ptp(ys)) * px > HEAD_MAX_WIDTH_MM:
         return False
     edge = np.concatenate([body[0], body[-1], body[:, 0], body[:, -1]])
-    if edge.mean() > 0.1 or _soft_tissue(reference, body)[1].sum() < 0.3 * body.sum():
+    if edge.mean() > 0.1:
+        return False
+    if tissue is None:
+        tissue = _soft_tissue(reference, body)[1]
+    if tissue.sum() < 0.3 * body.sum():
         return False
     bone = ndimage.gaussian_filter(reference.hu.astype(np.float32), 0.5 / px) > 250
     near_skin = ndimage.distance_transform_edt(body) * px <= 25.0
@@ -153,9 +158,13 @@ def _soft_tissue(reference: CTImage, body: np.ndarray) -> tuple[np.ndarray, np.n
     return smooth, ndimage.binary_erosion(tissue, iterations=max(2, int(round(3.0 / px))))
 
 
-def homogeneous_mask(reference: CTImage, body: np.ndarray) -> np.ndarray:
-    """Gives soft-tissue pixels of the reference far from edges, where noise can be measured."""
-    smooth, tissue = _soft_tissue(reference, body)
+def homogeneous_mask(reference: CTImage, body: np.ndarray, *,
+                     soft: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Gives soft-tissue pixels of the reference far from edges, where noise can be measured.
+
+    `soft`: `_soft_tissue(reference, body)` when the caller has it already.
+    """
+    smooth, tissue = _soft_tissue(reference, body) if soft is None else soft
     grad = np.hypot(ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1)) / 8.0
     if tissue.sum() < 200:
         return ndimage.binary_erosion(body, iterations=3) if body.sum() > 400 else np.ones(reference.shape, bool)
@@ -247,7 +256,8 @@ def measure_against_reference(
     ref = reference.hu.astype(np.float32)
     deg = degraded.hu.astype(np.float32)
     body = body_mask(reference)
-    flat = homogeneous_mask(reference, body)
+    soft = _soft_tissue(reference, body)  # once, for the noise region, the artifact region and the brain test
+    flat = homogeneous_mask(reference, body, soft=soft)
 
     sigma_ref = max(_local_noise(ref, flat, px), 0.5)
     deg_noise = deg if artifact_hu is None else deg - artifact_hu.astype(np.float32)
@@ -278,10 +288,10 @@ def measure_against_reference(
         structured_error_index=_structured_error_index(deg, ref, flat, px),
         lesion_cnr_ratio=lesion_cnr_ratio,
         artifact_rms_ratio=(
-            visible_artifact_rms(deg, artifact_hu.astype(np.float32), reference, body) / sigma_ref
+            visible_artifact_rms(deg, artifact_hu.astype(np.float32), reference, body, tissue=soft[1]) / sigma_ref
             if artifact_hu is not None else None
         ),
-        reference_is_brain=float(is_brain_slice(reference, body)),
+        reference_is_brain=float(is_brain_slice(reference, body, tissue=soft[1])),
     )
 
 
@@ -289,7 +299,8 @@ def measure_against_reference(
 ARTIFACT_WINDOW_HU = (-160.0, 240.0)
 
 
-def visible_artifact_rms(degraded: np.ndarray, artifact_hu: np.ndarray, reference: CTImage, body: np.ndarray) -> float:
+def visible_artifact_rms(degraded: np.ndarray, artifact_hu: np.ndarray, reference: CTImage, body: np.ndarray, *,
+                         tissue: np.ndarray | None = None) -> float:
     """Gives the RMS (HU) of the artifact field as a reader sees it: in soft tissue, in the soft-tissue window.
 
     The field is what the artifact steps added (`artifact_hu`); shown in the window it is
@@ -298,12 +309,13 @@ def visible_artifact_rms(degraded: np.ndarray, artifact_hu: np.ndarray, referenc
     smears are seen against a quiet background), leaving out an implant and its margin (`implant_mask`).
     Over the whole body, a 1.6 mm head motion's skull-edge shifts (thousands of HU on a thin rim) rated
     the slice 0 whatever its brain showed. Falls back to the body where a slice has little soft tissue.
+    `tissue`: `_soft_tissue`'s mask when the caller has it already.
     """
     px = _spacing_mm(reference)
     lo, hi = ARTIFACT_WINDOW_HU
     shown = np.clip(degraded, lo, hi) - np.clip(degraded - artifact_hu, lo, hi)
     keep = ~implant_mask(degraded, reference.hu, px)
-    region = _soft_tissue(reference, body)[1] & keep
+    region = (_soft_tissue(reference, body)[1] if tissue is None else tissue) & keep
     if region.sum() < 200:
         region = body & keep
     return float(np.sqrt(np.mean(shown[region] ** 2))) if region.any() else 0.0
