@@ -30,14 +30,14 @@ from vliqa.assess.schema import (
 )
 
 
-def assess(path_or_array: Any, *, model: Any = "default", window: Any = None,
-           measures: bool = True) -> Assessment | VolumeAssessment:
+def assess(path_or_array: Any, *, model: Any = "default", window: Any = None, measures: bool = True,
+           reference: Any = None) -> Assessment | VolumeAssessment:
     """Gives the quality assessment of a file, folder, array (HU), Pillow image, CTImage or CTVolume.
 
     `model` is a shipped name, a checkpoint folder or a predictor object; build one `Assessor` instead
-    when assessing many inputs, so the model is loaded once.
+    when assessing many inputs, so the model is loaded once. `reference`: judge against it (full-reference).
     """
-    return Assessor(model, window=window, measures=measures).assess(path_or_array)
+    return Assessor(model, window=window, measures=measures).assess(path_or_array, reference=reference)
 
 
 __all__ = [

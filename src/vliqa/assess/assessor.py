@@ -120,6 +120,27 @@ def measure_only_note(aspects: dict[str, float], measures: dict[str, float], *, 
     return f"The physics measures also find {listed}, which the model's scores do not show."
 
 
+def _references_for(slices: Sequence[CTImage], reference: CTImage | CTVolume) -> list[CTImage]:
+    """Gives one reference slice per slice: the reference series slice by slice, or its one slice for all."""
+    if isinstance(reference, CTImage):
+        refs = [reference] * len(slices)
+    elif isinstance(reference, CTVolume) and len(reference) == len(slices):
+        refs = [reference.slice(i) for i in range(len(reference))]
+    elif isinstance(reference, CTVolume) and len(reference) == 1:
+        refs = [reference.slice(0)] * len(slices)
+    else:
+        n = len(reference) if isinstance(reference, CTVolume) else type(reference).__name__
+        raise InvalidParameterError(f"the reference has {n} slices but the image has {len(slices)}",
+                                    hint="give a reference of the same slices (e.g. the full-dose series) or one slice")
+    for image, ref in zip(slices, refs):
+        if image.shape != ref.shape:
+            raise InvalidParameterError(
+                f"the reference slice is {ref.shape[1]}x{ref.shape[0]} px but the image is "
+                f"{image.shape[1]}x{image.shape[0]}", path=image.source,
+                hint="the reference must be the same slice at the same size (e.g. the full-dose image)")
+    return refs
+
+
 def _measures(image: CTImage) -> dict[str, float]:
     """Gives measure_all of the slice, or all-NaN when the slice defeats the measures (blank, tiny)."""
     from vliqa.ct.measures import measure_all
@@ -187,11 +208,18 @@ class Assessor:
 
     # ------------------------------------------------------------ entry points
 
-    def assess(self, path_or_obj: Any) -> Assessment | VolumeAssessment:
-        """Gives the assessment of one file, folder (one series), array, Pillow image, CTImage or CTVolume."""
+    def assess(self, path_or_obj: Any, *, reference: Any = None) -> Assessment | VolumeAssessment:
+        """Gives the assessment of one file, folder (one series), array, Pillow image, CTImage or CTVolume.
+
+        `reference` (same kinds of input): judge the image against it, full-reference, as a researcher ranks
+        denoisers against the full-dose scan; a series needs a reference series of as many slices, or one slice.
+        """
         from vliqa.io import load
 
-        return self.assess_loaded(load(path_or_obj, window=self.window))
+        image = load(path_or_obj, window=self.window)
+        if reference is None:
+            return self.assess_loaded(image)
+        return self.assess_loaded(image, reference=load(reference, window=self.window))
 
     def assess_many(self, paths: Iterable[Any], *, skip_errors: bool = False) -> Iterator[Assessment | VolumeAssessment]:
         """Yields the assessment of every image found under `paths` (each DICOM series once), one at a time.
@@ -208,24 +236,37 @@ class Assessor:
                 continue
             yield self.assess_loaded(result.image)
 
-    def assess_loaded(self, image: CTImage | CTVolume) -> Assessment | VolumeAssessment:
+    def assess_loaded(self, image: CTImage | CTVolume, *,
+                      reference: CTImage | CTVolume | None = None) -> Assessment | VolumeAssessment:
         """Gives the assessment of an image already loaded: an Assessment for a slice, a VolumeAssessment for a series."""
         if isinstance(image, CTImage):
-            return self.assess_slices([image])[0]
+            refs = None if reference is None else _references_for([image], reference)
+            return self.assess_slices([image], references=refs)[0]
         if isinstance(image, CTVolume):
             slices = [image.slice(i) for i in range(len(image))]
-            per_slice = self.assess_slices(slices, indices=list(range(len(image))))
+            refs = None if reference is None else _references_for(slices, reference)
+            per_slice = self.assess_slices(slices, indices=list(range(len(image))), references=refs)
             return VolumeAssessment(path=image.source, slices=tuple(per_slice), summary=summarise(per_slice),
                                     model=self.model_name, model_version=self.model_version,
                                     vliqa_version=__version__, notes=tuple(image.warnings))
         raise InvalidParameterError(f"cannot assess a {type(image).__name__}", hint="pass a CTImage or a CTVolume")
 
-    def assess_slices(self, slices: Sequence[CTImage], *, indices: Sequence[int | None] | None = None) -> list[Assessment]:
-        """Gives one Assessment per slice, scoring them through the predictor in batches of `batch_size`."""
+    def assess_slices(self, slices: Sequence[CTImage], *, indices: Sequence[int | None] | None = None,
+                      references: Sequence[CTImage] | None = None) -> list[Assessment]:
+        """Gives one Assessment per slice, scoring them through the predictor in batches of `batch_size`.
+
+        `references` (one per slice): score full-reference with the predictor's `predict_pair`.
+        """
+        if references is not None and not callable(getattr(self.predictor, "predict_pair", None)):
+            raise InvalidParameterError(f"model '{self.model_name}' has no full-reference mode",
+                                        hint="use the 'reader' model for --reference, or drop the reference")
         out: list[Assessment] = []
         for start in range(0, len(slices), self.batch_size):
             batch = list(slices[start:start + self.batch_size])
-            pred = self.predictor.predict(batch)
+            if references is None:
+                pred = self.predictor.predict(batch)
+            else:
+                pred = self.predictor.predict_pair(batch, list(references[start:start + self.batch_size]))
             for j, image in enumerate(batch):
                 index = indices[start + j] if indices is not None else image.slice_index
                 aspects = {a: float(pred.aspects[a][j]) for a in ASPECTS} if pred.aspects else {}

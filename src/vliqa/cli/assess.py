@@ -88,6 +88,8 @@ def assess(
     heatmap_dir: Path | None = typer.Option(None, "--heatmap", help="Folder for heatmap PNGs (volumes: worst slices)."),
     plot: Path | None = typer.Option(None, "--plot", help="PNG of per-slice scores of each volume."),
     measures: bool = typer.Option(True, "--measures/--no-measures", help="Add the physics measures (slower)."),
+    reference: Path | None = typer.Option(None, "--reference", "-r",
+                                          help="Judge against this image or series (full-reference; e.g. full dose)."),
 ) -> None:
     """Score image quality (0-4, per aspect, with uncertainty, distortions and a description)."""
     from vliqa.assess import Assessor, VolumeAssessment, heatmap_for, save_heatmap_png, save_volume_plot
@@ -97,6 +99,11 @@ def assess(
     if fmt not in FORMATS:
         raise InvalidParameterError(f"unknown format '{fmt}'", hint=f"use one of {', '.join(FORMATS)}")
     assessor = Assessor(model, window=window, measures=measures)
+    ref_image = None
+    if reference is not None:
+        from vliqa.io import load
+
+        ref_image = load(reference, window=window)
     results: list[Assessment | VolumeAssessment] = []
     errors: list[VliqaError] = []
     written: set[Path] = set()
@@ -104,7 +111,7 @@ def assess(
         if loaded.error is not None:
             errors.append(loaded.error)
             continue
-        result = assessor.assess_loaded(loaded.image)
+        result = assessor.assess_loaded(loaded.image, reference=ref_image)
         results.append(result)
         stem = Path(result.path).stem if result.path else "image"
         if heatmap_dir is not None:

@@ -44,7 +44,8 @@ WEIGHTS_FILE, CONFIG_FILE, CARD_FILE = "model.safetensors", "config.json", "MODE
 
 #: Built-in architectures and the module whose import registers each (imported on first use, one at a time,
 #: so loading a regressor never imports the scorer's code and vice versa).
-_BUILTIN_ARCHS = {"cnn_regressor": "vliqa.models.regressor", "medqm_i": "vliqa.models.scorer"}
+_BUILTIN_ARCHS = {"cnn_regressor": "vliqa.models.regressor", "medqm_i": "vliqa.models.scorer",
+                  "reader_mlp": "vliqa.models.reader"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,430 @@
+"""Trains the reader model on radiologists' judgements of real CT, with cross-validated figures.
+
+    python -m vliqa.train.reader --out src/vliqa/models/reader [--data-root ../shared/data]
+
+What it learns from (all real CT, `vliqa.data.readers`):
+- the denoiser reader study (mtdgan_dev): within each set of 12 denoised images, the readers' order on the
+  composite (mean rank of noise quality |noise - 7|, contrast retention, structure), on each aspect, and the
+  normal-dose anchor above the low-dose one;
+- the PET/CT reader study (petct_dev): within each group of 27 distorted versions of one slice, the order
+  of the readers' 0-4 scores, and the scores themselves for the 0-4 scale;
+- the Mayo quarter/full-dose pairs: full dose above quarter dose;
+- the L067 full-dose slices above their over-smoothed SRGAN restorations.
+Every group weighs the same in the pairwise ranking loss. Five folds leave whole sets, groups and patients
+out; the out-of-fold predictions are written for the reader benchmark (`oof_nr.json`, `oof_fr.json`), then
+the shipped model is trained on everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import rankdata, spearmanr
+
+from vliqa.data import readers
+from vliqa.io.image import CTImage
+from vliqa.io.load import load as load_image
+from vliqa.io.write import atomic_write_text
+from vliqa.models import save_checkpoint
+from vliqa.models.reader import TARGETS, RankHead, ReaderConfig, ReaderModel
+from vliqa.models.reader_features import fr_features, nr_features, reading_display
+
+logger = logging.getLogger("vliqa.train")
+
+FOLDS = 5
+#: Relative weight of each source's groups in the ranking loss.
+SOURCE_WEIGHT = {"mtdgan": 1.0, "petct": 1.0, "mayo": 0.2, "l067": 0.5}
+MAYO_PATIENTS = ("L096", "L143", "L192", "L286")
+
+
+@dataclass
+class Item:
+    """One training image: its features, the group it is ranked within, its fold and its reader targets."""
+
+    key: str
+    source: str
+    group: str
+    fold: int
+    nr: np.ndarray
+    fr: np.ndarray
+    #: Reader targets within the group, higher = better, per model target (absent: not graded).
+    targets: dict[str, float] = field(default_factory=dict)
+    #: An absolute reader score on the 0-4 scale, when the study gives one.
+    absolute: float | None = None
+
+
+@dataclass
+class TrainSettings:
+    """How the heads are fitted."""
+
+    hidden: int = 8
+    ensemble: int = 5
+    weight_decay: float = 1e-2
+    lr: float = 1e-2
+    steps: int = 600
+    seed: int = 0
+
+
+def _display(image: CTImage) -> np.ndarray:
+    return reading_display(image)
+
+
+def _mtdgan_items(root: Path) -> list[Item]:
+    """Gives the denoiser study's images with their features (each against its set's normal-dose render)."""
+    items, ref_cache = [], {}
+    for r in readers.load_mtdgan(root):
+        d = _display(readers.read_display(r.path))
+        ref_path = r.reference if r.reference is not None else r.path
+        if ref_path not in ref_cache:
+            ref_d = _display(readers.read_display(ref_path))
+            ref_cache[ref_path] = (ref_d, nr_features(ref_d))
+        ref_d, ref_nr = ref_cache[ref_path]
+        s = r.scores
+        noise_raw = s.get("noise_raw", 7.0)
+        targets = {"overall_abs": _mtdgan_absolute(s), "noise": s["noise_q"], "contrast": s["contrast"],
+                   "sharpness": s["structure"], "texture": -max(0.0, noise_raw - 7.0)}
+        items.append(Item(key=_rel(root, r.path), source="mtdgan", group=r.group, fold=_set_number(r.group) % FOLDS,
+                          nr=nr_features(d), fr=fr_features(d, ref_d, ref_nr), targets=targets,
+                          absolute=targets["overall_abs"]))
+        items[-1].targets["anchor"] = 1.0 if r.anchor else 0.0
+    _add_composite(items)
+    return items
+
+
+def _mtdgan_absolute(scores: dict[str, float]) -> float:
+    """Gives a 0-4 reading of the three reader aspects: mean of 1-|noise-7|/6, (contrast-1)/4, (structure-1)/4."""
+    noise = 1.0 - min(1.0, -scores["noise_q"] / 6.0)
+    return 4.0 * float(np.mean([noise, (scores["contrast"] - 1) / 4, (scores["structure"] - 1) / 4]))
+
+
+def _set_number(group: str) -> int:
+    return int(group.rsplit("_", 1)[-1])
+
+
+def _add_composite(items: list[Item]) -> None:
+    """Sets each non-anchor item's overall target: the composite of its set (mean within-set rank of the aspects)."""
+    for g in sorted({i.group for i in items}):
+        members = [i for i in items if i.group == g and not i.targets["anchor"]]
+        ranks = [rankdata([m.targets[a] for m in members]) for a in ("noise", "contrast", "sharpness")]
+        for m, c in zip(members, np.mean(ranks, axis=0)):
+            m.targets["overall"] = float(c)
+
+
+def _petct_items(root: Path) -> list[Item]:
+    """Gives the PET/CT study's images: ranked within their slice group, absolute 0-4 scores."""
+    out = []
+    for r in readers.load_petct(root):
+        d = _display(readers.read_display(r.path))
+        nr = nr_features(d)
+        score = r.scores["overall"]
+        group_no = int(r.group.rsplit("_", 1)[-1])
+        out.append(Item(key=_rel(root, r.path), source="petct", group=r.group, fold=group_no % FOLDS, nr=nr,
+                        fr=np.zeros(0, np.float32), targets={"overall": score, "sharpness": score}, absolute=score))
+    return out
+
+
+def _pair_items(root: Path) -> list[Item]:
+    """Gives the real full-dose images above their quarter-dose (Mayo) and over-smoothed SRGAN (L067) versions."""
+    out = []
+    for k, p in enumerate(readers.load_mayo_pairs(root)):
+        full, quarter = load_image(p.full), load_image(p.quarter)
+        fd, qd = _display(full), _display(quarter)
+        fd_nr = nr_features(fd)
+        fold = MAYO_PATIENTS.index(p.patient) if p.patient in MAYO_PATIENTS else k % FOLDS
+        group = f"mayo/{p.patient}/{k}"
+        for name, d, better in (("full", fd, 1.0), ("quarter", qd, 0.0)):
+            out.append(Item(key=_rel(root, p.full if name == "full" else p.quarter), source="mayo", group=group,
+                            fold=fold, nr=nr_features(d), fr=fr_features(d, fd, fd_nr),
+                            targets={"overall": better, "noise": better}))
+    for k, (full, restored) in enumerate(readers.load_l067_srgan(root)):
+        fd, rd = _display(full), _display(restored)
+        fd_nr = nr_features(fd)
+        group = f"l067/{k}"
+        for image, d, better in ((full, fd, 1.0), (restored, rd, 0.0)):
+            out.append(Item(key=f"{image.source or group}#{'full' if better else 'srgan'}", source="l067",
+                            group=group, fold=k % FOLDS, nr=nr_features(d), fr=fr_features(d, fd, fd_nr),
+                            targets={"overall": better, "texture": better, "sharpness": better}))
+    return out
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(path)
+
+
+def collect(root: Path) -> list[Item]:
+    """Gives every training item of the real reader data under `root`, features computed."""
+    from rich.progress import Progress
+
+    items: list[Item] = []
+    with Progress(transient=True) as progress:
+        task = progress.add_task("reader data: features", total=3)
+        for part in (_mtdgan_items, _petct_items, _pair_items):
+            items += part(root)
+            progress.advance(task)
+    return items
+
+
+# ---------------------------------------------------------------- pairs and fitting
+
+
+def ranking_pairs(items: Sequence[Item], target: str, use: np.ndarray) -> np.ndarray:
+    """Gives (better, worse, weight) rows over the items in `use`: every ordered pair within a group.
+
+    Each group's weights sum to its source's SOURCE_WEIGHT, so a group of 27 does not outweigh one of 12;
+    a pair's weight grows with the readers' difference up to 1. The normal-dose anchor of a denoiser set
+    is ranked above its low-dose anchor for the overall and noise targets.
+    """
+    rows = []
+    groups: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        if use[i]:
+            groups.setdefault(it.group, []).append(i)
+    for members in groups.values():
+        src = items[members[0]].source
+        if src == "mtdgan":
+            anchors = [i for i in members if items[i].targets["anchor"]]
+            graded = [i for i in members if not items[i].targets["anchor"] and target in items[i].targets]
+            block = _ordered(items, graded, target, scale=2.0 if target == "overall" else 1.0)
+            if target in ("overall", "noise") and len(anchors) == 2:
+                hi, lo = sorted(anchors, key=lambda i: -items[i].targets["noise"])
+                block.append((hi, lo, 1.0))
+        else:
+            block = _ordered(items, [i for i in members if target in items[i].targets], target, scale=1.0)
+        if not block:
+            continue
+        arr = np.array(block, dtype=np.float64)
+        arr[:, 2] *= SOURCE_WEIGHT[src] / arr[:, 2].sum()
+        rows.append(arr)
+    return np.concatenate(rows) if rows else np.zeros((0, 3))
+
+
+def _ordered(items: Sequence[Item], idx: list[int], target: str, *, scale: float) -> list[tuple[int, int, float]]:
+    out = []
+    for a in idx:
+        for b in idx:
+            diff = items[a].targets[target] - items[b].targets[target]
+            if diff > 0.05:
+                out.append((a, b, min(1.0, diff / scale)))
+    return out
+
+
+def fit_head(x: np.ndarray, pairs: np.ndarray, settings: TrainSettings, seed: int) -> RankHead:
+    """Gives a RankHead whose members are fitted to the pairs (pairwise logistic loss), features standardised."""
+    head = RankHead(x.shape[1], settings.hidden, settings.ensemble)
+    xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
+    head.mu.copy_(xt.mean(0))
+    head.sd.copy_(xt.std(0).clamp_min(1e-6))
+    better = torch.from_numpy(pairs[:, 0].astype(np.int64))
+    worse = torch.from_numpy(pairs[:, 1].astype(np.int64))
+    weight = torch.from_numpy(pairs[:, 2].astype(np.float32))
+    z = (xt - head.mu) / head.sd
+    for m, member in enumerate(head.members):
+        torch.manual_seed(seed * 100 + m)
+        for layer in member:
+            if hasattr(layer, "reset_parameters"):
+                layer.reset_parameters()
+        opt = torch.optim.Adam(member.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        for _ in range(settings.steps):
+            s = member(z)[:, 0]
+            loss = (weight * torch.nn.functional.softplus(s[worse] - s[better])).sum() / weight.sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return head
+
+
+def calibrate(head: RankHead, x: np.ndarray, absolute: np.ndarray) -> None:
+    """Fits the head's sigmoid (score = 4 sigmoid(a r + b)) to absolute 0-4 reader scores by least squares."""
+    with torch.no_grad():
+        r = head.rank(torch.from_numpy(np.asarray(x, np.float32))).mean(0)
+    y = torch.from_numpy(np.asarray(absolute, np.float32))
+    ab = torch.tensor([1.0, 0.0], requires_grad=True)
+    opt = torch.optim.LBFGS([ab], max_iter=200)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((4 * torch.sigmoid(ab[0] * r + ab[1]) - y) ** 2).mean()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    head.cal.copy_(ab.detach())
+
+
+def _fit_model(items: Sequence[Item], use: np.ndarray, settings: TrainSettings) -> ReaderModel:
+    """Gives a ReaderModel whose NR and FR heads are fitted on the items in `use`."""
+    config = ReaderConfig(hidden=settings.hidden, ensemble=settings.ensemble)
+    model = ReaderModel(config)
+    x_nr = np.stack([i.nr for i in items])
+    has_fr = np.array([i.fr.size > 0 for i in items])
+    x_fr = np.stack([i.fr if i.fr.size else np.zeros(len(config.fr_features), np.float32) for i in items])
+    absolute = np.array([np.nan if i.absolute is None else i.absolute for i in items])
+    for t in TARGETS:
+        for heads, x, allowed in ((model.nr, x_nr, use), (model.fr, x_fr, use & has_fr)):
+            pairs = ranking_pairs(items, t, allowed)
+            if not len(pairs):
+                continue
+            head = fit_head(x[allowed], _reindex(pairs, allowed), settings, settings.seed)
+            cal_use = allowed & np.isfinite(absolute)
+            calibrate(head, x[cal_use], absolute[cal_use])
+            heads[t] = head
+    return model
+
+
+def _reindex(pairs: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """Gives the pairs with item indices renumbered to positions among the used items."""
+    new = np.cumsum(use) - 1
+    out = pairs.copy()
+    out[:, 0], out[:, 1] = new[pairs[:, 0].astype(int)], new[pairs[:, 1].astype(int)]
+    return out
+
+
+def _scores(model: ReaderModel, items: Sequence[Item], full_reference: bool) -> dict[str, np.ndarray]:
+    heads = model.fr if full_reference else model.nr
+    x = np.stack([i.fr if full_reference else i.nr for i in items]).astype(np.float32)
+    with torch.no_grad():
+        return {t: heads[t].score(torch.from_numpy(x))[0].numpy() for t in heads}
+
+
+# ---------------------------------------------------------------- cross-validation and figures
+
+
+def cross_validate(items: Sequence[Item], settings: TrainSettings) -> dict[str, dict[str, dict[str, float]]]:
+    """Gives out-of-fold predictions {"nr"|"fr": {key: {target: score}}}, each from the fold that left it out."""
+    folds = np.array([i.fold for i in items])
+    has_fr = np.array([i.fr.size > 0 for i in items])
+    out: dict[str, dict[str, dict[str, float]]] = {"nr": {}, "fr": {}}
+    for f in range(FOLDS):
+        model = _fit_model(items, folds != f, settings)
+        held = [i for i in items if i.fold == f]
+        for kind, use in (("nr", held), ("fr", [i for i, ok in zip(items, has_fr) if ok and i.fold == f])):
+            if not use:
+                continue
+            scores = _scores(model, use, kind == "fr")
+            for n, it in enumerate(use):
+                out[kind][it.key] = {t: float(v[n]) for t, v in scores.items()}
+    return out
+
+
+def figures(items: Sequence[Item], predictions: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Gives the headline agreement figures of predictions: within-set/group Spearman and pairwise counts."""
+    res: dict[str, float] = {}
+    for region in ("abdomen", "brain"):
+        rhos, noise_rhos = [], []
+        for g in sorted({i.group for i in items if i.source == "mtdgan" and i.group.startswith(region)}):
+            members = [i for i in items if i.group == g and not i.targets["anchor"] and i.key in predictions]
+            if len(members) < 3:
+                continue
+            rhos.append(spearmanr([predictions[m.key]["overall"] for m in members],
+                                  [m.targets["overall"] for m in members])[0])
+            noise_rhos.append(spearmanr([predictions[m.key].get("noise", np.nan) for m in members],
+                                        [m.targets["noise"] for m in members])[0])
+        if rhos:
+            res[f"mtdgan_{region}_composite"] = float(np.nanmean(rhos))
+            res[f"mtdgan_{region}_noise"] = float(np.nanmean(noise_rhos))
+    pet = []
+    for g in sorted({i.group for i in items if i.source == "petct"}):
+        members = [i for i in items if i.group == g and i.key in predictions]
+        if len(members) > 2:
+            pet.append(spearmanr([predictions[m.key]["overall"] for m in members], [m.absolute for m in members])[0])
+    if pet:
+        res["petct_within"] = float(np.nanmean(pet))
+    for src in ("mayo", "l067"):
+        wins = total = 0
+        for g in sorted({i.group for i in items if i.source == src}):
+            hi, lo = sorted([i for i in items if i.group == g], key=lambda i: -i.targets["overall"])
+            if hi.key in predictions and lo.key in predictions:
+                total += 1
+                wins += predictions[hi.key]["overall"] > predictions[lo.key]["overall"]
+        if total:
+            res[f"{src}_wins"] = float(wins)
+            res[f"{src}_pairs"] = float(total)
+    return res
+
+
+def _oof_json(predictions: dict[str, dict[str, float]]) -> str:
+    payload = {"predictions": {k: {"overall": v["overall"], "aspects": {a: s for a, s in v.items() if a != "overall"}}
+                               for k, v in predictions.items()}}
+    return json.dumps(payload, indent=1) + "\n"
+
+
+def card_text(cv: dict[str, dict[str, float]], items: Sequence[Item], settings: TrainSettings) -> str:
+    """Gives the model card: what the model is, every data source it saw, and its cross-validated figures."""
+    counts = {s: sum(i.source == s for i in items) for s in SOURCE_WEIGHT}
+    lines = [
+        "# reader — CT quality as radiologists grade it",
+        "",
+        "A no-reference and a full-reference quality model for CT slices (DICOM, NIfTI, or display exports of any",
+        "window, background level or size): texture features of the display a reader sees, scored by small MLP",
+        f"ensembles ({settings.ensemble} x one hidden layer of {settings.hidden}) trained with a pairwise ranking loss",
+        "on radiologists' judgements and mapped to the 0-4 LDCTIQAC scale. The artifacts aspect comes from the",
+        "simulator-trained MedQM-I scorer (`default`), because the reader studies do not grade artifacts.",
+        "",
+        "## Data sources (all real CT; none is bundled in the package)",
+        f"- MTD-GAN blind reader study, development part (babbu3682/MTD-GAN, MIT): {counts['mtdgan']} images, "
+        "10 sets of 12 denoiser outputs + low/normal-dose anchors, 3 radiologists.",
+        f"- PET-CT-IQA-DS, development part (MS-IQA/MS-IQA, research use): {counts['petct']} radiologist-scored "
+        "fused PET/CT slices, 10 groups.",
+        f"- 2016 NIH-AAPM-Mayo Low Dose CT Grand Challenge pairs via prabhatkc/ct-recon (Mayo/TCIA terms): "
+        f"{counts['mayo']} images (36 full/quarter-dose pairs, 4 patients, 2 kernels).",
+        f"- Mayo L067 full dose and SRGAN restorations (Mayo/TCIA terms): {counts['l067']} images.",
+        "",
+        "## Cross-validated agreement (5 folds leaving whole sets, groups and patients out)",
+        "",
+        "| figure | no reference | with reference |",
+        "|---|---|---|",
+    ]
+    for k in sorted(set(cv["nr"]) | set(cv["fr"])):
+        nr, fr = cv["nr"].get(k), cv["fr"].get(k)
+        lines.append(f"| {k} | {'' if nr is None else f'{nr:.3f}'} | {'' if fr is None else f'{fr:.3f}'} |")
+    lines += ["", "Reproduce with `make train-reader`; the reader benchmark is `make bench-readers` (BENCHMARKS.md)."]
+    return "\n".join(lines) + "\n"
+
+
+def train(root: Path, out: Path, settings: TrainSettings, oof_dir: Path | None = None) -> dict[str, dict[str, float]]:
+    """Cross-validates, writes the out-of-fold predictions (to `oof_dir`, default out/oof), fits on all data, saves."""
+    items = collect(root)
+    oof = cross_validate(items, settings)
+    cv = {"nr": figures(items, oof["nr"]), "fr": figures(items, oof["fr"])}
+    out.mkdir(parents=True, exist_ok=True)
+    model = _fit_model(items, np.ones(len(items), bool), settings)
+    metadata = {"version": "1.0.0", "cv": cv, "sources": sorted({i.source for i in items}), "n_items": len(items)}
+    save_checkpoint(model, model.config, out, card_text(cv, items, settings), metadata=metadata)
+    oof_dir = out / "oof" if oof_dir is None else oof_dir
+    for kind in ("nr", "fr"):
+        atomic_write_text(oof_dir / f"oof_{kind}.json", _oof_json(oof[kind]))
+    return cv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the reader-model training from the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    parser.add_argument("--data-root", type=Path, default=None, help="folder holding reader_studies/ and mayo_*")
+    parser.add_argument("--oof-dir", type=Path, default=None, help="where the out-of-fold JSON files go")
+    parser.add_argument("--hidden", type=int, default=TrainSettings.hidden)
+    parser.add_argument("--ensemble", type=int, default=TrainSettings.ensemble)
+    parser.add_argument("--steps", type=int, default=TrainSettings.steps)
+    parser.add_argument("--weight-decay", type=float, default=TrainSettings.weight_decay)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    settings = TrainSettings(hidden=args.hidden, ensemble=args.ensemble, steps=args.steps,
+                             weight_decay=args.weight_decay)
+    root = readers.data_root(args.data_root)
+    cv = train(root, args.out, settings, args.oof_dir)
+    print(json.dumps(cv, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
