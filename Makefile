@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := src/vliqa/samples/abdomen_ct_dicom
 
-.PHONY: demo test install install-dev lint bench bench-scorer dataset relabel dataset-denoise train-scorer train-scorer-regrank train-regressor denoiser lesion-net lesion-net-mapping priors figures clean
+.PHONY: demo test install install-dev lint bench bench-scorer bench-readers train-reader dataset relabel dataset-denoise train-scorer train-scorer-regrank train-regressor denoiser lesion-net lesion-net-mapping priors figures clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -70,6 +70,17 @@ dataset-denoise: dataset
 # The tiny MSE CNN denoiser that `smooth_cnn` uses to make waxy denoiser texture (shipped checkpoint).
 denoiser: install
 	OMP_NUM_THREADS=2 $(BIN)/python -m vliqa.simulate.cnn_denoiser --out src/vliqa/models/denoiser --steps 1200 --seed 0
+
+# The reader model: trained on the real reader studies, dose pairs and restorations in ../shared/data (~5 min on
+# 2 cores); writes the shipped checkpoint and the out-of-fold predictions the reader benchmark reports.
+train-reader: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m vliqa.train.reader --out src/vliqa/models/reader --oof-dir runs/reader_oof
+
+# Agreement with radiologists on real CT: every shipped model beside every baseline (BENCHMARKS.md, "Readers").
+bench-readers: install
+	mkdir -p out
+	$(BIN)/python bench/reader_bench.py --model reader --model default \
+	    --oof reader=runs/reader_oof/oof_nr.json --oof-fr reader=runs/reader_oof/oof_fr.json --json out/reader_bench.json --markdown out/reader_bench.md
 
 # The shipped default scorer (MedQM-I), trained on `make dataset`'s output, copied into the package.
 train-scorer: install

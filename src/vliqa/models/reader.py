@@ -96,7 +96,7 @@ class ReaderModel(nn.Module):
     @staticmethod
     def pair_features(images: Sequence[CTImage], references: Sequence[CTImage]) -> np.ndarray:
         """Gives the full-reference features (N, len(FR_FEATURES)) of `images` against `references`."""
-        return np.stack([fr_features(reading_display(im), reading_display(ref)) for im, ref in zip(images, references)])
+        return np.stack([fr_features(reading_display(im), reading_display(ref)) for im, ref in zip(images, references, strict=True)])
 
     # ------------------------------------------------------------ scoring
 

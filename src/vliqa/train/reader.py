@@ -29,6 +29,8 @@ import torch
 from scipy.stats import rankdata, spearmanr
 
 from vliqa.data import readers
+from vliqa.errors import VliqaError
+from vliqa.io.export import ExportSpec, display_export
 from vliqa.io.image import CTImage
 from vliqa.io.load import load as load_image
 from vliqa.io.write import atomic_write_text
@@ -40,7 +42,7 @@ logger = logging.getLogger("vliqa.train")
 
 FOLDS = 5
 #: Relative weight of each source's groups in the ranking loss.
-SOURCE_WEIGHT = {"mtdgan": 1.0, "petct": 1.0, "mayo": 0.2, "l067": 0.5}
+SOURCE_WEIGHT = {"mtdgan": 1.0, "petct": 1.0, "mayo": 0.2, "l067": 0.5, "export": 0.0}
 MAYO_PATIENTS = ("L096", "L143", "L192", "L286")
 
 
@@ -70,6 +72,8 @@ class TrainSettings:
     lr: float = 1e-2
     steps: int = 600
     seed: int = 0
+    #: Weight of the export-consistency penalty (squared rank-score difference between a slice and its exports).
+    consistency: float = 0.3
 
 
 def _display(image: CTImage) -> np.ndarray:
@@ -113,7 +117,7 @@ def _add_composite(items: list[Item]) -> None:
     for g in sorted({i.group for i in items}):
         members = [i for i in items if i.group == g and not i.targets["anchor"]]
         ranks = [rankdata([m.targets[a] for m in members]) for a in ("noise", "contrast", "sharpness")]
-        for m, c in zip(members, np.mean(ranks, axis=0)):
+        for m, c in zip(members, np.mean(ranks, axis=0), strict=True):
             m.targets["overall"] = float(c)
 
 
@@ -143,22 +147,65 @@ def _pair_items(root: Path) -> list[Item]:
             out.append(Item(key=_rel(root, p.full if name == "full" else p.quarter), source="mayo", group=group,
                             fold=fold, nr=nr_features(d), fr=fr_features(d, fd, fd_nr),
                             targets={"overall": better, "noise": better}))
-    for k, (full, restored) in enumerate(readers.load_l067_srgan(root)):
-        fd, rd = _display(full), _display(restored)
+    for k, pair in enumerate(readers.load_l067_srgan(root)):
+        fd, rd = _display(pair.full), _display(pair.srgan)
         fd_nr = nr_features(fd)
         group = f"l067/{k}"
-        for image, d, better in ((full, fd, 1.0), (restored, rd, 0.0)):
-            out.append(Item(key=f"{image.source or group}#{'full' if better else 'srgan'}", source="l067",
+        for path, d, better in ((pair.full_path, fd, 1.0), (pair.srgan_path, rd, 0.0)):
+            out.append(Item(key=_rel(root, path), source="l067",
                             group=group, fold=k % FOLDS, nr=nr_features(d), fr=fr_features(d, fd, fd_nr),
                             targets={"overall": better, "texture": better, "sharpness": better}))
     return out
 
 
+#: Exports the model is taught to see through: each scores as the slice's own reading display does.
+TRAIN_EXPORTS = (
+    ExportSpec(40, 80), ExportSpec(40, 350), ExportSpec(50, 500), ExportSpec(-600, 1500), ExportSpec(40, 400, air_grey=10),
+    ExportSpec(40, 400, jpeg_quality=75), ExportSpec(40, 400, size_px=256), ExportSpec(40, 400, size_px=1024),
+    ExportSpec(40, 400, overlay=True),
+)
+
+
+def _export_items(root: Path) -> list[Item]:
+    """Gives real slices in HU (not the bundled samples) with their display exports, grouped per slice.
+
+    The slice itself is the group's anchor (`targets["anchor"] = 1`); `consistency_pairs` ties each export's
+    score to it. Sources: the Mayo full-dose slices, the L143 quarter-dose 1 mm series and the GE head series
+    but for the two slices bundled with the package (the export check of the reader benchmark runs on those).
+    """
+    slices: list[CTImage] = []
+    for p in readers.load_mayo_pairs(root)[::2]:
+        slices.append(load_image(p.full))
+    for series, keep in ((root / "mayo_L143_quarter_dose_1mm", slice(0, None, 4)),
+                         (root / "dcm_qa_ct_ge_head", slice(0, None, 2))):
+        if series.is_dir():
+            volume = load_image(series)
+            picked = list(range(len(volume)))[keep]
+            slices += [volume.slice(i) for i in picked if not (series.name == "dcm_qa_ct_ge_head" and i in (11, 12))]
+    out = []
+    for k, image in enumerate(slices):
+        group = f"export/{k}"
+        variants = [image] + [display_export(image, spec) for spec in TRAIN_EXPORTS]
+        for n, v in enumerate(variants):
+            try:
+                nr = nr_features(_display(v))
+            except VliqaError:  # an export that clips away the tissue: nothing to be consistent with
+                continue
+            out.append(Item(key=f"{group}#{n}", source="export", group=group, fold=k % FOLDS, nr=nr,
+                            fr=np.zeros(0, np.float32), targets={"anchor": float(n == 0)}))
+    return out
+
+
+def consistency_pairs(items: Sequence[Item], use: np.ndarray) -> np.ndarray:
+    """Gives (export, its slice) index rows over the items in `use`, whose scores should be equal."""
+    anchor_of = {i.group: n for n, i in enumerate(items) if i.source == "export" and i.targets["anchor"] and use[n]}
+    rows = [(n, anchor_of[i.group]) for n, i in enumerate(items)
+            if i.source == "export" and not i.targets["anchor"] and use[n] and i.group in anchor_of]
+    return np.array(rows, dtype=np.int64).reshape(-1, 2)
+
+
 def _rel(root: Path, path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path(root).resolve()))
-    except ValueError:
-        return str(path)
+    return readers.data_key(path, root)
 
 
 def collect(root: Path) -> list[Item]:
@@ -167,8 +214,8 @@ def collect(root: Path) -> list[Item]:
 
     items: list[Item] = []
     with Progress(transient=True) as progress:
-        task = progress.add_task("reader data: features", total=3)
-        for part in (_mtdgan_items, _petct_items, _pair_items):
+        task = progress.add_task("reader data: features", total=4)
+        for part in (_mtdgan_items, _petct_items, _pair_items, _export_items):
             items += part(root)
             progress.advance(task)
     return items
@@ -218,8 +265,12 @@ def _ordered(items: Sequence[Item], idx: list[int], target: str, *, scale: float
     return out
 
 
-def fit_head(x: np.ndarray, pairs: np.ndarray, settings: TrainSettings, seed: int) -> RankHead:
-    """Gives a RankHead whose members are fitted to the pairs (pairwise logistic loss), features standardised."""
+def fit_head(x: np.ndarray, pairs: np.ndarray, settings: TrainSettings, seed: int,
+             same: np.ndarray | None = None) -> RankHead:
+    """Gives a RankHead whose members are fitted to the pairs (pairwise logistic loss), features standardised.
+
+    `same` (rows of two indices): items that must score alike (a slice and its exports), a squared penalty.
+    """
     head = RankHead(x.shape[1], settings.hidden, settings.ensemble)
     xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
     head.mu.copy_(xt.mean(0))
@@ -228,6 +279,8 @@ def fit_head(x: np.ndarray, pairs: np.ndarray, settings: TrainSettings, seed: in
     worse = torch.from_numpy(pairs[:, 1].astype(np.int64))
     weight = torch.from_numpy(pairs[:, 2].astype(np.float32))
     z = (xt - head.mu) / head.sd
+    if same is not None and len(same):
+        same_a, same_b = torch.from_numpy(same[:, 0]), torch.from_numpy(same[:, 1])
     for m, member in enumerate(head.members):
         torch.manual_seed(seed * 100 + m)
         for layer in member:
@@ -237,6 +290,8 @@ def fit_head(x: np.ndarray, pairs: np.ndarray, settings: TrainSettings, seed: in
         for _ in range(settings.steps):
             s = member(z)[:, 0]
             loss = (weight * torch.nn.functional.softplus(s[worse] - s[better])).sum() / weight.sum()
+            if same is not None and len(same):
+                loss = loss + settings.consistency * ((s[same_a] - s[same_b]) ** 2).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -269,12 +324,15 @@ def _fit_model(items: Sequence[Item], use: np.ndarray, settings: TrainSettings) 
     has_fr = np.array([i.fr.size > 0 for i in items])
     x_fr = np.stack([i.fr if i.fr.size else np.zeros(len(config.fr_features), np.float32) for i in items])
     absolute = np.array([np.nan if i.absolute is None else i.absolute for i in items])
+    is_export = np.array([i.source == "export" for i in items])
     for t in TARGETS:
         for heads, x, allowed in ((model.nr, x_nr, use), (model.fr, x_fr, use & has_fr)):
             pairs = ranking_pairs(items, t, allowed)
             if not len(pairs):
                 continue
-            head = fit_head(x[allowed], _reindex(pairs, allowed), settings, settings.seed)
+            fit_use = allowed | (use & is_export) if heads is model.nr else allowed
+            same = _reindex(consistency_pairs(items, fit_use), fit_use) if heads is model.nr else None
+            head = fit_head(x[fit_use], _reindex(pairs, fit_use), settings, settings.seed, same)
             cal_use = allowed & np.isfinite(absolute)
             calibrate(head, x[cal_use], absolute[cal_use])
             heads[t] = head
@@ -285,7 +343,7 @@ def _reindex(pairs: np.ndarray, use: np.ndarray) -> np.ndarray:
     """Gives the pairs with item indices renumbered to positions among the used items."""
     new = np.cumsum(use) - 1
     out = pairs.copy()
-    out[:, 0], out[:, 1] = new[pairs[:, 0].astype(int)], new[pairs[:, 1].astype(int)]
+    out[:, 0], out[:, 1] = new[pairs[:, 0].astype(np.int64)], new[pairs[:, 1].astype(np.int64)]
     return out
 
 
@@ -307,7 +365,7 @@ def cross_validate(items: Sequence[Item], settings: TrainSettings) -> dict[str, 
     for f in range(FOLDS):
         model = _fit_model(items, folds != f, settings)
         held = [i for i in items if i.fold == f]
-        for kind, use in (("nr", held), ("fr", [i for i, ok in zip(items, has_fr) if ok and i.fold == f])):
+        for kind, use in (("nr", held), ("fr", [i for i, ok in zip(items, has_fr, strict=True) if ok and i.fold == f])):
             if not use:
                 continue
             scores = _scores(model, use, kind == "fr")
@@ -339,6 +397,16 @@ def figures(items: Sequence[Item], predictions: dict[str, dict[str, float]]) -> 
             pet.append(spearmanr([predictions[m.key]["overall"] for m in members], [m.absolute for m in members])[0])
     if pet:
         res["petct_within"] = float(np.nanmean(pet))
+    gaps = []
+    for g in sorted({i.group for i in items if i.source == "export"}):
+        members = [i for i in items if i.group == g and i.key in predictions]
+        anchor = [m for m in members if m.targets["anchor"]]
+        if anchor:
+            gaps += [abs(predictions[m.key]["overall"] - predictions[anchor[0].key]["overall"])
+                     for m in members if not m.targets["anchor"]]
+    if gaps:
+        res["export_mean_abs_diff"] = float(np.mean(gaps))
+        res["export_max_abs_diff"] = float(np.max(gaps))
     for src in ("mayo", "l067"):
         wins = total = 0
         for g in sorted({i.group for i in items if i.source == src}):
@@ -420,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     settings = TrainSettings(hidden=args.hidden, ensemble=args.ensemble, steps=args.steps,
                              weight_decay=args.weight_decay)
-    root = readers.data_root(args.data_root)
+    root = readers.resolve_root(args.data_root)
     cv = train(root, args.out, settings, args.oof_dir)
     print(json.dumps(cv, indent=1))
     return 0
