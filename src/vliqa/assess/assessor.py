@@ -132,7 +132,7 @@ def _references_for(slices: Sequence[CTImage], reference: CTImage | CTVolume) ->
         n = len(reference) if isinstance(reference, CTVolume) else type(reference).__name__
         raise InvalidParameterError(f"the reference has {n} slices but the image has {len(slices)}",
                                     hint="give a reference of the same slices (e.g. the full-dose series) or one slice")
-    for image, ref in zip(slices, refs):
+    for image, ref in zip(slices, refs, strict=True):
         if image.shape != ref.shape:
             raise InvalidParameterError(
                 f"the reference slice is {ref.shape[1]}x{ref.shape[0]} px but the image is "
