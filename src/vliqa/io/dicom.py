@@ -7,17 +7,29 @@ Padding: pixels equal to PixelPaddingValue (or inside the PixelPaddingRangeLimit
 pixel below -1500 HU (scanners fill outside the field of view with -1500, -2000 or -3024 HU), are set
 to -1024 HU (air). Real air (about -1000 HU, with noise) is left as it is. The count of replaced pixels
 is recorded as a 'padding_to_air' step in the image history, not as a warning.
+
+Damaged headers give CorruptFileError naming the file and the element: an unknown value representation (a
+flipped byte turns 'DS' into 'XX') is found when the file is read, one inside a sequence item when the item is
+first used; an image object whose pixel data was lost in a misread header is corrupt, not a report.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.sequence import Sequence
+from pydicom.tag import Tag
+from pydicom.uid import UID
+from pydicom.values import converters
 
 from vliqa.errors import (
     CorruptFileError,
@@ -73,7 +85,58 @@ def read_header(path: str | Path, *, defer_pixels: bool = True) -> Dataset:
             path=path,
             hint="check the file; vliqa reads DICOM, NIfTI, MetaImage, NumPy, PNG, JPEG and TIFF",
         )
+    check_value_representations(ds, str(path))
     return ds
+
+
+def _element_name(tag: int) -> str:
+    """Gives '(gggg,eeee) Keyword' of a tag (the keyword only when the dictionary knows it), for messages."""
+    tag = Tag(tag)
+    keyword = keyword_for_tag(tag)
+    return f"{tag}{' ' + keyword if keyword else ''}"
+
+
+def damaged_element_error(source: str | None, detail: str) -> CorruptFileError:
+    """Gives the CorruptFileError of a DICOM header element that cannot be decoded (unknown VR, wrong length)."""
+    return CorruptFileError(
+        f"{source or 'dataset'}: damaged DICOM header: {detail}",
+        path=source,
+        hint="the file was altered or corrupted in transfer; copy or export it again from the scanner or PACS",
+    )
+
+
+def check_value_representations(ds: Dataset, source: str | None) -> None:
+    """Raises CorruptFileError naming the first element whose value representation (VR) pydicom cannot decode.
+
+    A flipped byte in an explicit-VR header gives a VR such as 'XX' that pydicom only trips over when the element
+    is read (NotImplementedError 'Unknown Value Representation'), so every element read so far is checked now,
+    without decoding any value. Items of sequences already parsed are checked too; sequences still held as raw
+    bytes are decoded only when used, under `reading_elements`.
+    """
+    for tag in ds.keys():
+        elem = ds.get_item(tag, keep_deferred=True)
+        if isinstance(elem, RawDataElement):
+            if elem.VR is not None and elem.VR not in converters:
+                shown = elem.VR if elem.VR.isprintable() else elem.VR.encode("latin-1", "replace").hex(" ")
+                raise damaged_element_error(
+                    source, f"element {_element_name(tag)} has the unknown value representation '{shown}'"
+                )
+        elif elem is not None and isinstance(elem.value, Sequence):
+            for item in elem.value:
+                check_value_representations(item, source)
+
+
+@contextmanager
+def reading_elements(source: str | None) -> Iterator[None]:
+    """Gives a context in which pydicom's errors on a damaged header element (met on first read) are CorruptFileError."""
+    try:
+        yield
+    except NotImplementedError as exc:
+        if "Value Representation" not in str(exc):  # "Unknown Value Representation 'XX' in tag (0028,0010)"
+            raise
+        raise damaged_element_error(source, f"an element cannot be decoded ({exc})") from exc
+    except BytesLengthException as exc:  # a binary value whose length is not a whole number of values
+        raise damaged_element_error(source, f"an element cannot be decoded ({exc})") from exc
 
 
 def has_pixels(ds: Dataset) -> bool:
@@ -81,21 +144,48 @@ def has_pixels(ds: Dataset) -> bool:
     return any(k in ds for k in PIXEL_KEYWORDS)
 
 
+def _sop_class(ds: Dataset) -> UID | None:
+    """Gives the SOP class UID of the dataset, else of its file meta information, or None."""
+    sop = ds.get("SOPClassUID")
+    file_meta = getattr(ds, "file_meta", None)
+    if not sop and file_meta is not None:
+        sop = file_meta.get("MediaStorageSOPClassUID")
+    return sop or None
+
+
 def describe_object(ds: Dataset) -> str:
     """Gives a short name of what a DICOM object is (its modality and SOP class), for messages."""
-    sop = ds.get("SOPClassUID")
+    sop = _sop_class(ds)
     name = getattr(sop, "name", None) or (str(sop) if sop else "unknown SOP class")
     return f"{ds.get('Modality', '?')} / {name}"
+
+
+def missing_pixels_error(ds: Dataset, source: str | None) -> CorruptFileError | MissingPixelDataError:
+    """Gives the error for a dataset without pixel data: corrupt when its SOP class is an image, else MissingPixelData.
+
+    An image object (an image SOP class, modality CT, or image rows) must hold pixels; without them its header was
+    misread after a damaged byte, or the file was cut short. Reports, structure sets and similar objects hold no
+    image by design.
+    """
+    where = source or "dataset"
+    image_class = "Image Storage" in str(getattr(_sop_class(ds), "name", ""))
+    if image_class or str(ds.get("Modality") or "").upper() == "CT" or "Rows" in ds:
+        return CorruptFileError(
+            f"{where}: {describe_object(ds)} object without pixel data: its header is damaged or the file was cut short",
+            path=source,
+            hint="copy or export it again from the scanner or PACS",
+        )
+    return MissingPixelDataError(
+        f"{where}: DICOM object without pixel data ({describe_object(ds)})",
+        path=source,
+        hint="structured reports, RT structure sets and similar objects hold no image; pass the CT image files",
+    )
 
 
 def check_dataset(ds: Dataset, source: str | None, *, allow_non_ct: bool) -> list[str]:
     """Gives warnings for a dataset that may be read; raises the typed error when it may not."""
     if not has_pixels(ds):
-        raise MissingPixelDataError(
-            f"{source or 'dataset'}: DICOM object without pixel data ({describe_object(ds)})",
-            path=source,
-            hint="structured reports, RT structure sets and similar objects hold no image; pass the CT image files",
-        )
+        raise missing_pixels_error(ds, source)
     rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
     check_header_size(rows, cols, source)
     if int(ds.get("SamplesPerPixel") or 1) != 1:
@@ -194,7 +284,15 @@ def frame_count(ds: Dataset) -> int:
 
 
 def dataset_to_image(ds: Dataset, source: str | None = None, *, allow_non_ct: bool = False) -> CTImage | CTVolume:
-    """Gives the CTImage (one frame) or CTVolume (multi-frame, sorted by position) held by one DICOM dataset."""
+    """Gives the CTImage (one frame) or CTVolume (multi-frame, sorted by position) held by one DICOM dataset.
+
+    Raises CorruptFileError when a header element it reads is damaged (unknown VR, impossible length).
+    """
+    with reading_elements(source):
+        return _dataset_to_image(ds, source, allow_non_ct=allow_non_ct)
+
+
+def _dataset_to_image(ds: Dataset, source: str | None, *, allow_non_ct: bool) -> CTImage | CTVolume:
     notes = check_dataset(ds, source, allow_non_ct=allow_non_ct)
     n_frames = frame_count(ds)
     raw = decode_raw(ds, source)

@@ -22,7 +22,13 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from vliqa.errors import EmptyInputError, InconsistentSeriesError, InvalidParameterError, NotCTError
+from vliqa.errors import (
+    CorruptFileError,
+    EmptyInputError,
+    InconsistentSeriesError,
+    InvalidParameterError,
+    NotCTError,
+)
 from vliqa.io import dicom_meta as meta
 from vliqa.io.common import spacing_warnings
 from vliqa.io.dicom import (
@@ -32,10 +38,12 @@ from vliqa.io.dicom import (
     decode_raw,
     frame_count,
     has_pixels,
+    missing_pixels_error,
     padding_mask,
     padding_step,
     raw_to_hu,
     read_header,
+    reading_elements,
 )
 from vliqa.io.image import CTImage, CTVolume
 
@@ -83,9 +91,20 @@ class DicomSeries:
 
 
 def header_of(path: str, *, defer_pixels: bool = True) -> SliceHeader | None:
-    """Gives the SliceHeader of one file, or None when the object holds no pixel data."""
+    """Gives the SliceHeader of one file, or None when the object holds no image by design (report, RT structure set).
+
+    Raises CorruptFileError when the header is damaged, or an image object (CT Image Storage, ...) has no pixels.
+    """
     ds = read_header(path, defer_pixels=defer_pixels)
+    with reading_elements(path):
+        return _slice_header(path, ds)
+
+
+def _slice_header(path: str, ds: Dataset) -> SliceHeader | None:
     if not has_pixels(ds):
+        error = missing_pixels_error(ds, path)
+        if isinstance(error, CorruptFileError):
+            raise error
         return None
     image_type = [str(v).upper() for v in (ds.get("ImageType") or [])]
     return SliceHeader(
@@ -207,7 +226,15 @@ def _check_sizes(slices: list[SliceHeader], where: str) -> None:
 
 
 def load_series(series: DicomSeries, where: str, *, allow_non_ct: bool = False) -> CTImage | CTVolume:
-    """Gives the series as a CTVolume (a lone multi-frame file gives what that file holds)."""
+    """Gives the series as a CTVolume (a lone multi-frame file gives what that file holds).
+
+    Raises CorruptFileError naming the folder when a header element of one of its files is damaged.
+    """
+    with reading_elements(where):
+        return _load_series(series, where, allow_non_ct=allow_non_ct)
+
+
+def _load_series(series: DicomSeries, where: str, *, allow_non_ct: bool) -> CTImage | CTVolume:
     if len(series.slices) == 1 and series.slices[0].n_frames > 1:
         only = series.slices[0]
         return dataset_to_image(only.ds, only.path, allow_non_ct=allow_non_ct)
