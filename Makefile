@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := src/vliqa/samples/abdomen_ct_dicom
 
-.PHONY: demo test install install-dev lint bench bench-scorer bench-readers train-reader dataset relabel dataset-denoise train-scorer train-scorer-regrank train-regressor denoiser lesion-net lesion-net-mapping priors figures clean
+.PHONY: demo test test-all install install-dev lint bench bench-scorer bench-readers train-reader dataset upgrade-data dataset-denoise train-scorer train-scorer-regrank train-regressor denoiser lesion-net lesion-net-mapping priors figures clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,8 +23,13 @@ demo: install
 	$(BIN)/vliqa assess $(SAMPLE) --format json --no-measures > out/demo_assessment.json
 	@echo "per-slice quality plot: out/demo_quality.png; heatmaps: out/demo_heatmaps/; JSON: out/demo_assessment.json"
 
+# The fast tier (under 2 minutes on 2 cores): every test not marked slow (pyproject.toml deselects `slow`).
 test: install-dev
 	$(BIN)/python -m pytest -q
+
+# Every test, the slow tier too (training, dataset building, replays, CLI runs in fresh processes): what CI runs.
+test-all: install-dev
+	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench
@@ -46,30 +51,28 @@ dataset: install
 	rm -rf data/ctiqa-default
 	$(BIN)/vliqa data merge data/ctiqa-sim data/ctiqa-noisy --out data/ctiqa-default
 
-# Sets built before a change of the labels (sessions 5-7, docs/labels.md): relabel them exactly by replaying their
-# builds (~14 min on 2 cores), then rescore from the measures (session 7's brain-slice noise level, ~1 min), as the
-# shipped default's data was; a fresh `make dataset` needs neither.
-relabel: install
-	$(BIN)/vliqa data label --data data/ctiqa-sim --method physics --replay --phantoms 600
-	$(BIN)/vliqa data label --data data/ctiqa-noisy --method physics --replay
-	$(BIN)/vliqa data label --data data/ctiqa-sim --method physics --from-measures
-	$(BIN)/vliqa data label --data data/ctiqa-noisy --method physics --from-measures
+# `make dataset`'s sets built by an older vliqa (CHANGELOG.md: the labels changed in 0.2.0, 0.5.0, 0.6.0, 0.7.0),
+# brought up to the current labels exactly: each part replayed and rescored (`vliqa data upgrade`, ~15 min on
+# 2 cores), then merged again. A fresh `make dataset` needs none of it.
+upgrade-data: install
+	$(BIN)/vliqa data upgrade data/ctiqa-sim --phantoms 600
+	$(BIN)/vliqa data upgrade data/ctiqa-noisy
 	rm -rf data/ctiqa-default
 	$(BIN)/vliqa data merge data/ctiqa-sim data/ctiqa-noisy --out data/ctiqa-default
 
-# Session 4's experiment (BENCHMARKS.md, "Scorer — session 4"): two noisy-reference supplements with only dose
-# and denoising degradations, merged with the default set into data/ctiqa-v4 (9200 images; ~30 min more).
+# An experiment that did not ship (CHANGELOG.md, 0.4.0): two noisy-reference supplements with only dose and
+# denoising degradations, merged with the default set into data/ctiqa-with-denoise (9200 images; ~30 min more).
 # Training on it made the held-out sum worse (2.007 vs 2.172), so it is not the default's data.
 DENOISE_ONLY = $(foreach d,low_dose detail_loss ir_texture residual_streaks smooth_bilateral smooth_cnn smooth_gaussian smooth_nlm smooth_tv,--only $(d))
 dataset-denoise: dataset
 	$(BIN)/vliqa data build --source default --n 600 --noisy-references 2 --real-fraction 1.0 --out data/ctiqa-denoise --seed 2 $(DENOISE_ONLY)
 	$(BIN)/vliqa data build --source default --n 600 --noisy-references 2 --real-fraction 1.0 --out data/ctiqa-denoise2 --seed 3 $(DENOISE_ONLY)
-	rm -rf data/ctiqa-v4
-	$(BIN)/vliqa data merge data/ctiqa-sim data/ctiqa-noisy data/ctiqa-denoise data/ctiqa-denoise2 --out data/ctiqa-v4
+	rm -rf data/ctiqa-with-denoise
+	$(BIN)/vliqa data merge data/ctiqa-sim data/ctiqa-noisy data/ctiqa-denoise data/ctiqa-denoise2 --out data/ctiqa-with-denoise
 
 # The tiny MSE CNN denoiser that `smooth_cnn` uses to make waxy denoiser texture (shipped checkpoint).
 denoiser: install
-	OMP_NUM_THREADS=2 $(BIN)/python -m vliqa.simulate.cnn_denoiser --out src/vliqa/models/denoiser --steps 1200 --seed 0
+	OMP_NUM_THREADS=2 $(BIN)/python -m vliqa.train.denoiser --out src/vliqa/models/denoiser --steps 1200 --seed 0
 
 # The reader model: trained on the real reader studies, dose pairs and restorations in ../shared/data (~5 min on
 # 2 cores); writes the shipped checkpoint and the out-of-fold predictions the reader benchmark reports.
@@ -106,11 +109,11 @@ bench-scorer: install-dev
 
 # The MedQM-D diagnostic model: a tiny lesion U-Net trained on phantoms, with its sigmoid mapping.
 lesion-net: install
-	$(BIN)/python -m vliqa.labels.diagnostic_train --out src/vliqa/models/lesion_net
+	$(BIN)/python -m vliqa.train.lesion_net --out src/vliqa/models/lesion_net
 
 # After a physics-labeller change: refit only lesion_net's sigmoid mapping to the new labels (~1 min).
 lesion-net-mapping: install
-	$(BIN)/python -m vliqa.labels.diagnostic_train --out src/vliqa/models/lesion_net --recalibrate
+	$(BIN)/python -m vliqa.train.lesion_net --out src/vliqa/models/lesion_net --recalibrate
 
 # The scorer's medical textual priors: all-MiniLM-L6-v2 sentence embeddings, computed offline once.
 priors: $(BIN)/python

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 import vliqa
-from vliqa.ct.window import to_display
+from vliqa.core import to_display
 from vliqa.metrics.baselines import list_baselines
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "vliqa" / "samples" / "abdomen_ct_dicom"

@@ -39,7 +39,7 @@ def build_image_set(out: Path) -> None:
     from scipy import ndimage
 
     import vliqa
-    from vliqa.ct.window import to_display
+    from vliqa.core import to_display
 
     volume = vliqa.load(Path(__file__).resolve().parents[1] / "src" / "vliqa" / "samples" / "abdomen_ct_dicom")
     rng = np.random.default_rng(0)

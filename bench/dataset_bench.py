@@ -23,8 +23,9 @@ from vliqa.data.build import BuildConfig, build_dataset
 from vliqa.data.sources import assign_splits, bundled_samples_dir, default_sources
 from vliqa.io import load
 from vliqa.io.write import save_png16
-from vliqa.labels.physics import degrade_with_artifact_field, physics_labels
+from vliqa.labels.physics import physics_labels
 from vliqa.simulate import list_degradations
+from vliqa.simulate.recipe import degrade_with_artifact_field
 from vliqa.text import describe
 
 

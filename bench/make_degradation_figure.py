@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vliqa.ct.window import PRESETS, apply_window
+from vliqa.core import PRESETS, apply_window
 from vliqa.data.sources import bundled_samples_dir
 from vliqa.io import load
 from vliqa.io.write import atomic_path
-from vliqa.labels.physics import degrade_with_artifact_field, physics_labels
+from vliqa.labels.physics import physics_labels
 from vliqa.simulate import list_degradations
+from vliqa.simulate.recipe import degrade_with_artifact_field
 
 SEVERITIES = (0.33, 0.66, 1.0)
 CROP = (slice(150, 406), slice(110, 366))  # 256 x 256 px around the liver, native resolution

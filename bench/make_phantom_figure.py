@@ -19,8 +19,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pydicom  # noqa: E402
 
-from vliqa.ct.window import apply_window  # noqa: E402
-from vliqa.io.image import Window  # noqa: E402
+from vliqa.core import (
+    Window,  # noqa: E402
+    apply_window,  # noqa: E402
+)
 from vliqa.phantom import make_phantom  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "vliqa" / "samples"

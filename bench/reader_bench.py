@@ -41,7 +41,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from scipy.stats import rankdata, spearmanr
 
-from vliqa.ct.window import apply_window, to_display
+from vliqa.core import CTImage, Window, apply_window, to_display
 from vliqa.data.readers import (
     ReaderItem,
     data_key,
@@ -55,7 +55,6 @@ from vliqa.data.readers import (
 from vliqa.data.sources import bundled_samples_dir
 from vliqa.errors import DatasetError, InvalidParameterError, VliqaError
 from vliqa.io import load
-from vliqa.io.image import CTImage, Window
 from vliqa.metrics.baselines import list_baselines, quality_sign, score_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -197,7 +196,7 @@ class NoReferencePredictor:
 
 def model_predictor(name: str) -> NoReferencePredictor:
     """Gives a quality model (shipped name or checkpoint folder) run through the Assessor, physics measures off."""
-    from vliqa.assess import Assessor
+    from vliqa.assessment import Assessor
 
     assessor = Assessor(name, measures=False)
 

@@ -34,7 +34,7 @@ from rich.table import Table
 from scipy.stats import kendalltau, spearmanr
 
 from vliqa import models
-from vliqa.assess import check_image
+from vliqa.assessment import check_image
 from vliqa.data.sources import bundled_samples_dir
 from vliqa.io import load
 from vliqa.io.write import save_preview_png
@@ -191,7 +191,7 @@ def throughput(console: Console, model_name: str, repeats: int) -> dict[str, Any
     slices in memory, and each classical baseline (on 4 slices, scaled). Both the bundled JPEG 2000 series and an
     uncompressed copy of it, because JPEG 2000 decoding alone runs at about 30 slices/s on this machine.
     """
-    from vliqa.assess import Assessor
+    from vliqa.assessment import Assessor
 
     bundled = bundled_samples_dir() / "abdomen_ct_dicom"
     torch.set_num_threads(2)

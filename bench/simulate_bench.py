@@ -8,11 +8,17 @@ rays, FBP of the noise sinogram with a Hann filter, added to the source):
 Prints slices/s with ratios, then the noise statistics each path gives (sigma in flat ROIs, NPS mean
 and peak frequency at 25 % dose, streak anisotropy at 3 % dose).
 
-Run: .venv/bin/python bench/simulate_bench.py
+Then realism on real full/quarter-dose pairs (mayo_ldct_pairs in the shared data folder, skipped when
+absent; `vliqa.simulate.dose_check`): each full-dose slice degraded to 25 % against the real quarter dose,
+per patient and kernel: pairs, sigma of the quarter dose (real, simulated, ratio) and of the added noise
+(QD - FD vs sim - FD), NPS centroid (real, simulated, ratio), fit/check role. Medians over the pairs.
+
+Run: .venv/bin/python bench/simulate_bench.py [--only speed|projectors|pairs] [--data-root DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -25,7 +31,8 @@ from skimage.transform import iradon, radon
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "simulate"))
 from real_slices import abdomen_slices  # noqa: E402
 
-from vliqa.simulate import dose, kernels, tomo  # noqa: E402
+from vliqa.errors import DatasetError  # noqa: E402
+from vliqa.simulate import dose, dose_check, kernels, tomo  # noqa: E402
 
 
 def noise_image_hu(hu: np.ndarray, px_mm: float, fraction: float, path: str, seed: int = 0) -> np.ndarray:
@@ -56,8 +63,8 @@ def anisotropy(noise: np.ndarray) -> float:
     return float(spec[np.abs(fx) < 0.3 * np.abs(fy)].mean() / spec[np.abs(fy) < 0.3 * np.abs(fx)].mean())
 
 
-def main() -> None:
-    console = Console(width=150)
+def speed(console: Console) -> None:
+    """Prints the time per slice of the three projector paths (fast, exact, scikit-image)."""
     img = abdomen_slices((10,))[0]
     hu, px = img.hu, dose.pixel_mm(img)
     t0 = time.perf_counter()
@@ -79,8 +86,13 @@ def main() -> None:
     for path, sec in timings.items():
         table.add_row(path, f"{sec:.3f}", f"{1 / sec:.2f}", f"{timings['skimage'] / sec:.1f}x")
     console.print(table)
-    console.print(f"fast path one-off plan build for this geometry: {plan_s:.1f} s (cached in memory afterwards)")
+    console.print(f"fast path first call for this geometry (plan build, texture-fit table): {plan_s:.1f} s (cached afterwards)")
 
+
+def projectors(console: Console) -> None:
+    """Prints the noise statistics of the same physics through the three projectors."""
+    img = abdomen_slices((10,))[0]
+    hu, px = img.hu, dose.pixel_mm(img)
     rois = kernels.find_flat_rois(hu)
     val = Table(title="Same physics, three projectors: noise of a 25 % dose (Hann filter), streaks at 3 %")
     for col in ("path", "σ ROI (HU)", "NPS mean f (1/mm)", "NPS peak f (1/mm)", "anisotropy 3 %", "anisotropy 100 %"):
@@ -94,6 +106,56 @@ def main() -> None:
         ref = ref or row
         val.add_row(path, *(f"{v:.3g} ({100 * (v / r - 1):+.0f} %)" for v, r in zip(row, ref, strict=True)))
     console.print(val)
+
+
+def real_pairs(console: Console, data_root: Path | None) -> None:
+    """Prints, per patient and kernel, the simulated against the real quarter dose of mayo_ldct_pairs."""
+    try:
+        pairs = dose_check.load_pairs(data_root)
+    except DatasetError as exc:
+        console.print(f"[yellow]real dose pairs skipped: {exc}[/yellow]")
+        return
+    t0 = time.perf_counter()
+    results = dose_check.evaluate(pairs)
+    elapsed = time.perf_counter() - t0
+    table = Table(title="Simulated 25 % of the full dose vs the real quarter dose (medians over pairs; σ in HU, NPS centroid in 1/mm)")
+    cols = ("patient", "kernel", "role", "pairs", "σ QD real", "σ QD sim", "ratio", "σ added real", "σ added sim", "ratio",
+            "NPS c. QD real", "sim", "ratio", "NPS c. added real", "sim", "ratio", "targets")
+    for col in cols:
+        table.add_column(col, justify="right")
+    for g in dose_check.summarize(results):
+        m, r = g.medians, g.ratios
+        table.add_row(
+            g.patient, g.kernel, g.role, str(g.n_pairs),
+            f"{m['sigma_real_total']:.1f}", f"{m['sigma_sim_total']:.1f}", f"{r['sigma_total']:.3f}",
+            f"{m['sigma_real_added']:.1f}", f"{m['sigma_sim_added']:.1f}", f"{r['sigma_added']:.3f}",
+            f"{m['centroid_real_total']:.3f}", f"{m['centroid_sim_total']:.3f}", f"{r['centroid_total']:.3f}",
+            f"{m['centroid_real_added']:.3f}", f"{m['centroid_sim_added']:.3f}", f"{r['centroid_added']:.3f}",
+            "met" if g.passes else "[red]missed[/red]",
+        )
+    console.print(table)
+    lo, hi = dose_check.SIGMA_RATIO_RANGE
+    clo, chi = dose_check.CENTROID_RATIO_RANGE
+    console.print(
+        f"targets: σ ratio {lo}–{hi}, NPS centroid ratio {clo}–{chi}; fit patients {', '.join(dose_check.FIT_PATIENTS)}, "
+        f"check patients {', '.join(dose_check.CHECK_PATIENTS)}; {len(results)} pairs in {elapsed:.0f} s "
+        f"(constants: blur {dose.SOURCE_NOISE_BLUR_MM} mm, gain {dose.SOURCE_NOISE_GAIN} x exp({dose.SOURCE_NOISE_GAIN_PER_100MM} "
+        f"(Dw - {dose.REFERENCE_DIAMETER_MM:.0f} mm)/100 mm), bowtie {dose.BOWTIE_RADIUS_MM:.0f} mm / {dose.BOWTIE_MAX_ATTENUATION})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("speed", "projectors", "pairs"), help="run one section only")
+    parser.add_argument("--data-root", type=Path, help="the shared data folder holding mayo_ldct_pairs/")
+    args = parser.parse_args()
+    console = Console(width=200)
+    if args.only in (None, "speed"):
+        speed(console)
+    if args.only in (None, "projectors"):
+        projectors(console)
+    if args.only in (None, "pairs"):
+        real_pairs(console, args.data_root)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "text"))
 
 from text_cases import CONTEXTS, random_labels  # noqa: E402
 
-from vliqa.labels.schema import level_of  # noqa: E402
+from vliqa.core import level_of  # noqa: E402
 from vliqa.text import compare, describe, parse, parse_preference  # noqa: E402
 from vliqa.text.keywords import keyword_levels  # noqa: E402
 

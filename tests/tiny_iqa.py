@@ -1,4 +1,4 @@
-"""Tiny real CT-IQA fixtures shared by the model, evaluation and CLI tests, built once per test session.
+"""Tiny real CT-IQA fixtures shared by the model, evaluation and CLI tests, built once per test run.
 
 A 24-image phantom dataset made by the real builder (128 px phantoms), a regressor trained on it with
 the TINY config, and human-score CSVs over PNG slices exported from the bundled abdomen DICOM series.
@@ -55,8 +55,8 @@ def noisy_reader_study(folder: Path, n: int = 6) -> tuple[Path, list[float]]:
     Slice k gets white noise of 10 + 25 k HU and the score 4 - 4 k / (n - 1): noisier, worse. The CSV names
     half of the images by relative path and half by absolute path. Gives the CSV path and the scores.
     """
+    from vliqa.core import CTImage
     from vliqa.io import load
-    from vliqa.io.image import CTImage
     from vliqa.io.write import save_preview_png
 
     volume = load(str(SAMPLES / "abdomen_ct_dicom"))

@@ -4,51 +4,80 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vliqa import models as _models
+from vliqa.core import CONFIG_FILE, WEIGHTS_FILE, CTImage, CTVolume, __version__
 from vliqa.errors import VliqaError
-from vliqa.io import CTImage, CTVolume
 from vliqa.io import load as load_image
 
-__version__ = "0.1.0"
-
-__all__ = ["CTImage", "CTVolume", "VliqaError", "__version__", "assess", "create_model", "load", "load_image",
-           "load_model"]
+__all__ = ["Assessor", "CTImage", "CTVolume", "VliqaError", "__version__", "assess", "create_model", "load",
+           "load_image", "load_model"]
 
 def _is_model(path_or_obj: Any) -> bool:
-    """True for a checkpoint folder (weights + config.json) or the name of a shipped checkpoint."""
+    """True for a checkpoint folder (weights + config.json), the name of a shipped checkpoint or of a baseline."""
     if not isinstance(path_or_obj, (str, os.PathLike)):
         return False
-    from vliqa.models import CONFIG_FILE, SHIPPED_DIR, WEIGHTS_FILE  # the registry's names; imports no torch
-
     path = Path(path_or_obj).expanduser()
     if path.is_dir():
         return (path / WEIGHTS_FILE).is_file() and (path / CONFIG_FILE).is_file()
     text = str(path_or_obj)
-    return not path.exists() and os.sep not in text and (SHIPPED_DIR / text / WEIGHTS_FILE).is_file()
+    if path.exists() or os.sep in text:
+        return False
+    if (_models.SHIPPED_DIR / text / WEIGHTS_FILE).is_file():
+        return True
+    return text.strip().lower() in _models.predictor_names("baseline")  # a name that is no file: imports no torch
+
+
+# The classical baselines are predictors in the model registry (`vliqa.models.load("brisque")`, `vliqa assess
+# --model brisque`, `vliqa evaluate --model brisque`). The registry sits below `vliqa.metrics` and cannot import
+# it; the facade, above both and imported before any vliqa module, plugs them in.
+def _baseline_names() -> list[str]:
+    from vliqa.metrics.baselines import list_baselines  # lazy: the baselines import scipy; `import vliqa` stays light
+
+    return [b.name for b in list_baselines()]
+
+
+def _baseline_predictor(name: str) -> Any:
+    from vliqa.metrics.baselines import BaselinePredictor  # lazy: as in _baseline_names
+
+    return BaselinePredictor(name)
+
+
+_models.register_predictor_source("baseline", _baseline_names, _baseline_predictor)
 
 
 def load(path_or_obj: Any, **kwargs: Any) -> Any:
     """Gives what `path_or_obj` holds: a CT image or volume, or a quality model.
 
-    A checkpoint folder (model.safetensors + config.json) or a shipped model name ("default") gives the model,
-    ready to predict (`vliqa.models.load`); anything else is read as CT by `vliqa.io.load` (files, folders,
+    A checkpoint folder (model.safetensors + config.json), a shipped model name ("default") or a baseline name
+    ("brisque") gives the model, ready to predict (`vliqa.models.load`); anything else is read as CT by `vliqa.io.load` (files, folders,
     DICOM series, arrays of HU, Pillow images; keyword arguments such as `window` go there). Use
     `vliqa.load_image` / `vliqa.load_model` to say which one you mean.
     """
     if _is_model(path_or_obj):
-        from vliqa import models
-
-        return models.load(path_or_obj)
+        return _models.load(path_or_obj)
     return load_image(path_or_obj, **kwargs)
+
+
+def assess(path_or_obj: Any, *, model: Any = "default", window: Any = None, measures: bool = True,
+           reference: Any = None) -> Any:
+    """Gives the quality assessment of a file, folder, array (HU), Pillow image, CTImage or CTVolume.
+
+    An `Assessment` for a slice, a `VolumeAssessment` for a series (`vliqa.assessment`). `model` is a shipped
+    name, a checkpoint folder, a baseline name ("brisque") or a predictor object; build one `vliqa.Assessor`
+    instead when assessing many inputs, so the model is loaded once. `reference`: judge against it
+    (full-reference, e.g. the full-dose scan; the 'reader' model).
+    """
+    from vliqa.assessment import Assessor  # lazy: keeps `import vliqa` to the image readers and the registry
+
+    return Assessor(model, window=window, measures=measures).assess(path_or_obj, reference=reference)
 
 
 def __getattr__(name: str):
     # Imported on first use: `import vliqa` stays light (no torch) for the CLI's file commands.
-    if name == "assess":  # the vliqa.assess package, callable: vliqa.assess(path_or_array)
-        import importlib
+    if name == "Assessor":
+        from vliqa.assessment import Assessor  # lazy: keeps `import vliqa` to the image readers and the registry
 
-        return importlib.import_module("vliqa.assess")
+        return Assessor
     if name in ("create_model", "load_model"):
-        from vliqa import models
-
-        return models.create_model if name == "create_model" else models.load
+        return _models.create_model if name == "create_model" else _models.load
     raise AttributeError(f"module 'vliqa' has no attribute '{name}'")

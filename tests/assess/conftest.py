@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from vliqa import models
+from vliqa.core import CTVolume
 from vliqa.io import load
-from vliqa.io.image import CTVolume
 from vliqa.models.scorer import ScorerConfig
 
 

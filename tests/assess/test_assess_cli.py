@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vliqa.assess import assessment_from_dict
+from vliqa.assessment import assessment_from_dict
 
 VLIQA = str(Path(sys.executable).with_name("vliqa"))
 
@@ -77,6 +77,31 @@ def test_unknown_model_is_a_clean_error(head_series):
 
 def test_cli_aspect_columns_follow_the_registry_order():
     from vliqa.cli.assess import ASPECTS as CLI_ASPECTS
-    from vliqa.simulate.registry import ASPECTS
+    from vliqa.core import ASPECTS
 
     assert CLI_ASPECTS == ASPECTS
+
+
+def test_a_baseline_is_a_model_name_of_assess(head_series, tmp_path):
+    r = run("assess", str(head_series), "--model", "brisque", "--format", "json", "--no-measures",
+            "--plot", str(tmp_path / "plot.png"))
+    assert r.returncode == 0, r.stderr
+    (volume,) = json.loads(r.stdout)
+    assert volume["model"] == "brisque" and volume["summary"]["aspect_means"] == {}
+    for s in volume["slices"]:
+        assert s["scale"] == "own" and s["level"] is None and s["aspects"] == {} and "own scale" in s["description"]
+    assert (tmp_path / "plot.png").is_file()
+    r = run("assess", str(head_series), "--model", "brisque", "--format", "csv", "--no-measures")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [row["scale"] for row in rows] == ["own", "own"] and rows[0]["level"] == ""
+
+
+def test_reference_option_scores_full_reference_with_the_reader(abdomen_volume):
+    one = abdomen_volume.slice_sources[0]
+    r = run("assess", one, "--model", "reader", "--reference", one, "--format", "json", "--no-measures")
+    assert r.returncode == 0, r.stderr
+    (result,) = json.loads(r.stdout)
+    assert result["model"] == "reader" and result["scale"] == "0-4" and 0 <= result["score"] <= 4
+    r = run("assess", one, "--model", "brisque", "--reference", one, "--no-measures")
+    assert r.returncode == 1 and "full-reference" in r.stderr and "Traceback" not in r.stderr

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vliqa.assess import Assessment, Assessor, VolumeAssessment, assess, detect_distortions
-from vliqa.assess.assessor import measure_only_note
+from vliqa import assess
+from vliqa.assessment import Assessment, Assessor, VolumeAssessment, detect_distortions
+from vliqa.assessment.assessor import measure_only_note
+from vliqa.core import ASPECTS, LEVEL_NAMES
 from vliqa.errors import InputNotFoundError, UnknownNameError
 from vliqa.io import load, save_preview_png
-from vliqa.labels.schema import LEVEL_NAMES
 from vliqa.models import Predictions
-from vliqa.simulate.registry import ASPECTS
 
 
 def _complete(a: Assessment) -> None:
@@ -137,10 +140,61 @@ def test_volume_loaded_from_the_real_folder_matches_slice_count(tiny_checkpoint,
 
 def test_vliqa_assess_is_callable_and_vliqa_load_gives_models_or_images(tiny_checkpoint, abdomen_volume, head_series):
     import vliqa
-    from vliqa.io.image import CTVolume
+    from vliqa.core import CTVolume
 
     result = vliqa.assess(abdomen_volume.slice(0), model=str(tiny_checkpoint), measures=False)
-    assert result.model == "tiny_medqm" and vliqa.assess.Assessor is Assessor
+    assert result.model == "tiny_medqm" and vliqa.Assessor is Assessor
+    assert inspect.isfunction(vliqa.assess)  # a plain function, not a callable module
     assert type(vliqa.load(tiny_checkpoint)).__name__ == "LoadedModel"  # a checkpoint folder is a model
     assert isinstance(vliqa.load(head_series), CTVolume)  # a DICOM folder is CT
     assert vliqa.load_image is not None and vliqa.load_model(tiny_checkpoint).name == "tiny_medqm"
+
+
+class _OverallOnly:
+    """A 0-4 predictor that gives no aspect scores."""
+
+    name = "overall_only"
+
+    def predict(self, images):
+        return Predictions(overall=np.full(len(images), 2.2))
+
+
+def test_a_model_without_aspects_claims_none_in_its_description(abdomen_volume):
+    a = Assessor(_OverallOnly(), measures=False).assess(abdomen_volume.slice(0))
+    assert a.scale == "0-4" and a.level == "fair" and a.aspects == {} and a.distortions == ()
+    assert "no aspect scores" in a.description
+    assert a.description.count(".") <= 3  # the verdict and the no-aspects sentence: no invented aspect sentences
+
+
+def test_a_baseline_name_is_a_model_scored_on_its_own_scale(abdomen_volume):
+    from vliqa.assessment import assessment_from_dict
+    from vliqa.metrics.baselines import score_images
+
+    volume = Assessor("brisque", measures=False).assess(abdomen_volume)
+    raw = score_images("brisque", [abdomen_volume.slice(i) for i in range(len(abdomen_volume))])
+    assert [s.score for s in volume.slices] == pytest.approx(list(-raw))  # BRISQUE: lower is better, negated
+    one = volume.slices[0]
+    assert one.scale == "own" and one.level is None and one.aspects == {} and math.isnan(one.uncertainty)
+    assert "own scale" in one.description and "negated" in one.description and "0-4" in one.description
+    assert volume.summary.worst_slices[0] == int(np.argmax(raw)) and volume.model == "brisque"
+    data = json.loads(json.dumps(volume.to_dict(), allow_nan=False))
+    assert data["slices"][0]["level"] is None and data["slices"][0]["scale"] == "own"
+    assert assessment_from_dict(data).to_dict() == data
+
+
+def test_assess_inputs_reads_each_input_once_and_writes_its_figures(tiny_checkpoint, abdomen_volume, tmp_path):
+    bad = tmp_path / "broken.dcm"
+    bad.write_bytes(b"DICM not really")
+    maps, plot = tmp_path / "maps", tmp_path / "quality.png"
+    assessor = Assessor(tiny_checkpoint, measures=False)
+    items = list(assessor.assess_inputs([abdomen_volume, abdomen_volume, abdomen_volume.slice_sources[0], str(bad)],
+                                        heatmap_dir=maps, plot=plot))
+    assert [isinstance(i.result, VolumeAssessment) for i in items[:2]] == [True, True]
+    stem = Path(abdomen_volume.source).stem
+    worst = items[0].result.summary.worst_slices
+    assert items[0].files == (*(maps / f"{stem}_slice{i:04d}_heatmap.png" for i in worst), plot)
+    assert items[1].files[-1] == tmp_path / "quality_2.png"  # a second series does not overwrite the first
+    one_stem = Path(abdomen_volume.slice_sources[0]).stem
+    assert isinstance(items[2].result, Assessment) and items[2].files == (maps / f"{one_stem}_heatmap.png",)
+    assert items[3].result is None and "broken.dcm" in str(items[3].error)
+    assert all(f.is_file() for i in items for f in i.files)

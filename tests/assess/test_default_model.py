@@ -17,12 +17,13 @@ import pytest
 
 import vliqa
 from vliqa import models
-from vliqa.io.image import CTImage
+from vliqa.core import CTImage
 from vliqa.io.write import save_preview_png
 from vliqa.models.scorer import MedQMScorer
 from vliqa.simulate import get_degradation
 
 DEFAULT = Path(models.__file__).resolve().parent / "default"
+REPO = Path(__file__).resolve().parents[2]
 VLIQA = str(Path(sys.executable).with_name("vliqa"))
 
 
@@ -41,10 +42,22 @@ def test_default_is_shipped_small_with_a_card_and_loads_by_name(default):
     assert "default" in models.shipped_models()
     size = sum(f.stat().st_size for f in DEFAULT.iterdir())
     assert size <= 25 * 1024 * 1024
-    card = (DEFAULT / "MODEL_CARD.md").read_text()
-    for needed in ("**Data.**", "**Recipe.**", "training time", "validation PLCC", "make train-scorer"):
-        assert needed in card, needed
-    assert json.loads((DEFAULT / "config.json").read_text())["arch"] == "medqm_i"
+    assert (DEFAULT / "MODEL_CARD.md").stat().st_size > 0
+    saved = json.loads((DEFAULT / "config.json").read_text())
+    assert saved["arch"] == "medqm_i"
+    # how it was made (`make dataset && make train-scorer`) is in the structured metadata: data, recipe, figures
+    training = saved["metadata"]["training"]
+    assert training["data"] == "data/ctiqa-default" and training["config"]["init"] is None
+    assert training["config"] == json.loads((DEFAULT / "train_config.json").read_text())
+    recipe = json.loads((REPO / "configs" / "scorer_default.json").read_text())
+    assert {k: training["config"][k] for k in recipe} == recipe
+    # the architecture trained is the one shipped; only the score map and its std scale were fitted afterwards
+    fitted = ("overall_calibration", "std_scale")
+    trained = {k: v for k, v in training["config"]["model"].items() if k not in fitted}
+    assert trained == {k: v for k, v in saved["config"].items() if k not in fitted}
+    assert saved["config"]["std_scale"] == training["overall_calibration"]["std_scale"]
+    assert 0 < training["best_val"]["plcc"] <= 1 and training["seconds"] > 0
+    assert 0 <= training["best_epoch"] < training["epochs_run"] and training["n_train"] > 0 and training["n_val"] > 0
 
 
 def test_dicom_slice_and_its_png_export_score_within_0_2(default, abdomen_slice, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from vliqa.assess import Assessor, heatmap_for, local_noise_map, save_heatmap_png, save_volume_plot
+from vliqa.assessment import Assessor, heatmap_for, local_noise_map, save_heatmap_png, save_volume_plot
 
 
 def _png(path) -> np.ndarray:

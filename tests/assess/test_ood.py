@@ -12,10 +12,11 @@ import pydicom
 import pytest
 from PIL import Image
 
-from vliqa.assess import Assessor, check_image
-from vliqa.assess.ood import MIN_NEIGHBOUR_CORRELATION, OOD_MIN_UNCERTAINTY, neighbour_correlation
+from vliqa.assessment import Assessor, check_image
+from vliqa.assessment.ood import MIN_NEIGHBOUR_CORRELATION, OOD_MIN_UNCERTAINTY, neighbour_correlation
+from vliqa.core import CTVolume
 from vliqa.errors import ImageSizeError
-from vliqa.io import CTVolume, load
+from vliqa.io import load
 
 
 @pytest.fixture(scope="module")

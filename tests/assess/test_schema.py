@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from vliqa.assess import Assessment, Assessor, VolumeAssessment, assessment_from_dict
-from vliqa.assess.schema import SCHEMA_VERSION
+from vliqa.assessment import Assessment, Assessor, VolumeAssessment, assessment_from_dict
+from vliqa.assessment.schema import SCHEMA_VERSION
 from vliqa.errors import InvalidParameterError
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "assessment_schema.md"

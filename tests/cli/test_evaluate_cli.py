@@ -31,6 +31,7 @@ def dataset(tmp_path_factory):
     return tiny_dataset(tmp_path_factory)
 
 
+@pytest.mark.slow
 def test_train_then_evaluate_from_the_command_line(dataset, tmp_path):
     run_dir = tmp_path / "run"
     r = run("train", "regressor", "--data", str(dataset), "--out", str(run_dir), "--config",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage, special
 
-from vliqa.io.image import CTImage
+from vliqa.core import CTImage
 
 SIZE = 512
 SPACING_MM = 0.7

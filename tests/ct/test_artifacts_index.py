@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from ct_synthetic import phantom_body, rings, streaks, water_disc
 
+from vliqa.core import CTImage
 from vliqa.ct.artifacts_index import ring_index, streak_index
 from vliqa.io import load
-from vliqa.io.image import CTImage
 from vliqa.simulate.registry import get_degradation
 
 

@@ -8,9 +8,9 @@ import time
 import numpy as np
 from ct_synthetic import phantom_body, rings
 
+from vliqa.core import CTImage
 from vliqa.ct.measures import MEASURE_KEYS, REFERENCE_KEYS, measure_all
 from vliqa.io import load
-from vliqa.io.image import CTImage
 
 
 def test_measure_all_on_a_real_slice_gives_every_key(abdomen_series) -> None:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from ct_synthetic import blurred_disc
 
+from vliqa.core import CTImage
 from vliqa.ct.mtf import mtf_edge
 from vliqa.io import load
-from vliqa.io.image import CTImage
 
 
 def gaussian_mtf50_lp_per_cm(sigma_mm: float) -> float:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from ct_synthetic import water_disc
 
+from vliqa.core import CTImage
 from vliqa.ct.noise import find_homogeneous_rois, immerkaer_sigma_hu, noise_sigma_hu
 from vliqa.io import load
-from vliqa.io.image import CTImage
 
 
 @pytest.mark.parametrize("kind", ["white", "gauss1.0", "gauss1.5", "ramp"])

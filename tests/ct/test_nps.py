@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from ct_synthetic import water_disc
 
+from vliqa.core import CTImage
 from vliqa.ct.noise import find_homogeneous_rois
 from vliqa.ct.nps import nps
 from vliqa.errors import InvalidParameterError
 from vliqa.io import load
-from vliqa.io.image import CTImage
 
 
 @pytest.mark.parametrize("kind", ["white", "gauss0.7", "ramp"])

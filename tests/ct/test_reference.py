@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from ct_synthetic import water_disc
 
+from vliqa.core import CTImage
 from vliqa.ct.reference import cnr, lesion_cnr, reference_metrics
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage
 
 
 def lesion_image(contrast_hu: float, noise_hu: float) -> tuple[CTImage, np.ndarray]:

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from vliqa.ct.window import PRESETS, apply_window, display_to_hu, get_window, resolve_window
+from vliqa.core import PRESETS, Acquisition, CTImage, Window, apply_window, display_to_hu, get_window, resolve_window
 from vliqa.errors import InvalidImageError, UnknownNameError
-from vliqa.io.image import Acquisition, CTImage, Window
 
 
 def test_presets_match_the_radiology_conventions():

@@ -62,6 +62,7 @@ def test_no_patient_is_in_two_splits(tiny):
         assert split_of.setdefault(r["patient_id"], r["split"]) == r["split"]
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_dataset(tiny, tmp_path):
     out, _, sources, cfg = tiny
     build_dataset(sources, tmp_path, cfg, workers=2, progress=False)
@@ -72,6 +73,7 @@ def test_same_seed_gives_the_same_dataset(tiny, tmp_path):
     assert np.array_equal(load(str(out / a[5]["path"])).hu, load(str(tmp_path / b[5]["path"])).hu)
 
 
+@pytest.mark.slow
 def test_interrupted_build_resumes_where_it_stopped(tiny, tmp_path):
     out, _, sources, cfg = tiny
     build_dataset(sources, tmp_path, BuildConfig(**{**cfg.__dict__}), workers=1, progress=False)
@@ -86,6 +88,7 @@ def test_interrupted_build_resumes_where_it_stopped(tiny, tmp_path):
     assert [r["id"] for r in resumed[:5]] == [r["id"] for r in first[:5]]
 
 
+@pytest.mark.slow
 def test_resume_with_other_settings_is_refused(tiny, tmp_path):
     _, _, sources, cfg = tiny
     build_dataset(sources, tmp_path, cfg, workers=1, progress=False)
@@ -102,11 +105,12 @@ def test_real_sources_split_by_patient(abdomen_series, head_series):
     assert {s.kind for s in sources} == {"real", "phantom"}
 
 
+@pytest.mark.slow
 def test_a_folder_built_before_a_config_key_existed_still_resumes(tiny, tmp_path):
     out, _, sources, cfg = tiny
     build_dataset(sources, tmp_path, cfg, workers=1, progress=False)
     state = json.loads((tmp_path / "state.json").read_text())
-    del state["config"]["noisy_references"]  # as a session-2 build wrote it
+    del state["config"]["noisy_references"]  # as a build before 0.3.0 wrote it
     (tmp_path / "state.json").write_text(json.dumps(state))
     assert build_dataset(sources, tmp_path, cfg, workers=1, progress=False).n_images == cfg.n
 
@@ -138,6 +142,7 @@ def test_a_noisy_reference_is_the_real_slice_at_the_target_noise(abdomen_series)
     assert noisy_reference(image, before * 0.5, seed=3) is image  # already noisier than asked: unchanged
 
 
+@pytest.mark.slow
 def test_a_build_with_noisy_references_labels_against_them(head_series, tmp_path):
     sources = assign_splits(real_sources([head_series]), seed=0)
     sources = assign_splits(sources + noisy_reference_variants(sources, 1, seed=0), seed=0)
@@ -160,6 +165,7 @@ def test_excluding_an_unknown_or_every_degradation_is_refused():
         BuildConfig(n=4, exclude=tuple(d.name for d in list_degradations()))
 
 
+@pytest.mark.slow
 def test_only_is_the_complement_of_exclude_in_registry_order(tmp_path):
     import subprocess
     import sys

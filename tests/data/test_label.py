@@ -1,4 +1,4 @@
-"""Relabelling a built dataset: rescoring from the stored measures after a calibration change, from the CLI."""
+"""Relabelling a built dataset: rescoring from the stored measures after a calibration change (`vliqa data upgrade`)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def test_rescoring_from_measures_keeps_labels_until_the_measures_say_otherwise(d
     after[0] = {**row, "measures": json.dumps(measures), "label_source": "physics"}
     after[1] = {**after[1], "label_source": "human", "overall": 1.0}  # human scores are never overwritten
     write_table(after, IMAGE_SCHEMA, dataset_copy / "manifest.parquet")
-    r = subprocess.run([VLIQA, "data", "label", "--data", str(dataset_copy), "--method", "physics", "--from-measures"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run([VLIQA, "data", "upgrade", str(dataset_copy), "--workers", "1"],
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     final = pq.read_table(dataset_copy / "manifest.parquet").to_pylist()
     assert final[0]["noise"] < 3.0 and final[1]["overall"] == 1.0
@@ -52,13 +52,15 @@ def test_a_rebuilt_caption_is_the_builders_caption(dataset_copy):
     assert [caption_of(r) for r in rows] == [r["caption"] for r in rows]
 
 
-def test_from_measures_with_another_method_is_a_user_error(dataset_copy):
-    r = subprocess.run([VLIQA, "data", "label", "--data", str(dataset_copy), "--method", "diagnostic", "--from-measures"],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 1 and "apply to --method physics only" in r.stderr
-    r = subprocess.run([VLIQA, "data", "label", "--data", str(dataset_copy), "--method", "human", "--replay"],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 1 and "apply to --method physics only" in r.stderr
+def test_upgrade_of_a_merged_folder_is_a_user_error(dataset_copy, tmp_path):
+    from vliqa.data.merge import merge_datasets
+
+    merge_datasets([dataset_copy, dataset_copy], tmp_path / "merged")
+    r = subprocess.run([VLIQA, "data", "upgrade", str(tmp_path / "merged")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "merged" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([VLIQA, "data", "upgrade", str(dataset_copy), "--workers", "0"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 1 and "--workers" in r.stderr
 
 
 def test_rescoring_keeps_records_and_pairs_in_step_with_the_manifest(dataset_copy):
@@ -67,7 +69,7 @@ def test_rescoring_keeps_records_and_pairs_in_step_with_the_manifest(dataset_cop
     rows = pq.read_table(dataset_copy / "manifest.parquet").to_pylist()
     pairs_before = pq.read_table(dataset_copy / "pairs.parquet").to_pylist()
     paired = pairs_before[0]["a_id"]
-    for r in rows:  # measures written before session 7 lack the brain flag: the rescore measures it on the reference
+    for r in rows:  # measures written before 0.7.0 lack the brain flag: the rescore measures it on the reference
         measures = json.loads(r["measures"])
         measures.pop("reference_is_brain")
         if r["id"] == paired:  # and this image's reference turns out to be a noisy scan

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from vliqa.ct.window import to_display
+from vliqa.core import to_display
 from vliqa.data.readers import (
     data_key,
     load_l067_srgan,

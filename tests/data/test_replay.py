@@ -1,4 +1,4 @@
-"""Relabelling a built dataset by replaying its build (`vliqa data label --method physics --replay`)."""
+"""Bringing a built dataset up to the current labels by replaying its build (`vliqa data upgrade`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from vliqa.data.build import BuildConfig, build_dataset
 from vliqa.data.manifest import IMAGE_SCHEMA, write_table
-from vliqa.data.replay import REPLAY_FILE, has_artifact_step, replay_labels
+from vliqa.data.replay import REPLAY_FILE, has_artifact_step, replay_labels, upgrade_dataset
 from vliqa.data.sources import build_sources
 from vliqa.errors import DatasetError
 from vliqa.io import load
@@ -22,6 +22,8 @@ from vliqa.io.write import save_png16
 
 VLIQA = str(Path(sys.executable).with_name("vliqa"))
 SCORES = ("overall", "noise", "artifacts", "sharpness", "contrast", "texture")
+
+pytestmark = pytest.mark.slow  # every test replays a real build (~20 s for the fixture alone)
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +120,28 @@ def test_a_merged_folder_cannot_be_replayed(built, tmp_path):
         replay_labels(tmp_path / "merged", workers=1, progress=False)
 
 
-def test_cli_replay_options_need_replay(built):
-    r = subprocess.run([VLIQA, "data", "label", "--data", str(built), "--all-rows"], capture_output=True, text=True,
+def test_upgrade_replays_then_rescores_and_keeps_current_labels(built, tmp_path):
+    folder = _copy(built, tmp_path)
+    _spoil_labels(folder)
+    records = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
+    n_artifacts = sum(has_artifact_step(r) for r in records)
+    assert upgrade_dataset(folder, workers=1, progress=False) == (n_artifacts, 8)
+    before = _rows(built)
+    for key, row in _rows(folder).items():  # every row back at the build's labels: replayed or rescored
+        assert [row[s] for s in SCORES] == pytest.approx([before[key][s] for s in SCORES], abs=1e-5)
+        assert row["caption"] == before[key]["caption"]
+
+
+def test_cli_upgrade(built, tmp_path):
+    folder = _copy(built, tmp_path)
+    r = subprocess.run([VLIQA, "data", "upgrade", str(folder), "--workers", "1"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    said = " ".join(r.stdout.split())  # the console wraps long lines
+    assert "rows replayed" in said and "8 physics rows rescored" in said
+    before = _rows(built)
+    for key, row in _rows(folder).items():  # a folder at the current labels keeps them
+        assert row["overall"] == pytest.approx(before[key]["overall"], abs=1e-5)
+    r = subprocess.run([VLIQA, "data", "label", "--data", str(folder), "--replay"], capture_output=True, text=True,
                        timeout=120)
-    assert r.returncode == 1 and "--replay" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run([VLIQA, "data", "label", "--data", str(built), "--replay", "--from-measures"],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 1 and "cannot be combined" in r.stderr
+    assert r.returncode != 0 and "Traceback" not in r.stderr  # the migration flags are `vliqa data upgrade` now

@@ -15,7 +15,7 @@ import vliqa
 
 @pytest.fixture(scope="session")
 def abdomen_uncompressed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Gives the bundled series rewritten uncompressed once per session (decodes 100x faster than JPEG 2000)."""
+    """Gives the bundled series rewritten uncompressed once per test run (decodes 100x faster than JPEG 2000)."""
     out = tmp_path_factory.mktemp("abdomen_plain")
     for f in abdomen_files():
         ds = pydicom.dcmread(f)
@@ -34,7 +34,7 @@ def abdomen_copy(tmp_path: Path, abdomen_uncompressed: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def abdomen_volume():
-    """Gives the bundled abdomen series loaded once per session."""
+    """Gives the bundled abdomen series loaded once per test run."""
     return vliqa.load(ABDOMEN)
 
 

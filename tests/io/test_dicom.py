@@ -15,8 +15,9 @@ from pydicom.sequence import Sequence
 from pydicom.uid import EnhancedCTImageStorage, RLELossless
 
 import vliqa
+from vliqa.core import CTImage, CTVolume
 from vliqa.errors import InvalidParameterError, NotCTError
-from vliqa.io import CTImage, CTVolume, load
+from vliqa.io import load
 
 
 def test_bundled_series_loads_as_hu_volume_with_its_acquisition(abdomen_volume: CTVolume, abdomen_raw_hu):

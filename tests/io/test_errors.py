@@ -44,7 +44,7 @@ def test_truncated_files_of_every_format_are_corrupt(tmp_path: Path, name: str):
     import tifffile
     from PIL import Image
 
-    from vliqa.io import CTVolume
+    from vliqa.core import CTVolume
     from vliqa.io.write import save_nifti, save_npy
 
     rng = np.random.default_rng(0)

@@ -10,8 +10,9 @@ import pytest
 from io_fixtures import HEAD, abdomen_files
 from PIL import Image
 
+from vliqa.core import CTImage, CTVolume
 from vliqa.errors import EmptyInputError, NotCTError
-from vliqa.io import CTImage, CTVolume, iter_load, load_all
+from vliqa.io import iter_load, load_all
 from vliqa.io.write import save_nifti
 
 

@@ -9,8 +9,8 @@ import pytest
 import tifffile
 from PIL import Image
 
-from vliqa.ct.window import PRESETS, apply_window
-from vliqa.io import CTImage, CTVolume, Window, load
+from vliqa.core import PRESETS, CTImage, CTVolume, Window, apply_window
+from vliqa.io import load
 
 LDCT = PRESETS["ldctiqac"]  # W350 L40: display 0 is -135 HU, display 1 is 215 HU
 

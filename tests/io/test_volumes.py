@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from io_fixtures import SHARED
 
+from vliqa.core import CTImage, CTVolume
 from vliqa.errors import CorruptFileError
-from vliqa.io import CTImage, CTVolume, load
+from vliqa.io import load
 
 TOTALSEG = SHARED / "totalsegmentator_example"
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vliqa.ct.window import PRESETS
-from vliqa.io import CTImage, CTVolume, load
+from vliqa.core import PRESETS, CTImage, CTVolume
+from vliqa.io import load
 from vliqa.io.write import atomic_path, atomic_write_bytes, save_nifti, save_npy, save_png16, save_preview_png
 
 

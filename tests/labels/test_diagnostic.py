@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vliqa.core import ASPECTS
 from vliqa.data.build import BuildConfig, build_dataset
 from vliqa.data.label import apply_human_scores, relabel_diagnostic
 from vliqa.data.manifest import read_manifest
@@ -23,12 +24,13 @@ from vliqa.labels.diagnostic import (
     list_diagnostic_models,
     register_diagnostic_model,
 )
-from vliqa.labels.diagnostic_models import SHIPPED_DIR, LesionNetModel, load_lesion_net_model
+from vliqa.labels.diagnostic_models import SHIPPED_NAME, LesionNetModel, load_lesion_net_model
+from vliqa.models import SHIPPED_DIR as MODELS_DIR
 from vliqa.phantom import make_phantom
 from vliqa.simulate import get_degradation
-from vliqa.simulate.registry import ASPECTS
 
 LOW_DOSE = get_degradation("low_dose")
+SHIPPED_DIR = MODELS_DIR / SHIPPED_NAME
 
 
 def _phantom_pair(seed: int, size_px: int = 256, region: str = "abdomen"):
@@ -45,7 +47,7 @@ def test_shipped_checkpoint_loads_offline_with_its_mapping():
     assert {"model.safetensors", "config.json", "MODEL_CARD.md", "sigmoid_mapping.json"} <= set(sizes)
     assert sum(sizes.values()) < 5 * 2**20
     config = json.loads((SHIPPED_DIR / "config.json").read_text())
-    assert config["training"]["n_params"] < 200_000
+    assert config["arch"] == "lesion_unet" and config["metadata"]["training"]["n_params"] < 200_000
     assert "lesion_net" in list_diagnostic_models()
     # The same checkpoint, found by folder path.
     assert isinstance(get_diagnostic_model(str(SHIPPED_DIR)), LesionNetModel)
@@ -183,16 +185,17 @@ def test_recalibration_refits_only_the_mapping(tmp_path, capsys):
     import shutil
 
     from vliqa.labels.diagnostic_models import MAPPING_FILE
-    from vliqa.labels.diagnostic_train import main
+    from vliqa.train.lesion_net import main
 
     folder = tmp_path / "lesion_net"
     shutil.copytree(SHIPPED_DIR, folder)
     weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
-    main(["--out", str(folder), "--recalibrate", "--calibration", "8"])  # python -m vliqa.labels.diagnostic_train
+    shipped = json.loads((folder / MAPPING_FILE).read_text())
+    main(["--out", str(folder), "--recalibrate", "--calibration", "8"])  # python -m vliqa.train.lesion_net
     assert "mapping a=" in capsys.readouterr().out
     mapping = json.loads((folder / MAPPING_FILE).read_text())
     assert mapping["n_samples"] == 8 and "8 phantom samples" in mapping["fitted_to"]
-    assert json.loads((folder / "config.json").read_text())["training"]["n_calibration"] == 8
-    assert "physics overall labels of 8 phantom samples" in (folder / "MODEL_CARD.md").read_text()
+    assert (mapping["a"], mapping["b"]) != (shipped["a"], shipped["b"])  # refitted to the 8, not the shipped 90
+    assert json.loads((folder / "config.json").read_text())["metadata"]["training"]["n_calibration"] == 8
     assert hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest() == weights
     assert load_lesion_net_model(folder).mapping.a == mapping["a"]

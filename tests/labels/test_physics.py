@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vliqa.ct.anatomy import body_mask, is_brain_slice
 from vliqa.io import load
 from vliqa.labels.physics import (
     aspect_scores,
-    degrade_with_artifact_field,
-    is_brain_slice,
     measure_against_reference,
     overall_score,
     physics_labels,
     scores_from_measures,
 )
 from vliqa.simulate import get_degradation
+from vliqa.simulate.recipe import degrade_with_artifact_field
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_each_aspect_score_is_monotone_in_severity(real_slice, name, aspect):
 
 
 def test_an_implant_is_not_counted_as_its_own_artifact(real_slice):
-    from vliqa.labels.physics import body_mask, implant_mask
+    from vliqa.labels.physics import implant_mask
     from vliqa.simulate import metal
     from vliqa.simulate.metal_placement import MetalPart
 
@@ -175,7 +175,7 @@ def test_residual_streaks_count_only_their_streaks_as_artifact(real_slice):
 
 
 def test_artifact_amplitude_counts_what_the_soft_tissue_window_shows(real_slice):
-    from vliqa.labels.physics import body_mask, visible_artifact_rms
+    from vliqa.labels.physics import visible_artifact_rms
 
     ref = real_slice.hu.astype(np.float32)
     body = body_mask(real_slice)

@@ -11,9 +11,8 @@ from PIL import Image
 from scipy import ndimage
 
 import vliqa
-from vliqa.ct.window import to_display
+from vliqa.core import CTImage, to_display
 from vliqa.errors import InvalidImageError, UnknownNameError
-from vliqa.io.image import CTImage
 from vliqa.metrics.baselines import get_baseline, list_baselines, quality_sign, register_baseline, score_images
 from vliqa.metrics.baselines import registry as baseline_registry
 

@@ -112,3 +112,11 @@ def test_all_baselines_means_every_registered_one():
     predictors = resolve_predictors(["all-baselines"])
     assert [p.name for p in predictors] == [b.name for b in list_baselines()]
     assert all(isinstance(p, BaselinePredictor) for p in predictors)
+
+
+def test_a_baseline_name_resolves_through_the_model_registry_with_the_window():
+    from vliqa import models
+
+    (brisque,) = resolve_predictors(["BRISQUE"], window="abdomen")
+    assert isinstance(brisque, BaselinePredictor) and brisque.name == "brisque" and brisque.window == "abdomen"
+    assert type(models.load("brisque")) is type(brisque)  # the same names as `vliqa assess --model`

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from vliqa.errors import InvalidParameterError
@@ -83,10 +81,8 @@ def test_bad_caption_input_gives_clear_error(cands, refs, words):
         caption_metrics(cands, refs)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # METEOR loads a 60 MB paraphrase table (~20 s)
 @pytest.mark.skipif(not meteor_available(), reason="METEOR needs a java executable")
-@pytest.mark.skipif(os.environ.get("VLIQA_SLOW_TESTS") != "1",
-                    reason="METEOR loads a 60 MB paraphrase table (~20 s); set VLIQA_SLOW_TESTS=1")
 def test_meteor_runs_offline_when_java_is_present():
     identical = caption_metrics(REFERENCES, [[r] for r in REFERENCES], meteor=True)
     assert identical["meteor"] > 0.95
@@ -104,7 +100,7 @@ def test_meteor_without_java_says_what_to_do(monkeypatch):
 
 def test_aspect_accuracy_reads_levels_back_from_generated_text():
     text_module = pytest.importorskip("vliqa.text")
-    from vliqa.labels.schema import QualityLabels
+    from vliqa.core import QualityLabels
 
     truths = [{"noise": 2, "artifacts": 4, "overall": 2}, {"noise": 0, "artifacts": 1, "overall": 1},
               {"noise": 4, "artifacts": 3, "overall": 3}]

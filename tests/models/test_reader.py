@@ -12,7 +12,7 @@ from vliqa.errors import InvalidImageError, InvalidParameterError
 from vliqa.io.export import ExportSpec, display_export
 from vliqa.models import create_model, load, save_checkpoint, shipped_models
 from vliqa.models.reader import TARGETS, ReaderConfig
-from vliqa.models.reader_features import NR_FEATURES, nr_features, reading_display
+from vliqa.models.reader_features import MEASURE_PX, NR_FEATURES, nr_features, reading_display
 from vliqa.simulate import get_degradation
 
 SAMPLE = Path(vliqa.__file__).parent / "samples" / "abdomen_ct_dicom"
@@ -32,8 +32,11 @@ def test_lifted_air_of_an_export_does_not_change_the_features(abdomen_slice):
 
 def test_an_export_at_half_size_is_measured_at_the_same_scale(abdomen_slice):
     full = reading_display(display_export(abdomen_slice, ExportSpec(40, 400)))
+    large = reading_display(display_export(abdomen_slice, ExportSpec(40, 400, size_px=1024)))
     small = reading_display(display_export(abdomen_slice, ExportSpec(40, 400, size_px=256)))
-    assert full.shape == small.shape == (512, 512)
+    assert full.shape == large.shape == small.shape == (MEASURE_PX, MEASURE_PX)
+    ln0 = NR_FEATURES.index("ln0")
+    assert abs(nr_features(small)[ln0] - nr_features(full)[ln0]) < 0.3
 
 
 def test_noise_features_grow_with_dose_reduction(abdomen_slice):

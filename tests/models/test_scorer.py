@@ -13,15 +13,13 @@ from safetensors.torch import save as safetensors_bytes
 
 import vliqa
 from vliqa import models
-from vliqa.ct.window import PRESETS, apply_window
+from vliqa.core import ASPECTS, PRESETS, CTImage, apply_window
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage
 from vliqa.io.write import save_preview_png
 from vliqa.models.losses import scorer_loss
 from vliqa.models.priors import load_priors
 from vliqa.models.scorer import ConvBNAct, MedQMScorer, ScorerConfig, n_parameters
 from vliqa.models.scorer_input import as_display_export, preprocess, upsample_maps
-from vliqa.simulate.registry import ASPECTS
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 import vliqa
-from vliqa.ct.window import get_window
-from vliqa.io.image import CTImage
+from vliqa.core import CTImage, get_window
 from vliqa.models.scorer import MedQMScorer, ScorerConfig
 from vliqa.models.scorer_input import as_display_export, preprocess
 from vliqa.models.scorer_texture import TextureFeatures, _haar_step, haar_basis

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from vliqa.io.image import Acquisition, CTImage
+from vliqa.core import Acquisition, CTImage
 
 SAMPLES = Path(__file__).resolve().parents[2] / "src" / "vliqa" / "samples"
 ABDOMEN = SAMPLES / "abdomen_ct_dicom"

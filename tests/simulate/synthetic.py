@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vliqa.io.image import CTImage
+from vliqa.core import CTImage
 
 
 def ellipse_phantom(size_px: int = 256, *, half_width_px: float = 110.0, half_height_px: float = 80.0, spacing_mm: float = 1.2) -> CTImage:

@@ -9,11 +9,12 @@ import numpy as np
 import pydicom
 import pytest
 
+from vliqa.core import CTImage
 from vliqa.errors import InvalidParameterError, VliqaError
-from vliqa.io.image import CTImage
+from vliqa.models import SHIPPED_DIR as MODELS_DIR
 from vliqa.simulate import denoise as dn
 from vliqa.simulate import get_degradation, list_degradations
-from vliqa.simulate.cnn_denoiser import SHIPPED_DIR, denoise_hu, load_denoiser
+from vliqa.simulate.cnn_denoiser import SHIPPED_NAME, denoise_hu, load_denoiser
 from vliqa.simulate.image_domain import DependencyUnavailableError, gaussian_mm
 
 SMOOTHERS = ["smooth_gaussian", "smooth_bilateral", "smooth_nlm", "smooth_tv", "smooth_cnn"]
@@ -79,13 +80,14 @@ def test_stronger_smoothing_lowers_noise_and_high_frequency_energy_monotonically
 
 
 def test_shipped_cnn_checkpoint_is_tiny_loads_offline_and_reduces_noise(liver_crop: CTImage):
-    files = {p.name: p.stat().st_size for p in SHIPPED_DIR.iterdir()}
+    shipped = MODELS_DIR / SHIPPED_NAME
+    files = {p.name: p.stat().st_size for p in shipped.iterdir()}
     assert {"model.safetensors", "config.json", "MODEL_CARD.md"} <= set(files)
     assert sum(files.values()) < 1_000_000
-    config = json.loads((SHIPPED_DIR / "config.json").read_text())
+    config = json.loads((shipped / "config.json").read_text())
     model = load_denoiser()
     n_params = sum(p.numel() for p in model.parameters())
-    assert n_params == config["training"]["n_params"] < 100_000
+    assert n_params == config["metadata"]["training"]["n_params"] < 100_000
     (once,) = denoise_hu(liver_crop.hu, passes=1)
     assert once[ROI].std() < 0.85 * liver_crop.hu[ROI].std()
     # it denoises, it does not shift the mean HU of the liver

@@ -1,4 +1,4 @@
-"""Low-dose simulation: noise level, texture, seeds, real-scan noise insertion, photon starvation."""
+"""Low-dose simulation: noise level, texture, seeds, real-scan noise insertion, photon starvation, calibration parts."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from real_slices import abdomen_slices
 from synthetic import ellipse_phantom
 
+from vliqa.core import Acquisition, CTImage
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import Acquisition
-from vliqa.simulate import dose, get_degradation, kernels
+from vliqa.simulate import dose, get_degradation, kernels, source_noise
 
 
 def _water_sigma(out_hu: np.ndarray, clean_hu: np.ndarray) -> float:
@@ -55,11 +55,56 @@ def test_quarter_dose_of_a_real_scan_doubles_its_noise():
     print(f"real slice: sigma {before:.1f} HU -> {after:.1f} HU at 25 % dose")
     assert after / before == pytest.approx(2.0, rel=0.25)
     step = out.history[-1]
-    assert step["source_dose_from"] == "image noise" and step["kernel_from"] == "header table"
-    # The header CTDIvol is recorded, and the dose the image noise implies agrees with it (the calibration).
+    # Texture and noise level come from the image itself; the header CTDIvol is only recorded.
+    assert step["source_dose_from"] == "image noise" and step["kernel_from"] == "image NPS"
     assert step["header_dose_mgy"] == pytest.approx(18.54, abs=0.01)
-    assert step["source_dose_mgy"] == pytest.approx(step["header_dose_mgy"], rel=0.35)
-    assert not step["noise_free_source"]
+    assert step["source_dose_mgy"] == pytest.approx(step["matched_dose_mgy"] / step["noise_gain"])
+    assert 250.0 < step["water_equivalent_diameter_mm"] < 400.0 and step["noise_windows"] >= source_noise.MIN_NOISE_WINDOWS
+    assert step["fine_detector"] is True and not step["noise_free_source"]
+
+
+def test_added_noise_of_a_real_scan_grows_as_one_over_dose_minus_one():
+    # The noise added to a real slice has variance ~ (1/f - 1) x its own quantum noise: x sqrt(3) from 50 % to
+    # 25 %, x 3 from 50 % to 10 % (the same image-based source dose for every fraction, same seed).
+    img = abdomen_slices((10,))[0]
+    rois = kernels.find_flat_rois(img.hu)
+    added = {f: kernels.roi_noise_sigma_hu(dose.low_dose(img, dose_fraction=f, seed=4).hu - img.hu, rois) for f in (0.5, 0.25, 0.1)}
+    print({f: round(s, 1) for f, s in added.items()})
+    assert added[0.25] / added[0.5] == pytest.approx(np.sqrt(3.0), rel=0.08)
+    assert added[0.1] / added[0.5] == pytest.approx(3.0, rel=0.08)
+    # Full dose adds nothing to a real scan.
+    assert np.array_equal(dose.low_dose(img, dose_fraction=1.0, seed=4).hu, img.hu)
+
+
+def test_image_texture_fit_recovers_the_kernel_of_synthetic_noise():
+    # A flat 40 HU slab carrying FBP-like noise of known Hann cutoff, blurred like a real scan's own noise.
+    px = 0.7
+    for cutoff_per_mm in (0.7, 1.6):
+        noise = source_noise.hann_noise_field(512, cutoff_per_mm * px, px, dose.SOURCE_NOISE_BLUR_MM, seed=11)
+        hu = (40.0 + 20.0 * noise / noise.std()).astype(np.float32)
+        image = CTImage(hu=hu, pixel_spacing_mm=(px, px), slice_thickness_mm=3.0)
+        own = source_noise.measure(image, px)
+        assert own is not None and own.n_windows >= source_noise.MIN_NOISE_WINDOWS
+        fitted = source_noise.fit_cutoff(own, dose.SOURCE_NOISE_BLUR_MM) / px
+        print(f"Hann cutoff {cutoff_per_mm} /mm -> fitted {fitted:.3f} /mm from {own.n_windows} windows")
+        assert fitted == pytest.approx(cutoff_per_mm, rel=0.1)
+
+
+def test_source_noise_gain_grows_with_patient_size_and_stays_bounded():
+    g = dose.noise_gain_for_size
+    assert g(dose.REFERENCE_DIAMETER_MM) == pytest.approx(dose.SOURCE_NOISE_GAIN)
+    assert g(250.0) < g(300.0) < g(350.0)
+    assert g(1000.0) == g(dose.DIAMETER_RANGE_MM[1]) and g(None) == dose.SOURCE_NOISE_GAIN
+    water = CTImage(hu=np.where(np.hypot(*np.mgrid[-128:128, -128:128]) < 100, 0.0, -1000.0).astype(np.float32))
+    assert dose.water_equivalent_diameter_mm(water, 1.0) == pytest.approx(200.0, rel=0.02)
+    assert dose.water_equivalent_diameter_mm(CTImage(hu=np.full((32, 32), -1000.0, np.float32)), 1.0) is None
+
+
+def test_bowtie_keeps_the_centre_and_thins_the_edge():
+    t = np.array([0.0, 100.0, 250.0, 400.0])
+    tr = dose.bowtie_transmission(t, 250.0, 2.0)
+    assert tr[0] == 1.0 and 1.0 > tr[1] > tr[2] and tr[3] == pytest.approx(np.exp(-2.0))
+    assert np.all(dose.bowtie_transmission(t, 0.0, 2.0) == 1.0)
 
 
 def test_photon_starvation_gives_streaks_along_the_long_axis():
@@ -99,3 +144,5 @@ def test_low_dose_is_registered_and_severity_spans_the_dose_range():
     assert deg.params_for_severity(1.0, rng)["dose_fraction"] < 0.04
     with pytest.raises(InvalidParameterError, match="dose_fraction"):
         dose.low_dose(ellipse_phantom(64, half_width_px=25, half_height_px=20), dose_fraction=1.5)
+    with pytest.raises(InvalidParameterError, match="source_noise"):
+        dose.low_dose(ellipse_phantom(64, half_width_px=25, half_height_px=20), dose_fraction=0.5, source_noise_gain=0.0)

@@ -8,8 +8,8 @@ import numpy as np
 import pydicom
 import pytest
 
+from vliqa.core import CTImage
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage
 from vliqa.simulate import image_domain as img
 from vliqa.simulate import list_degradations
 

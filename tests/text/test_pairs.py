@@ -8,8 +8,8 @@ import re
 import pytest
 from text_cases import CONTEXTS, labels, random_labels
 
+from vliqa.core import Distortion
 from vliqa.errors import InvalidParameterError, UnknownNameError
-from vliqa.labels.schema import Distortion
 from vliqa.text import (
     IMAGE_A_TAG,
     IMAGE_B_TAG,

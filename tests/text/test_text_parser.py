@@ -8,8 +8,7 @@ import random
 import pytest
 from text_cases import CONTEXTS, random_labels
 
-from vliqa.labels.schema import level_of
-from vliqa.simulate.registry import ASPECTS
+from vliqa.core import ASPECTS, level_of
 from vliqa.text import KNOWN_DISTORTIONS, ParsedQuality, describe, parse, phrase_for
 from vliqa.text import phrases as P
 from vliqa.text.keywords import normalise

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import random
 
-from vliqa.labels.schema import Distortion, QualityLabels
-from vliqa.simulate.registry import ASPECTS
+from vliqa.core import ASPECTS, Distortion, QualityLabels
 from vliqa.text import KNOWN_DISTORTIONS, DescriptionContext
 
 CONTEXTS = (

@@ -27,7 +27,7 @@ def test_a_ranking_head_learns_a_monotone_feature():
     x = rng.normal(size=(40, 3)).astype(np.float32)
     items = [_item(str(i), f"g{i % 4}", float(-x[i, 1]), x=x[i]) for i in range(40)]
     pairs = ranking_pairs(items, "overall", np.ones(40, bool))
-    head = fit_head(x, pairs, TrainSettings(hidden=4, ensemble=2, steps=300), seed=0)
+    head = fit_head(x, pairs, TrainSettings(hidden=4, ensemble=2, steps=100), seed=0)  # r > 0.97 for seeds 0-2
     import torch
 
     with torch.no_grad():

@@ -1,9 +1,14 @@
-"""`vliqa assess`: score the quality of CT files, folders and series with one model."""
+"""`vliqa assess`: score the quality of CT files, folders and series with one model.
+
+The command parses options, calls `Assessor.assess_inputs` (which reads the inputs, assesses them and writes
+the heatmaps and plots) and formats the results; the wording of captions comes from `vliqa.text`.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,17 +17,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from vliqa.core import ASPECTS
 from vliqa.errors import InvalidParameterError, VliqaError
 
 if TYPE_CHECKING:  # the library is imported when the command runs, so `vliqa --help` stays fast
-    from vliqa.assess.schema import Assessment, VolumeAssessment
-
-#: The aspect order of vliqa.simulate.registry.ASPECTS (not imported here: importing it loads the simulators).
-ASPECTS = ("noise", "artifacts", "sharpness", "contrast", "texture")
+    from vliqa.assessment.schema import Assessment, VolumeAssessment
 
 FORMATS = ("table", "json", "jsonl", "csv")
 #: CSV columns before the aspect and measure columns.
-CSV_HEAD = ("path", "slice_index", "score", "level", "uncertainty")
+CSV_HEAD = ("path", "slice_index", "score", "scale", "level", "uncertainty")
 #: Short aspect column headers, so the table fits an 80-column terminal.
 ASPECT_HEADERS = ("noise", "artif", "sharp", "contr", "textr")
 
@@ -48,8 +51,16 @@ def _write_csv(results: list[Assessment | VolumeAssessment]) -> None:
                          s.model, s.model_version])
 
 
+def _score_cell(s: Assessment) -> str:
+    """Gives the score with its uncertainty (when there is one): '2.71 ± 0.40', or '-35.2' on a baseline's scale."""
+    score = f"{s.score:.2f}" if math.isfinite(s.score) else "—"
+    return f"{score} ± {s.uncertainty:.2f}" if math.isfinite(s.uncertainty) else score
+
+
 def _table(result: Assessment | VolumeAssessment) -> Table:
     """Gives a rich table of one input: one row per slice, the volume summary in the caption."""
+    from vliqa.text import slice_caption, volume_caption  # lazy: keeps `vliqa --help` fast
+
     title = result.path or "in-memory image"
     table = Table(title=str(title), title_justify="left")
     for col in ("slice", "score ± sd", "level", *ASPECT_HEADERS):
@@ -58,30 +69,22 @@ def _table(result: Assessment | VolumeAssessment) -> Table:
     for s in _slices(result):
         findings = f"[yellow]out of distribution: {escape(s.ood_reason or '')}[/]" if s.out_of_distribution else \
             ", ".join(d.name for d in s.distortions[:3]) or "—"
-        table.add_row("—" if s.slice_index is None else str(s.slice_index), f"{s.score:.2f} ± {s.uncertainty:.2f}",
-                      s.level, *(f"{s.aspects[a]:.2f}" if a in s.aspects else "—" for a in ASPECTS),
+        table.add_row("—" if s.slice_index is None else str(s.slice_index), _score_cell(s),
+                      s.level or "—", *(f"{s.aspects[a]:.2f}" if a in s.aspects else "—" for a in ASPECTS),
                       findings)
     if hasattr(result, "summary"):
         m = result.summary
-        table.caption = (f"{m.n_slices} slices: mean {m.mean:.2f}, median {m.median:.2f}, min {m.min:.2f}; "
-                         f"worst slices {', '.join(map(str, m.worst_slices))}; model {result.model}")
+        table.caption = volume_caption(m.n_slices, m.mean, m.median, m.min, m.worst_slices, result.model)
     else:
-        table.caption = f"{result.description}\nmodel {result.model}"
+        table.caption = slice_caption(result.description, result.model)
     return table
-
-
-def _unique(path: Path, taken: set[Path]) -> Path:
-    """Gives `path`, or `path` with _2, _3, ... before its suffix when an earlier input already wrote it."""
-    candidate, n = path, 2
-    while candidate in taken:
-        candidate, n = path.with_name(f"{path.stem}_{n}{path.suffix}"), n + 1
-    taken.add(candidate)
-    return candidate
 
 
 def assess(
     paths: list[Path] = typer.Argument(..., help="Files or folders (DICOM series, NIfTI, MHD, NPY, PNG/JPEG/TIFF)."),
-    model: str = typer.Option("default", "--model", "-m", help="Shipped model name or checkpoint folder."),
+    model: str = typer.Option("default", "--model", "-m",
+                              help="Shipped model name, checkpoint folder or baseline name (brisque, niqe, ...; "
+                                   "scored on its own scale)."),
     fmt: str = typer.Option("table", "--format", "-f", help="Output: table, json, jsonl or csv (on stdout)."),
     window: str | None = typer.Option(None, "--window", "-w",
                                       help="Display window of raster inputs and heatmaps: preset or LEVEL,WIDTH."),
@@ -91,43 +94,25 @@ def assess(
     reference: Path | None = typer.Option(None, "--reference", "-r",
                                           help="Judge against this image or series (full-reference; e.g. full dose)."),
 ) -> None:
-    """Score image quality (0-4, per aspect, with uncertainty, distortions and a description)."""
-    from vliqa.assess import Assessor, VolumeAssessment, heatmap_for, save_heatmap_png, save_volume_plot
-    from vliqa.cli.main import console, err_console
-    from vliqa.io import iter_load
+    """Score image quality (0-4, per aspect, with uncertainty, distortions and a description; baselines: own scale)."""
+    from vliqa.assessment import Assessor  # lazy: keeps `vliqa --help` fast
+    from vliqa.cli.main import console, err_console  # lazy: keeps `vliqa --help` fast
 
     if fmt not in FORMATS:
         raise InvalidParameterError(f"unknown format '{fmt}'", hint=f"use one of {', '.join(FORMATS)}")
     assessor = Assessor(model, window=window, measures=measures)
-    ref_image = None
-    if reference is not None:
-        from vliqa.io import load
-
-        ref_image = load(reference, window=window)
     results: list[Assessment | VolumeAssessment] = []
     errors: list[VliqaError] = []
-    written: set[Path] = set()
-    for loaded in iter_load([str(p) for p in paths], window=window):
-        if loaded.error is not None:
-            errors.append(loaded.error)
+    for item in assessor.assess_inputs([str(p) for p in paths], reference=reference, heatmap_dir=heatmap_dir,
+                                       plot=plot):
+        if item.error is not None:
+            errors.append(item.error)
             continue
-        result = assessor.assess_loaded(loaded.image, reference=ref_image)
-        results.append(result)
-        stem = Path(result.path).stem if result.path else "image"
-        if heatmap_dir is not None:
-            wanted = result.summary.worst_slices if isinstance(result, VolumeAssessment) else (None,)
-            for index in wanted:
-                image = loaded.image.slice(index) if index is not None else loaded.image
-                one = result.slices[index] if isinstance(result, VolumeAssessment) else result
-                name = f"{stem}_slice{index:04d}_heatmap.png" if index is not None else f"{stem}_heatmap.png"
-                save_heatmap_png(image, heatmap_for(assessor.predictor, image, one.aspects),
-                                 _unique(heatmap_dir / name, written), window=window, assessment=one)
-        if plot is not None and isinstance(result, VolumeAssessment):
-            save_volume_plot(result, _unique(plot, written))
+        results.append(item.result)
         if fmt == "jsonl":
-            sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+            sys.stdout.write(json.dumps(item.result.to_dict()) + "\n")
         elif fmt == "table":
-            console.print(_table(result))
+            console.print(_table(item.result))
     if fmt == "json":
         sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
     elif fmt == "csv":

@@ -1,4 +1,4 @@
-"""`vliqa data build` and `vliqa data label`: make and relabel CT-IQA datasets."""
+"""`vliqa data build`, `label`, `upgrade`, `import-scores` and `merge`: make and relabel CT-IQA datasets."""
 
 from __future__ import annotations
 
@@ -27,16 +27,16 @@ def build(
     noisy_references: int = typer.Option(0, "--noisy-references", help="Variants per real slice whose reference is re-acquired at a lower dose (soft-tissue noise 25-60 HU)."),
 ) -> None:
     """Build a CT-IQA dataset: degraded images, physics labels, captions, pairs and splits."""
-    from vliqa.cli.main import console
-    from vliqa.data.build import BuildConfig, build_dataset
-    from vliqa.data.sources import build_sources
+    from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast
+    from vliqa.data.build import BuildConfig, build_dataset  # lazy: imports pyarrow
+    from vliqa.data.sources import build_sources  # lazy: keeps `vliqa --help` fast
 
     if workers < 1:
         raise InvalidParameterError(f"--workers must be at least 1, got {workers}")
     if only and exclude:
         raise InvalidParameterError("--only and --exclude cannot be combined", hint="name what to keep, or what to leave out")
     if only:
-        from vliqa.data.recipes import excluded_except
+        from vliqa.data.recipes import excluded_except  # lazy: keeps `vliqa --help` fast
 
         exclude = excluded_except(only)
     cfg = BuildConfig(n=n, seed=seed, source=source, phantom_size_px=size, real_fraction=real_fraction,
@@ -55,31 +55,13 @@ def label(
     method: str = typer.Option("physics", "--method", help="physics (recompute from the images), diagnostic (MedQM-D) or human (from --csv)."),
     csv: Path | None = typer.Option(None, "--csv", help="Human scores: path,score[,noise,artifacts,sharpness,contrast,texture]."),
     diagnostic_model: str = typer.Option("lesion_net", "--diagnostic-model", help="Diagnostic model for --method diagnostic: a registered name or a checkpoint folder."),
-    from_measures: bool = typer.Option(False, "--from-measures", help="physics only: rescore from the measures stored at build time (after a calibration change; keeps the simulator's artifact fields; reads only references whose measures predate session 7's brain flag)."),
-    replay: bool = typer.Option(False, "--replay", help="physics only: make the images with artifact steps again from the build's records and label them exactly as a build today would (after a change to a measure or the artifact field); checks every replayed image against the stored one."),
-    all_rows: bool = typer.Option(False, "--all-rows", help="with --replay: replay every row, not only those with artifact steps."),
-    phantoms: int | None = typer.Option(None, "--phantoms", help="with --replay: the build's --phantoms, for folders built before state.json recorded it."),
-    workers: int = typer.Option(2, "--workers", help="with --replay: worker processes."),
 ) -> None:
-    """Write labels into a dataset's manifest."""
-    from vliqa.cli.main import console
-    from vliqa.data.label import apply_human_scores, relabel_diagnostic, relabel_physics, rescore_physics
+    """Write labels into a dataset's manifest (physics labels are measured again on the stored images)."""
+    from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast
+    from vliqa.data.label import apply_human_scores, relabel_diagnostic, relabel_physics  # lazy: imports pyarrow
 
-    if (from_measures or replay) and method != "physics":
-        raise InvalidParameterError("--from-measures and --replay apply to --method physics only")
-    if from_measures and replay:
-        raise InvalidParameterError("--from-measures and --replay cannot be combined",
-                                    hint="--from-measures rescores stored measures; --replay measures again")
-    if (all_rows or phantoms is not None) and not replay:
-        raise InvalidParameterError("--all-rows and --phantoms apply to --replay only")
-    if workers < 1:
-        raise InvalidParameterError(f"--workers must be at least 1, got {workers}")
-    if replay:
-        from vliqa.data.replay import replay_labels
-
-        n = replay_labels(data, phantoms=phantoms, workers=workers, every_row=all_rows)
-    elif method == "physics":
-        n = rescore_physics(data) if from_measures else relabel_physics(data)
+    if method == "physics":
+        n = relabel_physics(data)
     elif method == "diagnostic":
         n = relabel_diagnostic(data, model=diagnostic_model)
     elif method == "human":
@@ -91,6 +73,27 @@ def label(
     console.print(f"[green]{n} rows labelled[/] ({method}) in {data / 'manifest.parquet'}")
 
 
+@app.command("upgrade")
+def upgrade(
+    data: Path = typer.Argument(..., help="Dataset folder made by `vliqa data build` (for a merged one: upgrade the folders it was merged from, then merge again)."),
+    phantoms: int | None = typer.Option(None, "--phantoms", help="The build's --phantoms, for folders whose state.json does not record it (built before vliqa 0.5.0)."),
+    workers: int = typer.Option(2, "--workers", help="Worker processes for the replay."),
+) -> None:
+    """Bring a dataset built by an older vliqa up to the current physics labels.
+
+    Replays the images with an artifact step from the build's records (each checked against the stored image) and labels them as a build of this version would, then rescores every physics row from its stored measures. Exact, unlike `vliqa data label --method physics`, which has to estimate the artifact field from the images. Human and diagnostic labels are kept; a folder already at the current labels keeps them.
+    """
+    # lazy: `vliqa --help` and the other commands do not import the builder, the simulator or torch
+    from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast
+    from vliqa.data.replay import upgrade_dataset  # lazy: imports pyarrow
+
+    if workers < 1:
+        raise InvalidParameterError(f"--workers must be at least 1, got {workers}")
+    replayed, rescored = upgrade_dataset(data, phantoms=phantoms, workers=workers)
+    console.print(f"[green]{data} upgraded[/]: {replayed} rows replayed, {rescored} physics rows rescored "
+                  f"in {data / 'manifest.parquet'}")
+
+
 @app.command("import-scores")
 def import_scores(
     csv: Path = typer.Argument(..., help="Your scores: path,score[,noise,artifacts,sharpness,contrast,texture]; paths relative to the CSV."),
@@ -100,8 +103,8 @@ def import_scores(
     window: str | None = typer.Option(None, "--window", help="Window the PNG/JPEG/TIFF images were exported with (preset or LEVEL,WIDTH); default W350/L40."),
 ) -> None:
     """Make a dataset from your own scored images, ready for `vliqa train scorer --init default`."""
-    from vliqa.cli.main import console
-    from vliqa.data.scored import dataset_from_scores
+    from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast
+    from vliqa.data.scored import dataset_from_scores  # lazy: imports pyarrow
 
     folder = dataset_from_scores(csv, out, val_fraction=val_fraction, seed=seed, window=window)
     console.print(f"[green]dataset written[/] to {folder} from {csv}")
@@ -113,8 +116,8 @@ def merge(
     out: Path = typer.Option(..., "--out", help="New dataset folder."),
 ) -> None:
     """Merge dataset folders into one (images linked, ids prefixed per input, splits kept)."""
-    from vliqa.cli.main import console
-    from vliqa.data.merge import merge_datasets
+    from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast
+    from vliqa.data.merge import merge_datasets  # lazy: imports pyarrow
 
     n = merge_datasets(list(folders), out)
     console.print(f"[green]{n} images[/] from {len(folders)} datasets in {out}")

@@ -43,7 +43,7 @@ def results_table(result: object) -> Table:
 
 def evaluate(
     data: Path = typer.Option(..., "--data", help="A dataset folder (vliqa data build) or a CSV of human scores: path,score."),
-    model: list[str] = typer.Option([], "--model", help="Checkpoint folder or shipped model name (repeatable)."),
+    model: list[str] = typer.Option([], "--model", help="Checkpoint folder, shipped model name or baseline name such as brisque (repeatable; as `vliqa assess --model`)."),
     baselines: str | None = typer.Option(None, "--baselines", help="'all' or a comma-separated list such as noise_sigma,niqe."),
     split: str = typer.Option("test", "--split", help="Dataset split: train, val, test, train,val or all (ignored for a CSV)."),
     out: Path | None = typer.Option(None, "--out", help="Folder for evaluation.json and the PNGs (default: DATA/evaluation, or ./evaluation for a CSV)."),
@@ -52,9 +52,9 @@ def evaluate(
     window: str = typer.Option("ldctiqac", "--window", help="Display window the baselines see."),
 ) -> None:
     """Evaluate models and baselines against reference scores: SRCC, KRCC, PLCC, RMSE, LDCTIQAC sum, 2AFC."""
-    from vliqa.cli.main import console
-    from vliqa.metrics.evaluate import ALL_BASELINES
-    from vliqa.metrics.evaluate import evaluate as run_evaluation
+    from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast
+    from vliqa.metrics.evaluate import ALL_BASELINES  # lazy: keeps `vliqa --help` fast
+    from vliqa.metrics.evaluate import evaluate as run_evaluation  # lazy: keeps `vliqa --help` fast
 
     specs: list[str] = list(model)
     if baselines:

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from vliqa.core import CTImage, CTVolume
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage, CTVolume
 
 
 def _fmt(value: object) -> str:
@@ -50,8 +50,8 @@ def inspect(
     allow_non_ct: bool = typer.Option(False, "--allow-non-ct", help="Read non-CT modalities (MR, CR, ...) too."),
 ) -> None:
     """Print the metadata vliqa reads from each image or series."""
-    from vliqa.cli.main import console, print_json
-    from vliqa.io import load_all
+    from vliqa.cli.main import console, print_json  # lazy: keeps `vliqa --help` fast
+    from vliqa.io import load_all  # lazy: keeps `vliqa --help` fast
 
     objs = load_all([str(p) for p in paths], allow_non_ct=allow_non_ct)
     if as_json:
@@ -68,10 +68,9 @@ def preview(
     slice_index: int | None = typer.Option(None, "--slice", help="Slice of a volume (default: the middle one)."),
 ) -> None:
     """Write a windowed PNG preview of a slice."""
-    from vliqa.io.write import save_preview_png
-
-    from vliqa.cli.main import console
-    from vliqa.io import load
+    from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast
+    from vliqa.io import load  # lazy: keeps `vliqa --help` fast
+    from vliqa.io.write import save_preview_png  # lazy: keeps `vliqa --help` fast
 
     obj = load(str(path))
     if isinstance(obj, CTVolume):

@@ -12,6 +12,12 @@ import sys
 import typer
 from rich.console import Console
 
+try:  # typer vendors click from 0.16 on (typer._click); before, it depends on the click package
+    from click.exceptions import Abort, ClickException
+except ModuleNotFoundError:
+    from typer import Abort
+    from typer._click.exceptions import ClickException
+
 from vliqa import __version__
 from vliqa.errors import VliqaError
 
@@ -44,11 +50,11 @@ def main(
 
 
 def _register_subcommands() -> None:
-    from vliqa.cli import assess as assess_cli
-    from vliqa.cli import data as data_cli
-    from vliqa.cli import evaluate as evaluate_cli
-    from vliqa.cli import images as images_cli
-    from vliqa.cli import train as train_cli
+    from vliqa.cli import assess as assess_cli  # lazy: keeps `vliqa --help` fast
+    from vliqa.cli import data as data_cli  # lazy: keeps `vliqa --help` fast
+    from vliqa.cli import evaluate as evaluate_cli  # lazy: keeps `vliqa --help` fast
+    from vliqa.cli import images as images_cli  # lazy: keeps `vliqa --help` fast
+    from vliqa.cli import train as train_cli  # lazy: keeps `vliqa --help` fast
 
     images_cli.register(app)
     app.add_typer(data_cli.app, name="data", help="Build and label CT-IQA datasets.")
@@ -83,12 +89,10 @@ def invoke(argv: list[str] | None = None) -> int:
         err_console.print("interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        if isinstance(exc, ClickException):
             exc.show()
             return 1
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, Abort):
             return 1
         if debug:
             err_console.print_exception()

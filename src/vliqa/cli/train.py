@@ -19,9 +19,9 @@ def regressor(
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming."),
 ) -> None:
     """Train the image-only CNN regressor baseline (overall + aspect scores + class, multi-task)."""
-    from vliqa.cli.main import console
-    from vliqa.train.common import load_config_file
-    from vliqa.train.regressor import RegressorTrainConfig, train_regressor
+    from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast
+    from vliqa.train.common import load_config_file  # lazy: imports torch
+    from vliqa.train.regressor import RegressorTrainConfig, train_regressor  # lazy: imports torch
 
     cfg = load_config_file(RegressorTrainConfig, config, epochs=epochs, seed=seed)
     result = train_regressor(data, out, cfg, overwrite=overwrite, progress=console.is_terminal)
@@ -46,13 +46,13 @@ def scorer(
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming."),
 ) -> None:
     """Train MedQM-I, the blind quality scorer (overall + aspect scores + uncertainty); --init fine-tunes a checkpoint."""
-    from vliqa.cli.main import console
-    from vliqa.train.common import load_config_file
-    from vliqa.train.scorer import ScorerTrainConfig, train_scorer
+    from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast
+    from vliqa.train.common import load_config_file  # lazy: imports torch
+    from vliqa.train.scorer import ScorerTrainConfig, train_scorer  # lazy: imports torch
 
     cfg = load_config_file(ScorerTrainConfig, config, epochs=epochs, loss=loss, init=init, seed=seed)
     if data.suffix.lower() == ".csv":  # your own scored images: a dataset is made from them in the run folder
-        from vliqa.data.scored import dataset_from_scores
+        from vliqa.data.scored import dataset_from_scores  # lazy: imports pyarrow
 
         data = dataset_from_scores(data, out / "data", seed=cfg.seed)
         console.print(f"imported {data / 'manifest.parquet'} from the score file")

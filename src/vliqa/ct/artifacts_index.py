@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from vliqa.io.image import CTImage
+from vliqa.core import CTImage
 
 #: HU range of the region the indices look at (soft tissue and fat, after median filtering and smoothing).
 REGION_HU = (-400.0, 500.0)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 
+from vliqa.core import CTImage
 from vliqa.ct.artifacts_index import highpass_region, ring_index, ring_index_from, streak_index, streak_index_from
 from vliqa.ct.mtf import MTFResult, mtf_edge
 from vliqa.ct.noise import ROI, NoiseEstimate, find_homogeneous_rois, noise_sigma_hu
 from vliqa.ct.nps import NPSResult, nps
 from vliqa.ct.reference import ReferenceMetrics, cnr, lesion_cnr, reference_metrics
-from vliqa.io.image import CTImage
 
 __all__ = [
     "ROI",

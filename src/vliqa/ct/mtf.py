@@ -31,8 +31,8 @@ import numpy as np
 from scipy import ndimage
 from skimage.measure import find_contours
 
+from vliqa.core import CTImage
 from vliqa.ct.noise import pixel_spacing_mm
-from vliqa.io.image import CTImage
 
 #: HU level of the traced edge: halfway between air (-1000) and soft tissue (0).
 EDGE_LEVEL_HU = -500.0

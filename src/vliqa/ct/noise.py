@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from vliqa.core import CTImage
 from vliqa.ct.noise_model import detrend_model, half_sample_mode
-from vliqa.io.image import CTImage
 
 #: Pixel spacing assumed when an image carries none (mm); typical of a 350 mm field of view.
 DEFAULT_PIXEL_SPACING_MM = 0.7

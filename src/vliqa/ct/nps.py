@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from vliqa.core import CTImage
 from vliqa.ct.noise import ROI, find_rois_px, pixel_spacing_mm, roi_size_px, scan_windows
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage
 
 #: ROI sides (mm) tried when none are given, largest first (finer frequency sampling, less detrending
 #: loss); a fixed physical size keeps spectra of different pixel sizes comparable.

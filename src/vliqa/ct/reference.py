@@ -9,10 +9,9 @@ import numpy as np
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
+from vliqa.core import CTImage, Window, resolve_window
 from vliqa.ct.noise import pixel_spacing_mm
-from vliqa.ct.window import resolve_window
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage, Window
 
 #: Pixels of the reference above this HU form the body mask for RMSE (air and padding are left out).
 BODY_THRESHOLD_HU = -500.0

@@ -21,20 +21,28 @@ import hashlib
 import json
 import multiprocessing as mp
 import re
+import zlib
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from vliqa.core import ASPECTS, CTImage, Distortion, QualityLabels
 from vliqa.data.manifest import IMAGE_SCHEMA, PAIR_SCHEMA, dumps, write_table
 from vliqa.data.recipes import check_names, sample_recipe
 from vliqa.data.sources import SourceSlice
 from vliqa.errors import DatasetError, InvalidParameterError
-from vliqa.io.image import CTImage
-from vliqa.labels.schema import QualityLabels
-from vliqa.simulate.registry import ASPECTS, get_degradation, list_degradations
+from vliqa.io import load
+from vliqa.io.write import atomic_write_bytes, save_png16
+from vliqa.labels.physics import physics_labels
+from vliqa.phantom import make_phantom
+from vliqa.simulate.image_domain import estimate_noise_sigma_hu
+from vliqa.simulate.recipe import degrade_with_artifact_field
+from vliqa.simulate.registry import get_degradation, list_degradations
+from vliqa.text import DescriptionContext, compare, describe
 
 N_BINS = 5
 BIN_EDGES = np.linspace(0.0, 4.0, N_BINS + 1)
@@ -90,7 +98,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(sources: list[SourceSlice], cfg: BuildConfig) -> None:
-    import torch
+    import torch  # lazy: imports torch
 
     torch.set_num_threads(1)  # one thread per process: the processes are the parallelism
     _WORKER["sources"] = sources
@@ -102,8 +110,6 @@ def _init_worker(sources: list[SourceSlice], cfg: BuildConfig) -> None:
 
 @lru_cache(maxsize=4)
 def _load_volume(path: str):
-    from vliqa.io import load
-
     return load(path)
 
 
@@ -113,8 +119,6 @@ def _source_and_reference(index: int) -> tuple[CTImage, CTImage, np.ndarray | No
     src: SourceSlice = _WORKER["sources"][index]
     cfg: BuildConfig = _WORKER["cfg"]
     if src.kind == "phantom":
-        from vliqa.phantom import make_phantom
-
         ph = make_phantom(src.region or "abdomen", size_px=cfg.phantom_size_px, seed=int(src.phantom_seed or 0))
         # A phantom is noise-free; its reference is the full-dose scan of it, with natural CT texture.
         reference = get_degradation("low_dose")(ph.image, seed=int(src.phantom_seed or 0), dose_fraction=1.0)
@@ -136,8 +140,6 @@ def noisy_reference(image: CTImage, target_noise_hu: float, *, seed: int) -> CTI
     Noise variance goes as 1/dose, so the dose fraction is (sigma / target)^2 with sigma the slice's own
     soft-tissue noise; a slice already at least that noisy is returned as it is.
     """
-    from vliqa.simulate.image_domain import estimate_noise_sigma_hu
-
     sigma = estimate_noise_sigma_hu(image.hu)
     if not np.isfinite(sigma) or sigma <= 0 or sigma >= target_noise_hu:
         return image
@@ -147,9 +149,6 @@ def noisy_reference(image: CTImage, target_noise_hu: float, *, seed: int) -> CTI
 
 def make_candidate(candidate: int) -> dict[str, Any]:
     """Gives one candidate sample (arrays, labels, caption) made from (build seed, candidate index)."""
-    from vliqa.labels.physics import degrade_with_artifact_field, physics_labels
-    from vliqa.text import DescriptionContext, describe
-
     cfg: BuildConfig = _WORKER["cfg"]
     sources: list[SourceSlice] = _WORKER["sources"]
     seed = int(np.random.SeedSequence([cfg.seed, candidate]).generate_state(1)[0])
@@ -247,7 +246,6 @@ def saved_build(out: Path) -> tuple[BuildConfig, dict[str, Any]]:
 
 
 def _save_state(out: Path, cfg: BuildConfig, next_candidate: int, n_phantoms: int) -> None:
-    from vliqa.io.write import atomic_write_bytes
 
     # the phantom count is not in BuildConfig (the sources are the caller's), but replaying the build needs it
     payload = {"config": asdict(cfg), "next_candidate": next_candidate, "n_phantoms": n_phantoms, "manifest_version": 1}
@@ -289,9 +287,6 @@ def build_dataset(
     progress: bool = True,
 ) -> BuildResult:
     """Builds (or resumes) a dataset in `out` from `sources`; gives counts of what it holds."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from vliqa.io.write import save_png16
 
     if not sources:
         raise DatasetError("no sources to build from", path=out)
@@ -387,8 +382,6 @@ def refresh_pairs(pairs: list[dict[str, Any]], rows: list[dict[str, Any]], *, ti
     overall scores did not change (by 1e-6) keeps its answers (the overall moves with every aspect); another is rewritten,
     its text seed taken from its ids.
     """
-    import zlib
-
     by_id = {r["id"]: r for r in rows}
     out = []
     for p in pairs:
@@ -402,8 +395,6 @@ def refresh_pairs(pairs: list[dict[str, Any]], rows: list[dict[str, Any]], *, ti
 
 
 def _pair(a: dict[str, Any], b: dict[str, Any], ref_id: str, seed: int, tie_margin: float) -> dict[str, Any]:
-    from vliqa.text import DescriptionContext, compare
-
     la, lb = _labels_of(a), _labels_of(b)
     context = DescriptionContext(body_region=a["region"], organs=tuple(json.loads(a["organs"])))
     with_ref = compare(la, lb, context, with_reference=True, seed=seed, tie_threshold=tie_margin)
@@ -416,8 +407,6 @@ def _pair(a: dict[str, Any], b: dict[str, Any], ref_id: str, seed: int, tie_marg
 
 
 def _labels_of(row: dict[str, Any]) -> QualityLabels:
-    from vliqa.labels.schema import Distortion
-
     dist = tuple(
         Distortion(name=d["name"], severity=float(d.get("severity", float("nan"))), region=d.get("region"))
         for d in json.loads(row["degradations"])

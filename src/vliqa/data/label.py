@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
+from rich.progress import track
 
-from vliqa.data.manifest import IMAGE_SCHEMA, dumps, read_manifest, write_table
+from vliqa.core import ASPECTS, QualityLabels
+from vliqa.ct.anatomy import is_brain_slice
+from vliqa.data.build import read_jsonl, refresh_pairs
+from vliqa.data.manifest import IMAGE_SCHEMA, PAIR_SCHEMA, dumps, read_manifest, read_pairs, write_table
 from vliqa.errors import DatasetError, VliqaError
-from vliqa.simulate.registry import ASPECTS
+from vliqa.io import load
+from vliqa.io.write import atomic_write_text
+from vliqa.labels.diagnostic import DiagnosticTruth, SigmoidMapping, default_mapping, get_diagnostic_model
+from vliqa.labels.human import read_human_scores
+from vliqa.labels.physics import distortions_from_steps, physics_labels, scores_from_measures
+from vliqa.phantom import make_phantom
+from vliqa.text import DescriptionContext, describe
 
 
 def _machine_labelled(folder: Path, rows: list[dict], description: str, progress: bool):
     """Yields (row, degraded, reference) for every row not labelled by humans (their scores take precedence)."""
-    from rich.progress import track
-
     for row in track(rows, description=description, disable=not progress):
         if row["label_source"] == "human":
             continue
@@ -27,9 +36,6 @@ def _image_of(folder: Path, row: dict, key: str):
 
     Pixel spacing comes from the manifest, which holds it for every row (older builds wrote PNGs without it).
     """
-    from dataclasses import replace
-
-    from vliqa.io import load
 
     image = load(str(folder / row[key]))
     if row.get("pixel_spacing_mm"):
@@ -42,10 +48,6 @@ def caption_of(row: dict) -> str:
 
     Every relabelling writes it, so captions never describe scores the row no longer has.
     """
-    from vliqa.labels.physics import distortions_from_steps
-    from vliqa.labels.schema import QualityLabels
-    from vliqa.text import DescriptionContext, describe
-
     labels = QualityLabels(
         overall=float(row["overall"]), aspects={a: float(row[a]) for a in ASPECTS}, source=str(row["label_source"]),
         distortions=distortions_from_steps(json.loads(row["degradations"] or "[]")),
@@ -60,10 +62,8 @@ def rescore_physics(folder: str | Path) -> int:
 
     What only the build knew (the simulator's artifact field, the phantoms' lesion masks) is kept, unlike
     `relabel_physics`. The only images read are references whose measures predate a measure of the reference
-    alone (`reference_is_brain`, session 7), each once. Human and diagnostic rows are left alone.
+    alone (`reference_is_brain`, added in 0.7.0), each once. Human and diagnostic rows are left alone.
     """
-    from vliqa.labels.physics import is_brain_slice, scores_from_measures
-
     folder = Path(folder)
     rows = read_manifest(folder).to_pylist()
     brain: dict[str, float] = {}
@@ -87,8 +87,6 @@ def rescore_physics(folder: str | Path) -> int:
 
 def relabel_physics(folder: str | Path, *, progress: bool = True) -> int:
     """Recomputes the physics labels of every image in a dataset; gives the number of rows updated."""
-    from vliqa.labels.physics import physics_labels
-
     folder = Path(folder)
     rows = read_manifest(folder).to_pylist()
     n = 0
@@ -108,10 +106,6 @@ def write_labels(folder: Path, rows: list[dict]) -> None:
     records.jsonl (a build's; the replay reads it) gets each row's labels by id, and pairs.parquet keeps its pairs
     with scores, preference and answers from the new labels (`vliqa.data.build.refresh_pairs`).
     """
-    from vliqa.data.build import read_jsonl, refresh_pairs
-    from vliqa.data.manifest import PAIR_SCHEMA, read_pairs
-    from vliqa.io.write import atomic_write_text
-
     fields = ("overall", *ASPECTS, "label_source", "measures", "caption")
     by_id = {r["id"]: r for r in rows}
     records_path = folder / "records.jsonl"
@@ -128,9 +122,6 @@ def write_labels(folder: Path, rows: list[dict]) -> None:
 
 def _phantom_truth(source_id: str, shape: tuple[int, ...], manifest: Path):
     """Gives the DiagnosticTruth of a phantom row, regenerated from its source id "phantom:{region}:{seed}"."""
-    from vliqa.labels.diagnostic import DiagnosticTruth
-    from vliqa.phantom import make_phantom
-
     try:
         _, region, seed = source_id.split(":")
         phantom = make_phantom(region, size_px=int(shape[0]), seed=int(seed))
@@ -152,8 +143,6 @@ def relabel_diagnostic(folder: str | Path, *, model: str = "lesion_net", calibra
     overall as "physics_overall". `calibration`: None (the model's fitted mapping), a
     SigmoidMapping, or a JSON file written by SigmoidMapping.to_json. Human rows are untouched.
     """
-    from vliqa.labels.diagnostic import SigmoidMapping, default_mapping, get_diagnostic_model
-
     folder = Path(folder)
     manifest = folder / "manifest.parquet"
     rows = read_manifest(folder).to_pylist()
@@ -186,8 +175,6 @@ def relabel_diagnostic(folder: str | Path, *, model: str = "lesion_net", calibra
 
 def apply_human_scores(folder: str | Path, csv_path: str | Path) -> int:
     """Writes human scores from a CSV into a dataset's manifest (matched by path or id); gives rows matched."""
-    from vliqa.labels.human import read_human_scores
-
     folder = Path(folder)
     table: pa.Table = read_manifest(folder)
     rows = table.to_pylist()

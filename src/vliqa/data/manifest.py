@@ -9,8 +9,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vliqa.core import ASPECTS
 from vliqa.errors import DatasetError
-from vliqa.simulate.registry import ASPECTS
+from vliqa.io.write import atomic_path
 
 MANIFEST_VERSION = 1
 
@@ -57,8 +58,6 @@ PAIR_SCHEMA = pa.schema(
 
 def write_table(rows: list[dict[str, Any]], schema: pa.Schema, path: Path) -> None:
     """Writes `rows` as a Parquet file with `schema`, atomically."""
-    from vliqa.io.write import atomic_path
-
     table = pa.Table.from_pylist(rows, schema=schema)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)

@@ -21,8 +21,9 @@ from typing import Literal
 
 import numpy as np
 
+from vliqa.core import CTImage
 from vliqa.errors import DatasetError, InvalidImageError
-from vliqa.io.image import CTImage
+from vliqa.io import load
 
 #: Environment variable naming the shared data folder (it holds reader_studies/, mayo_ldct_pairs/, ...).
 DATA_ROOT_ENV = "VLIQA_SHARED_DATA"
@@ -227,8 +228,6 @@ def read_display(path: str | os.PathLike) -> CTImage:
     windowing the image again gives back the file's grey levels); RGB renders such as the PET/CT overlays are
     converted to luminance by the loader, with a warning kept on the image.
     """
-    from vliqa.io import load
-
     image = load(path)
     if not isinstance(image, CTImage):
         raise InvalidImageError("a reader-study image must be one slice, this file holds several", path=path,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vliqa.errors import InvalidParameterError
+from vliqa.simulate.denoise import OPTIONAL_DEGRADATIONS
 from vliqa.simulate.registry import Degradation, list_degradations
 
 #: family -> probability
@@ -46,8 +47,6 @@ def check_names(names: tuple[str, ...] | list[str], option: str) -> None:
     A degradation registered only with an optional package (`smooth_bm3d`) is known even where that package is
     missing, so a recipe that names it runs on every machine.
     """
-    from vliqa.simulate.denoise import OPTIONAL_DEGRADATIONS
-
     known = [d.name for d in available()]
     unknown = sorted(set(names) - set(known) - set(OPTIONAL_DEGRADATIONS))
     if unknown:

@@ -1,7 +1,7 @@
-"""Relabel a built dataset by replaying its build: `vliqa data label --method physics --replay`.
+"""Bring a built dataset up to the current labels by replaying its build: `vliqa data upgrade DATA`.
 
 A build makes each candidate from (build seed, candidate index) alone (`vliqa.data.build.make_candidate`), so
-the records of a finished build say how to make every image again, with the labeller of today. Replaying is the
+the records of a finished build say how to make every image again, with the current labeller. Replaying is the
 only relabelling that recovers what the stored PNGs lose: the reference's scanner header (kernel, dose, slice
 thickness, which set the simulated noise), the float HU below -1024, the phantoms' lesion masks and the exact
 artifact field of the simulator. `vliqa.data.label.relabel_physics` measures the stored images instead and has
@@ -23,10 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.progress import track
 
+from vliqa.data.build import _init_worker, label_fields, make_candidate, make_pairs, read_jsonl, saved_build
+from vliqa.data.label import rescore_physics
 from vliqa.data.manifest import IMAGE_SCHEMA, PAIR_SCHEMA, read_manifest, write_table
+from vliqa.data.sources import build_sources
 from vliqa.errors import DatasetError
-from vliqa.io.write import PNG16_HU_OFFSET
+from vliqa.io import load
+from vliqa.io.write import PNG16_HU_OFFSET, atomic_write_text
+from vliqa.simulate.recipe import is_artifact_step
 
 #: largest |replayed - stored| HU where the stored PNG did not clip: its rounding is 0.5 HU
 MATCH_TOLERANCE_HU = 1.0
@@ -37,14 +43,10 @@ REPLAY_FILE = "replay.jsonl"
 
 def has_artifact_step(record: dict[str, Any]) -> bool:
     """Gives True when the record's recipe holds an artifact-type step (its labels use the simulator's artifact field)."""
-    from vliqa.labels.physics import is_artifact_step
-
     return any(is_artifact_step(step["name"]) for step in json.loads(record["degradations"] or "[]"))
 
 
 def _read_records(folder: Path) -> list[dict[str, Any]]:
-    from vliqa.data.build import read_jsonl
-
     path = folder / "records.jsonl"
     if not path.is_file():
         raise DatasetError("no records.jsonl: this folder was not made by `vliqa data build`", path=folder,
@@ -71,18 +73,12 @@ def check_replayed(stored_hu: np.ndarray, replayed_hu: np.ndarray, what: str, pa
 
 def replay_labels(folder: str | Path, *, phantoms: int | None = None, workers: int = 2, every_row: bool = False,
                   progress: bool = True) -> int:
-    """Replays the build of `folder` and writes today's physics labels of its records; gives the number replayed.
+    """Replays the build of `folder` and writes the current physics labels of its records; gives the number replayed.
 
     By default only records whose recipe holds an artifact-type step are replayed (the others' labels do not use
     the artifact field and are what `relabel_physics` gives); `every_row` replays them all. `phantoms`: the
     build's number of phantom sources, needed only for folders built before state.json recorded it.
     """
-    from rich.progress import track
-
-    from vliqa.data.build import _init_worker, label_fields, make_candidate, make_pairs, read_jsonl, saved_build
-    from vliqa.data.sources import build_sources
-    from vliqa.io import load
-    from vliqa.io.write import atomic_write_text
 
     folder = Path(folder)
     cfg, state = saved_build(folder)
@@ -137,3 +133,19 @@ def replay_labels(folder: str | Path, *, phantoms: int | None = None, workers: i
     write_table(make_pairs(records, cfg), PAIR_SCHEMA, folder / "pairs.parquet")
     sidecar.unlink(missing_ok=True)
     return len(todo)
+
+
+def upgrade_dataset(folder: str | Path, *, phantoms: int | None = None, workers: int = 2,
+                    progress: bool = True) -> tuple[int, int]:
+    """Brings a folder made by `vliqa data build` with an older labeller up to the current labels; gives
+    (rows replayed, rows rescored).
+
+    Two steps, in this order (`vliqa data upgrade`): the rows with an artifact step are replayed (`replay_labels`:
+    their labels depend on the simulator's artifact field, which the stored images lose), then every physics row
+    is rescored from its stored measures (`vliqa.data.label.rescore_physics`: a change of the calibration, and the
+    measures of the reference alone that older builds did not store). On a folder already at the current labels
+    both steps give back the labels it has. Human and diagnostic labels are kept. A merged folder has no build
+    records: upgrade the folders it was merged from, then merge them again.
+    """
+    replayed = replay_labels(folder, phantoms=phantoms, workers=workers, progress=progress)
+    return replayed, rescore_physics(folder)

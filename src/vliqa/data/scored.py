@@ -18,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vliqa.core import ASPECTS
 from vliqa.data.manifest import IMAGE_SCHEMA, dumps, write_table
 from vliqa.errors import DatasetError, InvalidParameterError
-from vliqa.simulate.registry import ASPECTS
+from vliqa.io.write import save_png16
+from vliqa.labels.human import load_scored_slices, read_human_scores
 
 #: Fewest rows a validation split needs for a correlation to mean anything.
 MIN_VAL_ROWS = 3
@@ -33,9 +35,6 @@ def dataset_from_scores(csv_path: str | Path, out: str | Path, *, val_fraction: 
     `window`: the display window the PNG/JPEG/TIFF images were exported with (default: vliqa's raster default,
     the LDCTIQAC reading window W350/L40); HU formats ignore it.
     """
-    from vliqa.io.write import save_png16
-    from vliqa.labels.human import load_scored_slices, read_human_scores
-
     if not 0.0 < val_fraction < 1.0:
         raise InvalidParameterError(f"val_fraction must be in (0, 1), got {val_fraction}")
     csv_path, out = Path(csv_path), Path(out)

@@ -8,13 +8,16 @@ own reference; a noise-free phantom gets natural CT noise by a full-dose simulat
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from vliqa.core import CTImage, CTVolume
 from vliqa.errors import EmptyInputError, InvalidParameterError
-from vliqa.io.image import CTImage, CTVolume
+from vliqa.io import load_all
+from vliqa.phantom import REGIONS
 
 #: Folders of ../shared/data that the default recipe reads, with the split each patient goes to.
 #: Real patients are few, so they are split by hand: two with clear licences train, the
@@ -51,8 +54,6 @@ class SourceSlice:
 
 def shared_data_dir() -> Path | None:
     """Gives ../shared/data next to the project (or $VLIQA_SHARED_DATA) when it exists."""
-    import os
-
     env = os.environ.get("VLIQA_SHARED_DATA")
     candidates = [Path(env)] if env else []
     here = Path(__file__).resolve()
@@ -86,8 +87,6 @@ def _patient_id(obj: CTImage | CTVolume, path: str) -> str:
 
 def real_sources(paths: list[str | Path], *, max_slices_per_series: int = 40, split: str | None = None) -> list[SourceSlice]:
     """Gives a SourceSlice for each usable slice of every series/volume under `paths`."""
-    from vliqa.io import load_all
-
     out: list[SourceSlice] = []
     for obj in load_all([str(p) for p in paths]):
         src = obj.source or "memory"
@@ -116,8 +115,6 @@ def _has_body(hu: np.ndarray) -> bool:
 
 def phantom_sources(n: int, *, seed: int = 0) -> list[SourceSlice]:
     """Gives `n` phantom sources; the split comes from the phantom seed (10 % val, 10 % test)."""
-    from vliqa.phantom import REGIONS
-
     out = []
     for k in range(n):
         pseed = seed * 1_000_003 + k
@@ -141,8 +138,6 @@ def noisy_reference_variants(sources: list[SourceSlice], per_slice: int, *, seed
     teaches a scorer what noisy full-dose scans and their denoised versions look like, which two
     low-noise training patients cannot.
     """
-    from dataclasses import replace
-
     if per_slice < 0:
         raise InvalidParameterError(f"noisy-reference variants per slice must be >= 0, got {per_slice}")
     rng = np.random.default_rng([seed, 4242])
@@ -196,8 +191,6 @@ def build_sources(source: str, *, n: int, phantoms: int | None = None, seed: int
 
 def assign_splits(sources: list[SourceSlice], *, seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> list[SourceSlice]:
     """Gives the sources with a split each, by patient (every slice of a patient in one split)."""
-    from dataclasses import replace
-
     if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
         raise InvalidParameterError(f"split fractions {fractions} must be >= 0 and sum to 1")
     patients = sorted({s.patient_id for s in sources if s.split is None})

@@ -1,16 +1,14 @@
 """Reading every common CT format into `CTImage` / `CTVolume`, and writing images atomically.
 
 `load(path_or_obj)` reads one file, folder or in-memory object; `load_all(paths)` reads every image found.
-The readers and writers are imported on first use, so `vliqa.io.image` stays importable from modules the
-readers themselves depend on (vliqa.ct.window).
+The readers and writers are imported on first use, so a module that needs one of them (or `vliqa.io.atomic`,
+`vliqa.io.checkpoint`) does not load every format library. The image types live in `vliqa.core`.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
-
-from vliqa.io.image import Acquisition, CTImage, CTVolume, Window
 
 _LAZY = {
     "load": "vliqa.io.load",
@@ -26,7 +24,7 @@ _LAZY = {
     "atomic_write_text": "vliqa.io.atomic",
 }
 
-__all__ = ["Acquisition", "CTImage", "CTVolume", "Window", *_LAZY]
+__all__ = [*_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vliqa.core import CTImage, CTVolume
 from vliqa.errors import CorruptFileError, InvalidImageError
 from vliqa.io.common import check_header_size, check_hu_range
-from vliqa.io.image import CTImage, CTVolume, check_pixels
+from vliqa.io.image import check_pixels
 
 
 def from_array(

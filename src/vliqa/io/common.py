@@ -160,7 +160,7 @@ def check_hu_range(hu: np.ndarray, source: str | None) -> list[str]:
     if low >= 0.0 and high <= 1.0:
         return [
             f"{where}: values lie within [0, 1]; arrays are always read as HU, so this is nearly uniform "
-            "water — if it is a display image, save it as PNG/TIFF or convert it with vliqa.ct.window.display_to_hu"
+            "water — if it is a display image, save it as PNG/TIFF or convert it with vliqa.core.display_to_hu"
         ]
     if low >= 0.0 and 1.0 < high <= 255.0:
         return [f"{where}: values lie within [0, 255] — they look like 8-bit display values, not HU"]

@@ -31,6 +31,7 @@ from pydicom.tag import Tag
 from pydicom.uid import UID
 from pydicom.values import converters
 
+from vliqa.core import CTImage, CTVolume
 from vliqa.errors import (
     CorruptFileError,
     InvalidImageError,
@@ -41,7 +42,6 @@ from vliqa.errors import (
 )
 from vliqa.io import dicom_meta as meta
 from vliqa.io.common import AIR_HU, PADDING_FLOOR_HU, check_header_size, spacing_warnings
-from vliqa.io.image import CTImage, CTVolume
 
 #: Elements larger than this are read from disk only when the pixels are decoded.
 DEFER_SIZE_BYTES = 4096

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
-from vliqa.io.image import Acquisition
+from vliqa.core import Acquisition
 
 
 def first_value(value: Any) -> Any:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
+from vliqa.core import CTImage, CTVolume
 from vliqa.errors import (
     CorruptFileError,
     EmptyInputError,
@@ -45,7 +46,6 @@ from vliqa.io.dicom import (
     read_header,
     reading_elements,
 )
-from vliqa.io.image import CTImage, CTVolume
 
 #: Up to this many bytes of DICOM files, a folder is read in one pass (pixels with headers).
 IN_MEMORY_BYTES = 1 << 30

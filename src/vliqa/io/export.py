@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from vliqa.io.image import CTImage, Window
+from vliqa.core import CTImage, Window
 from vliqa.io.raster import from_pil
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset
 
+from vliqa.core import CTImage, CTVolume
 from vliqa.errors import (
     CorruptFileError,
     EmptyInputError,
@@ -37,7 +38,6 @@ from vliqa.io.arrays import from_array, read_npy
 from vliqa.io.common import READ_EXTENSIONS, check_readable, detect_format, natural_key, path_suffix
 from vliqa.io.dicom import dataset_to_image, has_pixels, read_dicom_file, read_header
 from vliqa.io.dicom_series import group_series, load_dicom_files, load_series
-from vliqa.io.image import CTImage, CTVolume
 from vliqa.io.metaimage import read_metaimage
 from vliqa.io.nifti import read_nifti
 from vliqa.io.raster import WindowSpec, from_pil, read_raster

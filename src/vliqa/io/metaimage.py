@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vliqa.core import CTImage, CTVolume
 from vliqa.errors import CorruptFileError, InvalidImageError, UnsupportedFormatError
 from vliqa.io.common import check_header_size
-from vliqa.io.image import CTImage, CTVolume, check_pixels
+from vliqa.io.image import check_pixels
 from vliqa.io.nifti import axial_from_affine, wrap_slices
 
 #: MetaIO element types and their numpy dtypes (MET_LONG is 4 bytes in MetaIO).

@@ -17,9 +17,10 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
+from vliqa.core import Acquisition, CTImage, CTVolume
 from vliqa.errors import CorruptFileError, InvalidImageError
 from vliqa.io.common import check_header_size, check_hu_range
-from vliqa.io.image import Acquisition, CTImage, CTVolume, check_pixels
+from vliqa.io.image import check_pixels
 
 
 def axial_from_affine(

@@ -1,7 +1,7 @@
 """PNG, JPEG and TIFF to HU: rasters are display-windowed images, mapped back to HU through an assumed window.
 
 Display values are scaled to [0, 1] (8-bit: /255, 16-bit: /65535, float: as stored, clipped to [0, 1] with a
-warning) and turned into HU with `vliqa.ct.window.display_to_hu` under the assumed window (default: the
+warning) and turned into HU with `vliqa.core.display_to_hu` under the assumed window (default: the
 'ldctiqac' preset, W350 L40, as in the LDCTIQAC 2023 release of 32-bit float TIFFs). The window is kept in
 `display_window`; HU outside it are unknown (clipped by the original windowing).
 
@@ -20,10 +20,10 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-from vliqa.ct.window import DEFAULT_RASTER_WINDOW, display_to_hu, get_window
+from vliqa.core import DEFAULT_RASTER_WINDOW, CTImage, CTVolume, Window, display_to_hu, get_window
 from vliqa.errors import CorruptFileError, InvalidImageError
 from vliqa.io.common import check_header_size
-from vliqa.io.image import CTImage, CTVolume, Window, check_pixels
+from vliqa.io.image import check_pixels
 
 #: Text-chunk key and format tag of 16-bit PNGs that store HU (see vliqa.io.write.save_png16).
 PNG16_KEY = "vliqa"

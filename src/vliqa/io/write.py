@@ -18,10 +18,9 @@ import nibabel as nib
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from vliqa.ct.window import apply_window, resolve_window
+from vliqa.core import CTImage, CTVolume, Window, apply_window, resolve_window
 from vliqa.errors import InvalidParameterError
 from vliqa.io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
-from vliqa.io.image import CTImage, CTVolume, Window
 from vliqa.io.raster import PNG16_FORMAT, PNG16_KEY
 
 __all__ = [

@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from scipy.optimize import least_squares
 
-from vliqa.errors import InvalidParameterError, UnknownNameError
-from vliqa.io.image import CTImage
-from vliqa.labels.schema import SCALE_MAX, QualityLabels
-from vliqa.simulate.registry import ASPECTS
+from vliqa.core import ASPECTS, SCALE_MAX, CTImage, QualityLabels
+from vliqa.errors import DatasetError, InvalidParameterError, UnknownNameError
+from vliqa.io.write import atomic_write_text
+from vliqa.labels.physics import distortions_of, physics_labels
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def register_diagnostic_model(name: str) -> Callable[[Callable[[], DiagnosticMod
 
 def _load_builtins() -> None:
     # The built-in models register themselves on import; importing here avoids a cycle.
-    import vliqa.labels.diagnostic_models  # noqa: F401
+    import vliqa.labels.diagnostic_models  # lazy: imports torch  # noqa: F401
 
 
 def list_diagnostic_models() -> list[str]:
@@ -124,7 +125,7 @@ def get_diagnostic_model(name_or_path: str | Path | DiagnosticModel) -> Diagnost
         return _REGISTRY[key]()
     folder = Path(key).expanduser()
     if folder.is_dir() and (folder / "config.json").is_file():
-        from vliqa.labels.diagnostic_models import load_lesion_net_model
+        from vliqa.labels.diagnostic_models import load_lesion_net_model  # lazy: imports torch
 
         return load_lesion_net_model(folder)
     raise UnknownNameError(
@@ -159,16 +160,12 @@ class SigmoidMapping:
 
     def to_json(self, path: str | Path) -> None:
         """Writes the mapping as JSON (formula included, so the file explains itself)."""
-        from vliqa.io.write import atomic_write_text
-
         payload = {"formula": "q = 4 * sigmoid((a - L) / b) / sigmoid(a / b), clipped to [0, 4]", **asdict(self)}
         atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
     @classmethod
     def from_json(cls, path: str | Path) -> SigmoidMapping:
         """Gives the mapping stored in a JSON file written by `to_json`."""
-        from vliqa.errors import DatasetError
-
         try:
             raw = json.loads(Path(path).read_text())
             return cls(a=float(raw["a"]), b=float(raw["b"]), fitted_to=str(raw.get("fitted_to", "")),
@@ -187,8 +184,6 @@ def fit_sigmoid(losses: np.ndarray, targets: np.ndarray, *, fitted_to: str = "")
 
     b is fitted in log space so it stays positive; the start is a = median loss, b = loss spread / 4.
     """
-    from scipy.optimize import least_squares
-
     x = np.asarray(losses, dtype=np.float64).ravel()
     y = np.asarray(targets, dtype=np.float64).ravel()
     ok = np.isfinite(x) & np.isfinite(y)
@@ -240,8 +235,6 @@ def diagnostic_labels(
     and only `overall` is diagnostic. measures holds the physics measures plus
     "diagnostic_loss" (the relative loss L).
     """
-    from vliqa.labels.physics import distortions_of, physics_labels
-
     dm = get_diagnostic_model(model)
     mapping = mapping or default_mapping(dm)
     loss = dm.loss(degraded, reference, truth=truth)

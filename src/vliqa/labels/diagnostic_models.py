@@ -5,7 +5,13 @@ size in mm covers the same number of pixels at any matrix size) and windowed thr
 ways (brain, liver, lung windows as channels), and gives a lesion probability map.
 Its task loss is Dice + BCE against the lesion mask; the diagnostic loss of a
 degraded slice is that loss minus the loss on the reference. See
-docs/diagnostic_labels.md; the training recipe is `vliqa.labels.diagnostic_train`.
+docs/diagnostic_labels.md; the training recipe is `vliqa.train.lesion_net`.
+
+The U-Net is architecture `lesion_unet` of kind "diagnostic" in the model registry (`vliqa.models` registers
+it on first use; this layer does not import the registry): its checkpoint is shipped as `lesion_net`
+(src/vliqa/models/lesion_net) in the one checkpoint format, with the fitted loss -> score mapping in
+`sigmoid_mapping.json` beside it; it loads with `vliqa.models.load("lesion_net")` too, and is read here through
+the same reader (`vliqa.io.checkpoint`); it is no quality model, so `vliqa.models.shipped_models()` does not list it.
 
 Registry slot for the vision-language model (option 2 of the MedQM-D design): a VLM
 that answers diagnostic questions would register itself here with
@@ -16,7 +22,7 @@ exists yet, so nothing is registered under that name.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,12 +31,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vliqa.errors import CorruptFileError
-from vliqa.io.image import CTImage
+from vliqa.core import CONFIG_FILE, WEIGHTS_FILE, CTImage
+from vliqa.errors import DependencyUnavailableError, InputNotFoundError
+from vliqa.io.checkpoint import SHIPPED_DIR, load_tool
 from vliqa.labels.diagnostic import DiagnosticTruth, SigmoidMapping, register_diagnostic_model
 
-#: Where the shipped checkpoint lives (src/vliqa/models/lesion_net).
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models" / "lesion_net"
+#: The shipped checkpoint's name (`vliqa.models.load(SHIPPED_NAME)`), the registry architecture and kind.
+SHIPPED_NAME, ARCH, KIND = "lesion_net", "lesion_unet", "diagnostic"
+TRAIN_HINT = "run `python -m vliqa.train.lesion_net --out src/vliqa/models/lesion_net` (make lesion-net) to train it"
 MAPPING_FILE = "sigmoid_mapping.json"
 #: Field of view assumed for an image without pixel spacing (a typical body scan), in mm.
 FALLBACK_FOV_MM = 400.0
@@ -60,6 +68,8 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 
 class LesionUNet(nn.Module):
     """Gives lesion logits (N, 1, H, W) for windowed slices (N, C, H, W); H and W divisible by 2**(levels-1)."""
+
+    arch, kind, config_class = ARCH, KIND, LesionNetConfig
 
     def __init__(self, config: LesionNetConfig):
         super().__init__()
@@ -191,31 +201,14 @@ class LesionNetModel:
 # ---------------------------------------------------------------- loading
 
 
-def config_from_dict(raw: dict) -> LesionNetConfig:
-    """Gives the LesionNetConfig stored in a config.json dict (unknown keys ignored)."""
-    base = asdict(LesionNetConfig())
-    return LesionNetConfig(
-        channels=tuple(int(c) for c in raw.get("channels", base["channels"])),
-        windows=tuple((float(lv), float(wd)) for lv, wd in raw.get("windows", base["windows"])),
-        pixel_mm=float(raw.get("pixel_mm", base["pixel_mm"])),
-        dice_smooth_px=float(raw.get("dice_smooth_px", base["dice_smooth_px"])),
-    )
-
-
 @lru_cache(maxsize=4)
 def _load_net(folder: str) -> tuple[LesionUNet, SigmoidMapping | None]:
-    from vliqa.models.plain_checkpoint import load_state, read_plain_checkpoint
-
     path = Path(folder)
-    raw, tensors = read_plain_checkpoint(
-        path, what="lesion_net",
-        hint="run `python -m vliqa.labels.diagnostic_train --out src/vliqa/models/lesion_net` to train it")
     try:
-        config = config_from_dict(raw)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptFileError(f"the lesion_net config lacks a valid {exc}", path=path / "config.json",
-                               hint="re-train it: python -m vliqa.labels.diagnostic_train") from exc
-    net = load_state(LesionUNet(config), tensors, what="lesion_net", folder=path)
+        net, _ = load_tool(path, LesionUNet)
+    except InputNotFoundError as exc:
+        raise DependencyUnavailableError(f"no lesion_net checkpoint in {path} (need {CONFIG_FILE} and {WEIGHTS_FILE})",
+                                         path=path, hint=TRAIN_HINT) from exc
     mapping = SigmoidMapping.from_json(path / MAPPING_FILE) if (path / MAPPING_FILE).is_file() else None
     return net, mapping
 
@@ -227,7 +220,7 @@ def forget_loaded_checkpoints() -> None:
 
 def load_lesion_net_model(folder: str | Path | None = None) -> LesionNetModel:
     """Gives the lesion_net diagnostic model from a checkpoint folder (default: the shipped one), with its mapping."""
-    net, mapping = _load_net(str(Path(folder).resolve() if folder else SHIPPED_DIR))
+    net, mapping = _load_net(str(Path(folder).resolve() if folder else SHIPPED_DIR / SHIPPED_NAME))
     return LesionNetModel(net, name="lesion_net" if folder is None else str(folder), mapping=mapping)
 
 

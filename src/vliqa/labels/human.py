@@ -10,14 +10,10 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from vliqa.core import ASPECTS, CTImage, QualityLabels
 from vliqa.errors import DatasetError, InputNotFoundError
-from vliqa.labels.schema import QualityLabels
-from vliqa.simulate.registry import ASPECTS
-
-if TYPE_CHECKING:
-    from vliqa.io.image import CTImage
+from vliqa.io import load
 
 
 @dataclass(frozen=True)
@@ -72,9 +68,6 @@ def load_scored_slices(csv_path: str | Path, scores: list[HumanScore], *,
     so a typo fails at once; each row must name one slice (not a series). `window`: the display window
     assumed for raster rows.
     """
-    from vliqa.io import load
-    from vliqa.io.image import CTImage
-
     csv_path = Path(csv_path)
     paths = []
     for row in scores:

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from vliqa.io.image import CTImage
-from vliqa.labels.schema import Distortion, QualityLabels
-from vliqa.simulate.registry import ASPECTS
+from vliqa.core import ASPECTS, CTImage, Distortion, QualityLabels
+from vliqa.ct.anatomy import body_mask, is_brain_slice, mean_spacing_mm, soft_tissue
 
 
 @dataclass(frozen=True)
@@ -91,80 +90,18 @@ class ReferenceMeasures:
         return out
 
 
-def _spacing_mm(image: CTImage) -> float:
-    if image.pixel_spacing_mm:
-        return float(np.mean(image.pixel_spacing_mm))
-    return 0.7
-
-
 def _band(hu: np.ndarray, lo_mm: float, hi_mm: float, px_mm: float) -> np.ndarray:
     """Gives the difference-of-Gaussians band of `hu` between two scales in mm."""
     return ndimage.gaussian_filter(hu, lo_mm / px_mm) - ndimage.gaussian_filter(hu, hi_mm / px_mm)
-
-
-def body_mask(reference: CTImage) -> np.ndarray:
-    """Gives the patient body as a boolean mask (largest connected region above -400 HU, holes filled)."""
-    mask = ndimage.binary_opening(reference.hu > -400, iterations=2)
-    lab, n = ndimage.label(mask)
-    if n == 0:
-        return np.ones(reference.shape, bool)
-    sizes = ndimage.sum(mask, lab, range(1, n + 1))
-    body = lab == (int(np.argmax(sizes)) + 1)
-    return ndimage.binary_fill_holes(body)
-
-
-#: A cross-section wider than this (mm) is not a head: adult heads are 140-210 mm across, bodies 250 mm and more
-HEAD_MAX_WIDTH_MM = 240.0
-
-
-def is_brain_slice(reference: CTImage, body: np.ndarray | None = None, *, tissue: np.ndarray | None = None) -> bool:
-    """Tells whether a slice goes through the cranial vault: a narrow body (<= HEAD_MAX_WIDTH_MM) ringed by skull.
-
-    Ringed: bone (> 250 HU after a 0.5 mm smoothing) within 25 mm of the skin (scalp, and a head rest the body
-    outline takes in) at 90 % or more of 72 directions around the body's centre, with soft tissue (brain) over
-    30 % of the body. Its soft tissue is then brain, read in the brain window. Not: the skull base (the face
-    leaves a third of the directions without bone; its soft tissue is muscle and fat, whose measured sigma is
-    mostly structure, 9-22 HU on the GE head here) and the vertex (scalp around a cut skull cap). A body that the
-    image edge cuts along a tenth of its border is a cropped field of view (a zoomed chest CTA, whose contrast
-    blood reads as bone), never a head. Checked on every reference of the datasets here and every slice in
-    ../shared/data (docs/labels.md, "Noise of a brain slice"): GE head slices 11-25 of 28 are brain, no slice of
-    an abdomen, chest or CTA is. `body` and `tissue` (`_soft_tissue`'s mask), when the caller has them, are not
-    computed again.
-    """
-    px = _spacing_mm(reference)
-    body = body_mask(reference) if body is None else body
-    ys, xs = np.nonzero(body)
-    if len(ys) < 100 or max(np.ptp(xs), np.ptp(ys)) * px > HEAD_MAX_WIDTH_MM:
-        return False
-    edge = np.concatenate([body[0], body[-1], body[:, 0], body[:, -1]])
-    if edge.mean() > 0.1:
-        return False
-    if tissue is None:
-        tissue = _soft_tissue(reference, body)[1]
-    if tissue.sum() < 0.3 * body.sum():
-        return False
-    bone = ndimage.gaussian_filter(reference.hu.astype(np.float32), 0.5 / px) > 250
-    near_skin = ndimage.distance_transform_edt(body) * px <= 25.0
-    by, bx = np.nonzero(body & near_skin & bone)
-    sector = ((np.arctan2(by - ys.mean(), bx - xs.mean()) + np.pi) / (2 * np.pi) * 72).astype(int) % 72
-    return len(np.unique(sector)) >= 0.9 * 72
-
-
-def _soft_tissue(reference: CTImage, body: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Gives the 2 mm-smoothed reference and its soft tissue (-150..200 HU) at least 3 mm from any edge."""
-    px = _spacing_mm(reference)
-    smooth = ndimage.gaussian_filter(reference.hu, 2.0 / px)
-    tissue = (smooth > -150) & (smooth < 200) & body
-    return smooth, ndimage.binary_erosion(tissue, iterations=max(2, int(round(3.0 / px))))
 
 
 def homogeneous_mask(reference: CTImage, body: np.ndarray, *,
                      soft: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Gives soft-tissue pixels of the reference far from edges, where noise can be measured.
 
-    `soft`: `_soft_tissue(reference, body)` when the caller has it already.
+    `soft`: `soft_tissue(reference, body)` when the caller has it already.
     """
-    smooth, tissue = _soft_tissue(reference, body) if soft is None else soft
+    smooth, tissue = soft_tissue(reference, body) if soft is None else soft
     grad = np.hypot(ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1)) / 8.0
     if tissue.sum() < 200:
         return ndimage.binary_erosion(body, iterations=3) if body.sum() > 400 else np.ones(reference.shape, bool)
@@ -252,11 +189,11 @@ def measure_against_reference(
     """
     if degraded.shape != reference.shape:
         raise ValueError(f"degraded {degraded.shape} and reference {reference.shape} differ in shape")
-    px = _spacing_mm(reference)
+    px = mean_spacing_mm(reference)
     ref = reference.hu.astype(np.float32)
     deg = degraded.hu.astype(np.float32)
     body = body_mask(reference)
-    soft = _soft_tissue(reference, body)  # once, for the noise region, the artifact region and the brain test
+    soft = soft_tissue(reference, body)  # once, for the noise region, the artifact region and the brain test
     flat = homogeneous_mask(reference, body, soft=soft)
 
     sigma_ref = max(_local_noise(ref, flat, px), 0.5)
@@ -309,13 +246,13 @@ def visible_artifact_rms(degraded: np.ndarray, artifact_hu: np.ndarray, referenc
     smears are seen against a quiet background), leaving out an implant and its margin (`implant_mask`).
     Over the whole body, a 1.6 mm head motion's skull-edge shifts (thousands of HU on a thin rim) rated
     the slice 0 whatever its brain showed. Falls back to the body where a slice has little soft tissue.
-    `tissue`: `_soft_tissue`'s mask when the caller has it already.
+    `tissue`: `soft_tissue`'s mask when the caller has it already.
     """
-    px = _spacing_mm(reference)
+    px = mean_spacing_mm(reference)
     lo, hi = ARTIFACT_WINDOW_HU
     shown = np.clip(degraded, lo, hi) - np.clip(degraded - artifact_hu, lo, hi)
     keep = ~implant_mask(degraded, reference.hu, px)
-    region = (_soft_tissue(reference, body)[1] if tissue is None else tissue) & keep
+    region = (soft_tissue(reference, body)[1] if tissue is None else tissue) & keep
     if region.sum() < 200:
         region = body & keep
     return float(np.sqrt(np.mean(shown[region] ** 2))) if region.any() else 0.0
@@ -482,35 +419,3 @@ def physics_labels(
         measures=m.to_dict(),
     )
 
-
-def is_artifact_step(name: str) -> bool:
-    """Gives True for degradations whose main harm is an artifact (their error field is artifact)."""
-    from vliqa.simulate.registry import get_degradation
-
-    aspects = get_degradation(name).aspects
-    return bool(aspects) and aspects[0] == "artifacts"
-
-
-def degrade_with_artifact_field(
-    reference: CTImage, steps: list[tuple[str, dict]], *, seed: int = 0
-) -> tuple[CTImage, np.ndarray]:
-    """Gives the reference degraded by `steps` [(name, params)] and the field the artifact steps added.
-
-    params may hold "severity" instead of the function's own parameters.
-    """
-    from vliqa.simulate.registry import get_degradation
-
-    image = reference
-    # Known to be zero until an artifact step adds to it (None would mean "unknown: estimate it").
-    field_hu = np.zeros(reference.shape, np.float32)
-    for k, (name, params) in enumerate(steps):
-        deg = get_degradation(name)
-        step_seed = seed * 7919 + k
-        if set(params) == {"severity"}:
-            out = deg.at_severity(image, params["severity"], seed=step_seed)
-        else:
-            out = deg(image, seed=step_seed, **params)
-        if is_artifact_step(name):
-            field_hu = field_hu + (deg.artifact_part(image, out) if deg.artifact_part else out.hu - image.hu)
-        image = out
-    return image, field_hu

@@ -48,7 +48,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """Gives the plot helpers lazily, importing matplotlib only when a plot is asked for."""
     if name in _PLOTS:
-        from vliqa.metrics import plots
+        from vliqa.metrics import plots  # lazy: imports matplotlib
 
         return getattr(plots, name)
     raise AttributeError(f"module 'vliqa.metrics' has no attribute {name!r}")

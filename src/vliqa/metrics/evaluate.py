@@ -25,12 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.progress import Progress
 
-from vliqa.errors import DatasetError, InvalidParameterError, UnknownNameError, VliqaError
-from vliqa.io.image import CTImage
+from vliqa.core import CTImage
+from vliqa.data.labelled import load_labelled
+from vliqa.errors import DatasetError, InvalidParameterError, UnknownNameError
+from vliqa.io.write import atomic_write_text
+from vliqa.labels.human import load_scored_slices, read_human_scores
 from vliqa.metrics.agreement import _json_number, srcc
+from vliqa.metrics.baselines import BaselinePredictor, list_baselines
 from vliqa.metrics.summary import AgreementReport, agreement_report
-from vliqa.models import Predictions, Predictor
+from vliqa.models import QUALITY, Predictor
+from vliqa.models import load as load_predictor
 
 ALL_BASELINES = "all-baselines"
 #: Fewest images an evaluation (and a per-degradation SRCC) needs; correlations of fewer mean nothing.
@@ -48,28 +54,6 @@ class EvaluationSet:
     images: list[CTImage]
     targets: np.ndarray
     groups: list[str] | None
-
-
-@dataclass
-class BaselinePredictor:
-    """A classical baseline behind the Predictor interface, its scores turned so that higher means better."""
-
-    name: str
-    window: str = "ldctiqac"
-    errors: list[str] = field(default_factory=list)
-
-    def predict(self, images: Sequence[CTImage]) -> Predictions:
-        """Gives quality_sign x score per image; NaN (and a note in `errors`) where the baseline is undefined."""
-        from vliqa.metrics.baselines import get_baseline
-
-        baseline = get_baseline(self.name)
-        scores = np.full(len(images), np.nan)
-        for i, image in enumerate(images):
-            try:
-                scores[i] = baseline.quality_sign * baseline.score_image(image, window=self.window)
-            except VliqaError as exc:  # one odd slice must not sink the whole table
-                self.errors.append(str(exc))
-        return Predictions(overall=scores)
 
 
 @dataclass(frozen=True)
@@ -134,8 +118,6 @@ def load_evaluation_set(data: str | Path, *, split: str = "test") -> EvaluationS
     """Gives the images and targets of a dataset folder's `split` ("all" for every row), or of a human-score CSV."""
     path = Path(data)
     if path.is_dir():
-        from vliqa.train.common import load_labelled
-
         items = load_labelled(path, split, min_rows=MIN_ITEMS)
         return EvaluationSet(source=str(path), kind="dataset", split=split, paths=[str(it.path) for it in items],
                              images=[it.image for it in items], targets=np.array([it.overall for it in items]),
@@ -147,8 +129,6 @@ def load_evaluation_set(data: str | Path, *, split: str = "test") -> EvaluationS
 
 
 def _load_csv_set(csv_path: Path) -> EvaluationSet:
-    from vliqa.labels.human import load_scored_slices, read_human_scores
-
     if csv_path.suffix.lower() != ".csv":
         raise DatasetError("evaluation data must be a dataset folder or a .csv of human scores", path=csv_path,
                            hint="the CSV needs a header line: path,score")
@@ -162,10 +142,11 @@ def _load_csv_set(csv_path: Path) -> EvaluationSet:
 
 
 def resolve_predictors(specs: Sequence[str | Path | Predictor], *, window: str = "ldctiqac") -> list[Predictor]:
-    """Gives Predictors for baseline names, "all-baselines", checkpoint folders or shipped model names (or Predictors)."""
-    from vliqa import models
-    from vliqa.metrics.baselines import list_baselines
+    """Gives Predictors for "all-baselines" and for the names `vliqa.models.load` takes (Predictors pass through).
 
+    Baseline names, checkpoint folders and shipped model names resolve through the one model registry, as for
+    `vliqa assess --model`; baselines then see `window`.
+    """
     baseline_names = [b.name for b in list_baselines()]
     out: list[Predictor] = []
     for spec in specs:
@@ -175,14 +156,15 @@ def resolve_predictors(specs: Sequence[str | Path | Predictor], *, window: str =
         text = str(spec).strip()
         if text.lower() in (ALL_BASELINES, "all"):
             out += [BaselinePredictor(name, window=window) for name in baseline_names]
-        elif text.lower() in baseline_names:
-            out.append(BaselinePredictor(text.lower(), window=window))
-        else:
-            try:
-                out.append(models.load(text))
-            except UnknownNameError as exc:
-                raise UnknownNameError(f"'{text}' is neither a baseline nor a model ({exc})",
-                                       hint=f"baselines: {', '.join(baseline_names)}, or {ALL_BASELINES}") from None
+            continue
+        try:
+            predictor = load_predictor(text, kind=QUALITY)
+        except UnknownNameError as exc:
+            raise UnknownNameError(f"'{text}' is neither a baseline nor a model ({exc})",
+                                   hint=f"baselines: {', '.join(baseline_names)}, or {ALL_BASELINES}") from None
+        if isinstance(predictor, BaselinePredictor):
+            predictor.window = window
+        out.append(predictor)
     if not out:
         raise InvalidParameterError("nothing to evaluate", hint="name a model and/or baselines")
     return out
@@ -236,8 +218,6 @@ def evaluate(data: str | Path | EvaluationSet, predictors: Sequence[str | Path |
     Writes (atomically) evaluation.json, scatter_<name>.png per predictor, degradations_<model>.png (per-degradation
     SRCC, model beside the best baseline) for datasets, and calibration_<name>.png when a predictor gives a std.
     """
-    from rich.progress import Progress
-
     if n_boot < 0:
         raise InvalidParameterError(f"n_boot must be 0 or more, got {n_boot}")
     # names first: a typo should fail in a second, not after reading a thousand images
@@ -268,8 +248,7 @@ def slug(name: str) -> str:
 
 def write_outputs(result: EvaluationResult, out_dir: Path) -> list[Path]:
     """Writes the evaluation's PNGs and evaluation.json into `out_dir`; gives the paths written."""
-    from vliqa.io.write import atomic_write_text
-    from vliqa.metrics.plots import calibration_plot, per_group_bars, scatter_with_fit
+    from vliqa.metrics.plots import calibration_plot, per_group_bars, scatter_with_fit  # lazy: imports matplotlib
 
     files: list[Path] = []
     for p in result.predictors:

@@ -22,7 +22,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pycocoevalcap.bleu.bleu_scorer import BleuScorer
+from pycocoevalcap.cider.cider import Cider
+from pycocoevalcap.meteor import meteor as meteor_module
+from pycocoevalcap.rouge.rouge import Rouge
+
 from vliqa.errors import InvalidParameterError
+from vliqa.text import parse
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:['.\-][a-z0-9]+)*")
 
@@ -72,10 +78,6 @@ def caption_metrics(candidates: Mapping[Any, str] | Sequence[str],
     smoothing), as is CIDEr-D of a single item (see the module notes). With `meteor=True` the result
     also holds "meteor", or raises if Java is missing.
     """
-    from pycocoevalcap.bleu.bleu_scorer import BleuScorer
-    from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.rouge.rouge import Rouge
-
     cands, refs = _as_id_dicts(candidates, references)
     res = {k: [tokenize_caption(v)] for k, v in cands.items()}
     gts = {k: [tokenize_caption(r) for r in v] for k, v in refs.items()}
@@ -107,7 +109,6 @@ def meteor_score(res: Mapping[Any, list[str]], gts: Mapping[Any, list[str]], *, 
     if not meteor_available():
         raise InvalidParameterError("METEOR needs Java, and no `java` is on PATH",
                                     hint="install a Java runtime or call caption_metrics without meteor=True")
-    from pycocoevalcap.meteor import meteor as meteor_module
 
     jar_dir = meteor_module.__file__.rsplit("/", 1)[0]
     proc = subprocess.Popen(["java", "-jar", "-Xmx2G", meteor_module.METEOR_JAR, "-", "-", "-stdio", "-l", "en",
@@ -153,8 +154,6 @@ def aspect_accuracy(generated: Sequence[str], true_levels: Sequence[Mapping[str,
     the items that mention it (NaN when none does); `n` and `n_mentioned` count them. The extra key
     "mean" averages accuracy and mention rate over the aspects (not 'overall') that were mentioned.
     """
-    from vliqa.text import parse
-
     if len(generated) != len(true_levels):
         raise InvalidParameterError(f"generated has {len(generated)} texts but true_levels has {len(true_levels)}",
                                     hint="pass one dict of true levels per generated text, in the same order")

@@ -10,11 +10,23 @@ Typical use::
 
 A checkpoint folder holds `model.safetensors` (the weights), `config.json`
 (`{"arch": ..., "config": {...}, "metadata": {...}}`) and `MODEL_CARD.md`.
-Shipped checkpoints live in `src/vliqa/models/<name>/`; a folder there counts as a
-shipped model when its config.json names a registered `arch` (the denoiser used by
-`vliqa.simulate` is a simulation component, not a quality model, and is not listed).
+Shipped checkpoints live in `src/vliqa/models/<name>/`; `models.load(name)` loads any of them.
+
+Every architecture has a `kind`: "quality" (the default) for models that score slices, or the job of a
+tool model that serves another part of vliqa: the CNN denoiser of `vliqa.simulate` ("simulation",
+arch `cnn_denoiser`) and the MedQM-D lesion net of `vliqa.labels` ("diagnostic", arch `lesion_unet`).
+They share the checkpoint format and `load`, but only quality models are listed by `shipped_models()`
+(what `vliqa assess` offers); a tool checkpoint says its kind in config.json's metadata, so listing
+needs no import of its code. Their classes live in layers below this one, which may not import the
+registry: they declare `arch`, `kind` and `config_class` and are registered from here on first use,
+and they read their checkpoints with the registry's own reader, `vliqa.io.checkpoint`.
 Add an architecture with `@register_model("name")` over an `nn.Module` class that has a
-`config_class` (a dataclass), an `__init__(self, config)` and `predict(images) -> Predictions`.
+`config_class` (a dataclass), an `__init__(self, config)` and, for a quality model,
+`predict(images) -> Predictions`.
+
+Names that are no checkpoint come from registered predictor sources (`register_predictor_source`): the
+classical baselines ("brisque", "niqe", ...; plugged in by `vliqa/__init__.py`), whose `predict` gives
+the baseline's own score, higher is better, not 0-4 (`scale` "own"; see `scale_of`) and no aspects.
 
 `vliqa.load` (the package top level) loads images; models load here.
 """
@@ -26,7 +38,6 @@ import importlib
 import importlib.util
 import json
 import os
-import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,27 +45,33 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from vliqa.errors import CorruptFileError, InputNotFoundError, InvalidParameterError, UnknownNameError
-from vliqa.io.image import CTImage
+from vliqa.core import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, CTImage
+from vliqa.errors import InputNotFoundError, InvalidParameterError, UnknownNameError
+from vliqa.io.checkpoint import SHIPPED_DIR, config_from_dict, read_checkpoint, restore
+from vliqa.io.write import atomic_write_bytes, atomic_write_text
 
-#: Where shipped checkpoints live: one folder per name.
-SHIPPED_DIR = Path(__file__).resolve().parent
 CHECKPOINT_FORMAT = 1
-WEIGHTS_FILE, CONFIG_FILE, CARD_FILE = "model.safetensors", "config.json", "MODEL_CARD.md"
 
 #: Built-in architectures and the module whose import registers each (imported on first use, one at a time,
-#: so loading a regressor never imports the scorer's code and vice versa).
+#: so loading a regressor never imports the scorer's code and vice versa). "module:Class" names a tool model
+#: of a lower layer (which may not import the registry): its class, registered from here with its own `kind`.
 _BUILTIN_ARCHS = {"cnn_regressor": "vliqa.models.regressor", "medqm_i": "vliqa.models.scorer",
-                  "reader_mlp": "vliqa.models.reader"}
+                  "reader_mlp": "vliqa.models.reader", "cnn_denoiser": "vliqa.simulate.cnn_denoiser:DenoiserNet",
+                  "lesion_unet": "vliqa.labels.diagnostic_models:LesionUNet"}
+#: The kind of a model that scores slices; tool models name their job instead ("simulation", "diagnostic").
+QUALITY = "quality"
+#: The `scale` of a predictor whose overall scores are on the LDCTIQAC 0-4 scale (every checkpoint).
+QUALITY_SCALE = "0-4"
 
 
 @dataclass(frozen=True)
 class Predictions:
     """What a quality model says about a list of slices: overall scores, optional aspects and uncertainty.
 
-    `overall` is one score per image on the 0-4 scale (higher = better); `aspects` maps each aspect
-    name (noise, artifacts, sharpness, contrast, texture) to one score per image; `std` is one
-    predictive standard deviation per image, in score units, when the model gives one.
+    `overall` is one score per image, higher = better, on the 0-4 scale unless the predictor's `scale`
+    says otherwise (a baseline's own scale, see `scale_of`); `aspects` maps each aspect name (noise,
+    artifacts, sharpness, contrast, texture) to one score per image; `std` is one predictive standard
+    deviation per image, in score units, when the model gives one.
     """
 
     overall: np.ndarray
@@ -64,7 +81,11 @@ class Predictions:
 
 @runtime_checkable
 class Predictor(Protocol):
-    """Anything that scores CT slices: a loaded checkpoint, a baseline wrapper, a remote model."""
+    """Anything that scores CT slices: a loaded checkpoint, a baseline wrapper, a remote model.
+
+    An optional `scale` attribute says what `overall` is on: "0-4" (the default when absent) or "own"
+    (the predictor's own scale, higher is better, e.g. a classical baseline's sign-corrected score).
+    """
 
     name: str
 
@@ -75,37 +96,41 @@ class Predictor(Protocol):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered architecture: its nn.Module class and its config dataclass."""
+    """A registered architecture: its nn.Module class, its config dataclass and its kind ("quality" or a tool's job)."""
 
     arch: str
     cls: type
     config_class: type
+    kind: str = QUALITY
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register_model(arch: str) -> Callable[[type], type]:
-    """Gives a class decorator that registers an nn.Module class as architecture `arch` (the class is unchanged)."""
+def register_model(arch: str, *, kind: str = QUALITY) -> Callable[[type], type]:
+    """Gives a class decorator that registers an nn.Module class as architecture `arch` (the class is unchanged).
+
+    `kind` is "quality" for a model that scores slices (it needs `predict`), or the job of a tool model.
+    """
 
     def deco(cls: type) -> type:
         config_class = getattr(cls, "config_class", None)
         if config_class is None or not dataclasses.is_dataclass(config_class):
             raise TypeError(f"model class {cls.__name__} needs a `config_class` dataclass attribute")
-        if not callable(getattr(cls, "predict", None)):
+        if kind == QUALITY and not callable(getattr(cls, "predict", None)):
             raise TypeError(f"model class {cls.__name__} needs a predict(images) -> Predictions method")
-        _REGISTRY[arch] = ModelSpec(arch, cls, config_class)
+        _REGISTRY[arch] = ModelSpec(arch, cls, config_class, kind)
         cls.arch = arch
         return cls
 
     return deco
 
 
-def list_models() -> list[str]:
-    """Gives the names of the registered architectures, sorted."""
+def list_models(kind: str | None = None) -> list[str]:
+    """Gives the names of the registered architectures (of `kind` only, when given), sorted."""
     for arch in _BUILTIN_ARCHS:
         _load_builtin(arch)
-    return sorted(_REGISTRY)
+    return sorted(a for a, spec in _REGISTRY.items() if kind is None or spec.kind == kind)
 
 
 def get_model_spec(arch: str) -> ModelSpec:
@@ -114,29 +139,6 @@ def get_model_spec(arch: str) -> ModelSpec:
     if arch in _REGISTRY:
         return _REGISTRY[arch]
     raise UnknownNameError(f"unknown model architecture '{arch}'", hint=f"registered: {', '.join(list_models())}")
-
-
-def config_from_dict(config_class: type, values: dict[str, Any]) -> Any:
-    """Gives a `config_class` instance from JSON-like `values`, turning lists into tuples where the field is a tuple."""
-    fields = {f.name: f for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise InvalidParameterError(
-            f"{config_class.__name__} has no field(s) {', '.join(unknown)}", hint=f"fields: {', '.join(fields)}"
-        )
-    hints = typing.get_type_hints(config_class)
-    converted = {}
-    for name, value in values.items():
-        wants_tuple = typing.get_origin(hints.get(name)) is tuple or hints.get(name) is tuple
-        converted[name] = _to_tuple(value) if wants_tuple and isinstance(value, list) else value
-    try:
-        return config_class(**converted)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterError(f"invalid {config_class.__name__}: {exc}") from exc
-
-
-def _to_tuple(value: Any) -> Any:
-    return tuple(_to_tuple(v) for v in value) if isinstance(value, list) else value
 
 
 def create_model(arch: str, **config: Any) -> Any:
@@ -153,20 +155,22 @@ def save_checkpoint(model: Any, config: Any, folder: str | Path, card_text: str,
     """Writes `model` as a checkpoint folder (weights, config.json, MODEL_CARD.md), each file atomically; gives the folder.
 
     config.json is written last, so a folder interrupted mid-save is not mistaken for a whole checkpoint.
+    A tool model's kind goes into the metadata (`"kind"`), so `shipped_models` can pass it over unimported.
     """
-    from safetensors.torch import save as safetensors_bytes
-
-    from vliqa.io.write import atomic_write_bytes, atomic_write_text
+    from safetensors.torch import save as safetensors_bytes  # lazy: imports torch, safetensors
 
     arch = getattr(type(model), "arch", None)
+    if isinstance(arch, str):
+        _load_builtin(arch)  # a tool model's class names its arch before the registry has seen it
     if arch is None or arch not in _REGISTRY:
         raise InvalidParameterError(f"{type(model).__name__} is not a registered model", hint="decorate it with @register_model")
     folder = Path(folder)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(folder / WEIGHTS_FILE, safetensors_bytes(tensors, metadata={"arch": arch}))
     atomic_write_text(folder / CARD_FILE, card_text.rstrip() + "\n")
-    payload = {"arch": arch, "format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(config),
-               "metadata": metadata or {}}
+    kind = _REGISTRY[arch].kind
+    metadata = {**({} if kind == QUALITY else {"kind": kind}), **(metadata or {})}
+    payload = {"arch": arch, "format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(config), "metadata": metadata}
     atomic_write_text(folder / CONFIG_FILE, json.dumps(payload, indent=2, default=_json_default) + "\n")
     return folder
 
@@ -181,7 +185,7 @@ def _json_default(obj: Any) -> Any:
 
 @dataclass
 class LoadedModel:
-    """A checkpoint restored for inference: the module, its config, where it came from and its model card."""
+    """A checkpoint restored for inference: the module, its config, where it came from, its model card and kind."""
 
     name: str
     model: Any
@@ -189,94 +193,153 @@ class LoadedModel:
     folder: Path
     card: str
     metadata: dict[str, Any]
+    kind: str = QUALITY
 
     def predict(self, images: Sequence[CTImage]) -> Predictions:
-        """Gives the model's predictions for `images`."""
+        """Gives the model's predictions for `images` (quality models only)."""
+        if self.kind != QUALITY:
+            raise InvalidParameterError(f"'{self.name}' is a {self.kind} model, not a quality model",
+                                        hint=f"quality models: {', '.join(shipped_models()) or 'none shipped'}")
         return self.model.predict(list(images))
 
 
-def shipped_models() -> list[str]:
-    """Gives the names of the checkpoints shipped inside the package whose architecture is registered."""
-    known = set(list_models())
-    names = []
+def _shipped_configs() -> dict[str, dict[str, Any]]:
+    """Gives name -> config.json of every checkpoint folder shipped inside the package (unreadable ones left out)."""
+    found = {}
     for sub in sorted(SHIPPED_DIR.iterdir()):
         cfg = sub / CONFIG_FILE
         if sub.is_dir() and cfg.is_file() and (sub / WEIGHTS_FILE).is_file():
             try:
-                arch = json.loads(cfg.read_text()).get("arch")
+                payload = json.loads(cfg.read_text())
             except (OSError, json.JSONDecodeError):
                 continue
-            if arch in known:
-                names.append(sub.name)
+            if isinstance(payload, dict):
+                found[sub.name] = payload
+    return found
+
+
+def shipped_models() -> list[str]:
+    """Gives the names of the quality models shipped inside the package whose architecture is registered.
+
+    Tool checkpoints (the denoiser, the lesion net) are shipped too, and load by name, but are not listed.
+    """
+    names = []
+    for name, payload in _shipped_configs().items():
+        metadata = payload.get("metadata")
+        if isinstance(metadata, dict) and metadata.get("kind", QUALITY) != QUALITY:
+            continue  # known from the file alone: its code is not imported
+        arch = payload.get("arch")
+        if isinstance(arch, str):
+            _load_builtin(arch)
+            if arch in _REGISTRY and _REGISTRY[arch].kind == QUALITY:
+                names.append(name)
     return names
 
 
-def load(name_or_path: str | os.PathLike) -> LoadedModel:
-    """Gives the model of a checkpoint folder, or of a shipped checkpoint named `name_or_path`, ready to predict."""
+def load(name_or_path: str | os.PathLike, *, kind: str | None = None) -> LoadedModel | Predictor:
+    """Gives the model of a checkpoint folder, a shipped checkpoint or a baseline named `name_or_path`, ready to predict.
+
+    A name of a registered predictor source (`register_predictor_source`; the facade plugs in the classical
+    baselines, so "brisque", "niqe", ... give a `vliqa.metrics.baselines.BaselinePredictor`: scores on the
+    baseline's own scale, higher is better, no aspects) gives that predictor.
+
+    With `kind`, a checkpoint of another kind is refused (InvalidParameterError).
+    """
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.is_dir():
-        return load_checkpoint(path)
+        return load_checkpoint(path, kind=kind)
     if path.exists():
         raise InvalidParameterError(f"{path} is a file; a checkpoint is a folder", path=path,
                                     hint=f"pass the folder holding {WEIGHTS_FILE} and {CONFIG_FILE}")
-    shipped = shipped_models()
-    if text in shipped:
-        return load_checkpoint(SHIPPED_DIR / text, name=text)
+    if os.sep not in text and text in _shipped_configs():  # any shipped checkpoint, tool models too
+        return load_checkpoint(SHIPPED_DIR / text, name=text, kind=kind)
     if os.sep in text or text.startswith(".") or text.endswith(".safetensors"):
         raise InputNotFoundError("checkpoint folder not found", path=text)
+    key = text.strip().lower()
+    if kind in (None, QUALITY):
+        for source in _SOURCES.values():
+            if key in source.names():
+                return source.make(key)
+    shipped = shipped_models()
     listing = ", ".join(shipped) if shipped else "none is shipped with this version yet"
+    others = "".join(f"; {s.kind}s: {', '.join(s.names())}" for s in _SOURCES.values())
     raise UnknownNameError(
-        f"unknown model '{text}' (shipped models: {listing})",
-        hint="pass a checkpoint folder made by `vliqa train ...`, or a shipped model name",
+        f"unknown model '{text}' (shipped models: {listing}{others})",
+        hint="pass a checkpoint folder made by `vliqa train ...`, a shipped model name"
+             + "".join(f" or a {s.kind} name" for s in _SOURCES.values()),
     )
 
 
-def load_checkpoint(folder: str | Path, *, name: str | None = None) -> LoadedModel:
-    """Gives the model stored in checkpoint `folder` (model.safetensors + config.json), in eval mode."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+@dataclass(frozen=True)
+class PredictorSource:
+    """A family of named predictors that are not checkpoints (the classical baselines), plugged in from a higher layer.
 
-    folder = Path(folder)
-    cfg_path, weights = folder / CONFIG_FILE, folder / WEIGHTS_FILE
-    for needed in (cfg_path, weights):
-        if not needed.is_file():
-            raise InputNotFoundError(f"the checkpoint has no {needed.name}", path=folder,
-                                     hint=f"a checkpoint folder holds {WEIGHTS_FILE}, {CONFIG_FILE} and {CARD_FILE}")
-    try:
-        payload = json.loads(cfg_path.read_text())
-        arch, config_values = payload["arch"], payload["config"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise CorruptFileError(f"config.json is not a vliqa model config ({exc})", path=cfg_path,
-                               hint="it needs keys 'arch' and 'config'; re-save the checkpoint") from exc
-    spec = get_model_spec(arch)
-    config = config_from_dict(spec.config_class, config_values)
-    model = spec.cls(config)
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError) as exc:
-        raise CorruptFileError(f"the weights cannot be read ({exc})", path=weights, hint="re-save or re-download it") from exc
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
-        first = str(exc).strip().splitlines()[0]
-        raise CorruptFileError(f"the weights do not fit architecture '{arch}' ({first})", path=weights,
-                               hint="config.json and model.safetensors must come from the same save") from exc
-    model.eval()
-    card = (folder / CARD_FILE).read_text() if (folder / CARD_FILE).is_file() else ""
-    return LoadedModel(name=name or folder.resolve().name, model=model, config=config, folder=folder, card=card,
-                       metadata=payload.get("metadata") or {})
+    `names()` gives the (lower-case) names it answers to and `make(name)` the predictor; both may import lazily.
+    """
+
+    kind: str
+    names: Callable[[], list[str]]
+    make: Callable[[str], Any]
+
+
+_SOURCES: dict[str, PredictorSource] = {}
+
+
+def register_predictor_source(kind: str, names: Callable[[], list[str]], make: Callable[[str], Any]) -> None:
+    """Makes `load(name)` give `make(name)` for every name in `names()` that is no checkpoint (kind: "baseline", ...).
+
+    The registry cannot import the layers above it; they register here instead. `vliqa/__init__.py` registers
+    the classical baselines of `vliqa.metrics.baselines`, so every entry point finds them by name.
+    """
+    _SOURCES[kind] = PredictorSource(kind, names, make)
+
+
+def predictor_names(kind: str) -> list[str]:
+    """Gives the names the predictor source `kind` (e.g. "baseline") answers to; [] when none is registered."""
+    source = _SOURCES.get(kind)
+    return list(source.names()) if source is not None else []
+
+
+def scale_of(predictor: Any) -> str:
+    """Gives what a predictor's overall scores are on: "0-4" (checkpoints, the default) or "own" (a baseline's)."""
+    return str(getattr(predictor, "scale", QUALITY_SCALE))
+
+
+def load_checkpoint(folder: str | Path, *, name: str | None = None, kind: str | None = None) -> LoadedModel:
+    """Gives the model stored in checkpoint `folder` (model.safetensors + config.json), in eval mode.
+
+    With `kind`, a checkpoint whose architecture is of another kind is refused (InvalidParameterError).
+    """
+    files = read_checkpoint(folder)  # the one reader: typed errors for missing, damaged or mismatched files
+    spec = get_model_spec(files.arch)
+    if kind is not None and spec.kind != kind:
+        raise InvalidParameterError(f"the checkpoint holds a {spec.kind} model ('{files.arch}'), not a {kind} model",
+                                    path=folder, hint=f"{kind} architectures: {', '.join(list_models(kind)) or 'none'}")
+    config = config_from_dict(spec.config_class, files.config)
+    model = restore(spec.cls(config), files)
+    return LoadedModel(name=name or files.folder.resolve().name, model=model, config=config, folder=files.folder,
+                       card=files.card, metadata=files.metadata, kind=spec.kind)
 
 
 def _load_builtin(arch: str) -> None:
-    # Importing the module runs its @register_model decorator; a module not in this version is skipped, while
-    # an error inside an existing module propagates (it is a bug to see, not an architecture to hide).
-    module = _BUILTIN_ARCHS.get(arch)
-    if arch not in _REGISTRY and module is not None and importlib.util.find_spec(module) is not None:
-        importlib.import_module(module)
+    # Importing the module runs its @register_model decorator; a tool model's class ("module:Class") is registered
+    # here with the kind it declares. A module not in this version is skipped, while an error inside an existing
+    # module propagates (it is a bug to see, not an architecture to hide).
+    target = _BUILTIN_ARCHS.get(arch)
+    if arch in _REGISTRY or target is None:
+        return
+    module, _, cls_name = target.partition(":")
+    if importlib.util.find_spec(module) is None:
+        return
+    loaded = importlib.import_module(module)
+    if cls_name:
+        cls = getattr(loaded, cls_name)
+        register_model(arch, kind=cls.kind)(cls)
 
 
 __all__ = [
-    "LoadedModel", "ModelSpec", "Predictions", "Predictor", "config_from_dict", "create_model", "get_model_spec",
-    "list_models", "load", "load_checkpoint", "register_model", "save_checkpoint", "shipped_models",
+    "QUALITY", "QUALITY_SCALE", "SHIPPED_DIR", "LoadedModel", "ModelSpec", "Predictions", "Predictor", "config_from_dict",
+    "create_model", "get_model_spec", "PredictorSource", "list_models", "load", "load_checkpoint",
+    "predictor_names", "register_model", "register_predictor_source", "save_checkpoint", "scale_of", "shipped_models",
 ]

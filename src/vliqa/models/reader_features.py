@@ -24,17 +24,17 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage as ndi
 
-from vliqa.ct.window import PRESETS, apply_window
+from vliqa.core import PRESETS, CTImage, apply_window
+from vliqa.ct.anatomy import is_brain_slice
 from vliqa.errors import InvalidImageError
-from vliqa.io.image import CTImage
 
 #: The side, in pixels, every display is measured at.
-MEASURE_PX = 512
+MEASURE_PX = 256
 #: Haar levels measured (level k has a cell of 2**(k+1) pixels).
 HAAR_LEVELS = 4
 #: The no-reference features, in the order the model reads them.
 NR_FEATURES = ("ln0", "ln1", "ln2", "ln0c", "ln1c", "r01", "r12", "r23", "dr01", "e0", "e1", "er01", "er12",
-               "snr_e1", "edge_g", "patch", "lcon")
+               "snr_e1", "edge_g", "patch", "lcon", "clip_lo", "clip_hi", "tissue_level")
 #: The full-reference features: the image's features minus the reference's, and two similarity indices.
 FR_FEATURES = tuple(f"d_{k}" for k in NR_FEATURES) + ("ssim", "gms")
 #: Body pixels are those brighter than this (display units) after the air is taken as black.
@@ -65,7 +65,6 @@ def _resize(display: np.ndarray, px: int = MEASURE_PX) -> np.ndarray:
 
 def reading_window_of(image: CTImage):
     """Gives the window a reader reads a CT slice in HU with: brain for the cranial vault, soft tissue otherwise."""
-    from vliqa.labels.physics import is_brain_slice  # the labels module loads scipy-heavy masks; only HU inputs need it
 
     try:
         brain = is_brain_slice(image)
@@ -74,8 +73,8 @@ def reading_window_of(image: CTImage):
     return PRESETS["brain"] if brain else PRESETS["soft_tissue"]
 
 
-def reading_display(image: CTImage) -> np.ndarray:
-    """Gives the display image a reader judges, in [0, 1], air black, long side MEASURE_PX."""
+def reading_display(image: CTImage, px: int = MEASURE_PX) -> np.ndarray:
+    """Gives the display image a reader judges, in [0, 1], air black, long side `px`."""
     if image.display_window is not None:
         display = apply_window(image.hu, image.display_window)
     else:
@@ -83,7 +82,7 @@ def reading_display(image: CTImage) -> np.ndarray:
     display = np.nan_to_num(display, nan=0.0)
     bg = air_grey(display)
     display = np.clip((display - bg) / max(1e-3, 1.0 - bg), 0.0, 1.0).astype(np.float32)
-    return _resize(display)
+    return _resize(display, px)
 
 
 def _haar(x: np.ndarray, levels: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -103,9 +102,14 @@ def _rms_abs(values: np.ndarray) -> float:
     return float(np.mean(np.abs(values)) * np.sqrt(np.pi / 2)) if values.size else 0.0
 
 
+def _body(d: np.ndarray) -> np.ndarray:
+    """Gives the body mask of a display image: pixels above the air, opened and hole-filled."""
+    return ndi.binary_fill_holes(ndi.binary_opening(d > BODY_THRESHOLD, iterations=3))
+
+
 def _masks(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Gives (unclipped body, flat tissue, strong edges, gradient magnitude) of a display image."""
-    body = ndi.binary_fill_holes(ndi.binary_opening(d > BODY_THRESHOLD, iterations=3))
+    body = _body(d)
     unclipped = body & (d > CLIP_MARGIN) & (d < 1 - CLIP_MARGIN)
     tissue = ndi.binary_erosion(unclipped, iterations=3)
     if tissue.sum() < 500:
@@ -138,6 +142,12 @@ def raw_measures(display: np.ndarray) -> dict[str, float]:
     m["edge_g"] = float(np.percentile(grad[unclipped], 99)) + 1e-4
     local_sd = np.sqrt(np.maximum(ndi.uniform_filter(d * d, 7) - ndi.uniform_filter(d, 7) ** 2, 0.0))[flat]
     m["patch_cv"] = float(np.std(local_sd) / (np.mean(local_sd) + 1e-6)) if local_sd.size else 0.0
+    # how the window shows the body: what it clips dark and bright, and where the tissue sits in grey
+    inside = ndi.binary_erosion(_body(d), iterations=2)
+    shown = d[inside] if inside.sum() > 100 else d[unclipped]
+    m["clip_lo"] = float(np.mean(shown <= CLIP_MARGIN))
+    m["clip_hi"] = float(np.mean(shown >= 1 - CLIP_MARGIN))
+    m["tissue_level"] = float(np.median(d[unclipped]))
     return m
 
 
@@ -154,13 +164,14 @@ def nr_features(display: np.ndarray) -> np.ndarray:
         "er01": log(m["e0"] / m["e1"]), "er12": log(m["e1"] / m["e2"]),
         "snr_e1": log(m["e1"] / m["n1"]), "edge_g": log(m["edge_g"] / m["contrast"]),
         "patch": m["patch_cv"], "lcon": log(m["contrast"]),
+        "clip_lo": m["clip_lo"], "clip_hi": m["clip_hi"], "tissue_level": m["tissue_level"],
     }
     return np.array([values[k] for k in NR_FEATURES], dtype=np.float32)
 
 
 def _similarity(d: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     """Gives (SSIM, gradient-magnitude similarity) of two reading displays of one slice, over the reference's body."""
-    from skimage.metrics import structural_similarity
+    from skimage.metrics import structural_similarity  # lazy: imports skimage
 
     _, ssim_map = structural_similarity(ref, d, data_range=1.0, full=True)
     body = ndi.binary_fill_holes(ref > BODY_THRESHOLD)

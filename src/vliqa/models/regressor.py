@@ -19,11 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vliqa.ct.window import apply_window, get_window
+from vliqa.core import ASPECTS, CTImage, apply_window, get_window
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage
 from vliqa.models import Predictions, register_model
-from vliqa.simulate.registry import ASPECTS
 
 N_CLASSES = 5
 MAX_SCORE = 4.0

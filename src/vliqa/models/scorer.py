@@ -22,15 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vliqa.ct.window import get_window
+from vliqa.core import ASPECTS, CTImage, get_window
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage
 from vliqa.models import Predictions, register_model
 from vliqa.models.priors import DEFAULT_PRIOR_SET, EMBEDDING_DIM, Concept, load_priors
 from vliqa.models.score_map import apply_score_map, check_score_map
 from vliqa.models.scorer_input import preprocess, upsample_maps  # noqa: F401 - upsample_maps re-exported
 from vliqa.models.scorer_texture import TextureFeatures
-from vliqa.simulate.registry import ASPECTS
 
 MAX_SCORE = 4.0
 OUTPUT_MODES = ("ordinal", "regression")

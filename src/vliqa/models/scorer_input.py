@@ -26,8 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vliqa.ct.window import apply_window, display_to_hu, get_window, resolve_window
-from vliqa.io.image import CTImage, Window
+from vliqa.core import CTImage, Window, apply_window, display_to_hu, get_window, resolve_window
 
 if TYPE_CHECKING:
     from vliqa.models.scorer import ScorerConfig

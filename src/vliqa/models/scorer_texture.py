@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vliqa.io.image import Window
+from vliqa.core import Window
 
 #: quantiles of the per-cell log-energy over soft-tissue cells
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vliqa.core import Acquisition, CTImage
 from vliqa.errors import InvalidParameterError, UnknownNameError
-from vliqa.io.image import Acquisition, CTImage
 from vliqa.phantom.abdomen import draw_abdomen
 from vliqa.phantom.canvas import Canvas
 from vliqa.phantom.chest import draw_chest

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vliqa.core import CTImage
 from vliqa.errors import UnknownNameError
-from vliqa.io.image import CTImage
 
 #: Every organ label a phantom can hold; ids are fixed so label maps of different phantoms agree.
 LABEL_NAMES: tuple[str, ...] = (

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from vliqa.core import CTImage
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage
 from vliqa.simulate import tomo
 from vliqa.simulate.dose import PADDING_HU, pixel_mm, resolve_kernel
 from vliqa.simulate.registry import register

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from vliqa.core import CTImage
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage
 from vliqa.simulate.image_domain import (
     DependencyUnavailableError,
     bilateral_hu,
@@ -53,7 +53,7 @@ def _noise(image: CTImage, noise_sigma_hu: float | None) -> float:
 
 def _tv_hu(hu: np.ndarray, weight_hu: float, n_iter: int) -> np.ndarray:
     """Gives Chambolle TV denoising of `hu` after exactly `n_iter` iterations."""
-    from skimage.restoration import denoise_tv_chambolle
+    from skimage.restoration import denoise_tv_chambolle  # lazy: imports skimage
 
     # eps=0: scikit-image's stopping test compares successive energies, which can
     # pass through equality early for large weights and stop after a few
@@ -119,7 +119,7 @@ def smooth_nlm(
     subtracts from patch distances (patches closer than that count as equal):
     texture is averaged into smooth, slightly blotchy patches. About 0.3 s on 512x512.
     """
-    from skimage.restoration import denoise_nl_means
+    from skimage.restoration import denoise_nl_means  # lazy: imports skimage
 
     strength = _check_strength(strength)
     noise = _noise(image, noise_sigma_hu)
@@ -182,7 +182,7 @@ def smooth_bm3d(
             "smooth_bm3d needs the optional 'bm3d' package, which is not installed",
             hint="pip install bm3d (free for non-commercial use only), or use smooth_nlm / smooth_cnn",
         )
-    import bm3d
+    import bm3d  # lazy: optional dependency, not installed by default
 
     strength = _check_strength(strength)
     noise = _noise(image, noise_sigma_hu)
@@ -211,7 +211,7 @@ def smooth_cnn(image: CTImage, *, seed: int = 0, strength: float = 0.5, checkpoi
     0.5 one pass, 0.75 half-way between one and two passes, 1 two passes. Each pass takes about 0.1 s on a 512x512 slice (2 threads).
     `checkpoint` is a folder with config.json + model.safetensors (default: shipped).
     """
-    from vliqa.simulate.cnn_denoiser import denoise_hu
+    from vliqa.simulate.cnn_denoiser import denoise_hu  # lazy: imports torch
 
     strength = _check_strength(strength)
     amount = strength * CNN_MAX_PASSES

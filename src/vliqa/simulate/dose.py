@@ -11,6 +11,11 @@ per ray; it is reconstructed with the source image's kernel and added (FBP is li
 degraded = source + FBP(noise sinogram)). Noise-free inputs (procedural phantoms) get the whole
 low-dose noise. Rays with very few photons are simulated with the real count statistics (Poisson,
 electronic noise, a count floor before the log), which is where photon-starvation streaks come from.
+
+For a real source the texture (kernel) and the strength of its own quantum noise are measured in the
+image (`vliqa.simulate.source_noise`), and the added noise is reconstructed as by a scanner whose
+detector samples finer than the image pixel (no interpolation blur); calibrated on real full/quarter-dose
+pairs (docs/simulation.md, bench/calibrate_dose.py).
 """
 
 from __future__ import annotations
@@ -18,16 +23,37 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
+from vliqa.core import CTImage
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage
-from vliqa.simulate import kernels, tomo, tomo_fan
+from vliqa.simulate import kernels, source_noise, tomo, tomo_fan
 from vliqa.simulate.registry import register
 
 #: Incident photons per ray per view, per mGy CTDIvol and per mm^2 of ray cross-section (detector
 #: bin width at the isocentre x slice thickness), in the reference geometry of 720 parallel views.
-#: Calibrated on the bundled Siemens abdomen slices (see docs/simulation.md and bench/calibrate_dose.py).
-PHOTONS_PER_MGY_MM2 = 7.5e4
+#: Sets the noise of noise-free inputs (phantoms) and of real ones given `source_dose`; fitted so that
+#: the full-dose slices of the calibration patients have their measured noise at their header CTDIvol
+#: (docs/simulation.md, bench/calibrate_dose.py).
+PHOTONS_PER_MGY_MM2 = 4.75e4
+#: Width (mm) of the Gaussian blur that the source image's own noise has and inserted noise lacks
+#: (`source_noise`); fitted on real full/quarter-dose pairs (bench/calibrate_dose.py).
+SOURCE_NOISE_BLUR_MM = 0.2
+#: Inserted-noise variance over (1/f - 1) x the source's measured noise variance, for a patient of
+#: REFERENCE_DIAMETER_MM water-equivalent diameter; above 1 when an image shows less noise than its photon
+#: statistics imply. Fitted on real full/quarter-dose pairs with SOURCE_NOISE_BLUR_MM.
+SOURCE_NOISE_GAIN = 1.090
+#: Log-change of that gain per 100 mm of water-equivalent diameter: larger patients' images understate
+#: their quantum noise more (empirical, fitted on the same pairs; see docs/simulation.md).
+SOURCE_NOISE_GAIN_PER_100MM = 0.465
+REFERENCE_DIAMETER_MM = 300.0
+#: Diameters are clipped to this range (about the calibration patients' range) before the size term applies.
+DIAMETER_RANGE_MM = (200.0, 400.0)
+#: Bowtie filter: it adds the water path that evens out a water cylinder of this radius (mm) ...
+BOWTIE_RADIUS_MM = 350.0
+#: ... up to this attenuation (mu L) at the edge of the field. Both chosen so that the added noise is
+#: spread over the body as in real quarter-dose scans (bench/calibrate_dose.py --fit-bowtie).
+BOWTIE_MAX_ATTENUATION = 3.0
 #: Source dose assumed when the header gives none: a routine adult abdomen CTDIvol (mGy).
 DEFAULT_SOURCE_DOSE_MGY = 12.0
 #: Slice thickness assumed when the image does not state it (mm).
@@ -62,22 +88,29 @@ def source_dose_mgy(image: CTImage) -> tuple[float, str]:
 PLAUSIBLE_DOSE_MGY = (0.2, 100.0)
 
 
-def _dose_from_image_noise(image: CTImage, assumed_mgy: float, model_noise_hu: np.ndarray) -> float | None:
-    """Gives the source dose (mGy) at which the noise model reproduces the image's measured noise sigma.
+def water_equivalent_diameter_mm(image: CTImage, pixel_size_mm: float) -> float | None:
+    """Gives the water-equivalent diameter (mm, AAPM TG-220) of the largest body outline, or None without one.
 
-    sigma scales as 1/sqrt(dose), so dose = assumed * (sigma_model / sigma_measured)^2, both measured in
-    the same flat regions of interest. None when the image has no region to measure noise in.
+    The body is the largest connected region above -500 HU with its holes (lungs, bowel gas) filled;
+    Dw = 2 sqrt(sum over it of (HU/1000 + 1) x pixel area / pi). A body cut by the field of view is
+    underestimated.
     """
-    from vliqa.ct.noise import find_homogeneous_rois, noise_sigma_hu
+    body = image.hu > -500.0
+    labels, n = ndimage.label(body)
+    if n == 0:
+        return None
+    sizes = ndimage.sum(body, labels, index=np.arange(1, n + 1))
+    region = ndimage.binary_fill_holes(labels == 1 + int(np.argmax(sizes)))
+    area = float(np.clip(image.hu[region] / 1000.0 + 1.0, 0.0, None).sum()) * pixel_size_mm**2
+    return float(2.0 * np.sqrt(area / np.pi)) if area > 0 else None
 
-    rois = find_homogeneous_rois(image)
-    if len(rois) < 2:
-        return None
-    measured = noise_sigma_hu(image)
-    model = float(np.median([np.std(model_noise_hu[r.slices]) for r in rois]))
-    if not np.isfinite(measured.sigma_hu) or measured.sigma_hu <= 0 or model <= 0:
-        return None
-    return float(np.clip(assumed_mgy * (model / measured.sigma_hu) ** 2, *PLAUSIBLE_DOSE_MGY))
+
+def noise_gain_for_size(diameter_mm: float | None, gain: float = SOURCE_NOISE_GAIN, per_100mm: float = SOURCE_NOISE_GAIN_PER_100MM) -> float:
+    """Gives the inserted-over-measured noise variance gain for a patient of water-equivalent diameter `diameter_mm`."""
+    if diameter_mm is None or not np.isfinite(diameter_mm):
+        return float(gain)
+    d = float(np.clip(diameter_mm, *DIAMETER_RANGE_MM))
+    return float(gain * np.exp(per_100mm * (d - REFERENCE_DIAMETER_MM) / 100.0))
 
 
 def pixel_mm(image: CTImage) -> float:
@@ -163,6 +196,20 @@ def noise_sinogram(
     return noise.astype(np.float32)
 
 
+def bowtie_transmission(t_mm: np.ndarray, radius_mm: float = BOWTIE_RADIUS_MM, max_attenuation: float = BOWTIE_MAX_ATTENUATION) -> np.ndarray:
+    """Gives the relative photon fluence (1 at the centre) of rays at distance `t_mm` from the isocentre behind a bowtie filter.
+
+    The bowtie adds the water path that a water cylinder of `radius_mm` lacks away from its centre,
+    2 (R - sqrt(R^2 - t^2)) (beyond R: 2R), so that fluence behind such a cylinder is even; its
+    attenuation is capped at `max_attenuation` (real bowties are finite). radius 0: no bowtie.
+    """
+    t = np.abs(np.asarray(t_mm, dtype=np.float64))
+    if radius_mm <= 0:
+        return np.ones_like(t)
+    path = 2.0 * (radius_mm - np.sqrt(np.clip(radius_mm**2 - t**2, 0.0, None)))
+    return np.exp(-np.minimum(tomo.MU_WATER_PER_MM * path, max_attenuation))
+
+
 def angular_modulation(line_integrals: np.ndarray) -> np.ndarray:
     """Gives the relative tube current per view (mean 1) of angular tube-current modulation.
 
@@ -204,16 +251,35 @@ def low_dose(
     electronic_noise_photons: float = ELECTRONIC_NOISE_PHOTONS,
     tube_current_modulation: bool = True,
     geometry: str | tomo_fan.FanGeometry = "parallel",
+    source_noise_blur_mm: float | None = None,
+    source_noise_gain: float | None = None,
+    source_noise_gain_per_100mm: float | None = None,
+    bowtie_radius_mm: float | None = None,
+    bowtie_max_attenuation: float | None = None,
 ) -> CTImage:
     """Gives the image as if scanned at `dose_fraction` of its dose (projection-domain noise insertion).
 
-    `kernel`: texture of the added noise (see `resolve_kernel`); `source_dose`: CTDIvol of the source
-    in mGy (default: from the header, else DEFAULT_SOURCE_DOSE_MGY); `method`: "fast" (Fourier
-    projector) or "exact" (pixel-driven projector, as slow as scikit-image); `tube_current_modulation`: angular
-    mA modulation (mA ~ sqrt(attenuation)) at the same total dose.
+    `kernel`: texture of the added noise (default: fitted to the image's own noise, see
+    `vliqa.simulate.source_noise`; else `resolve_kernel`); `source_dose`: CTDIvol of the source in mGy
+    (default: for a real image, the dose its own noise implies; else the header, else
+    DEFAULT_SOURCE_DOSE_MGY); `method`: "fast" (Fourier projector) or "exact" (pixel-driven projector,
+    as slow as scikit-image); `tube_current_modulation`: angular mA modulation (mA ~ sqrt(attenuation))
+    at the same total dose; `source_noise_blur_mm`, `source_noise_gain`, `source_noise_gain_per_100mm`:
+    the calibration constants SOURCE_NOISE_BLUR_MM, SOURCE_NOISE_GAIN and SOURCE_NOISE_GAIN_PER_100MM,
+    for refitting them; `bowtie_radius_mm`, `bowtie_max_attenuation`: the bowtie filter (default
+    BOWTIE_RADIUS_MM, BOWTIE_MAX_ATTENUATION; radius 0: none).
     """
     if not 0.0 < dose_fraction <= 1.0:
         raise InvalidParameterError(f"dose_fraction={dose_fraction} is outside (0, 1]", hint="0.25 means a quarter of the dose")
+    blur_mm = SOURCE_NOISE_BLUR_MM if source_noise_blur_mm is None else float(source_noise_blur_mm)
+    gain = SOURCE_NOISE_GAIN if source_noise_gain is None else float(source_noise_gain)
+    per_100mm = SOURCE_NOISE_GAIN_PER_100MM if source_noise_gain_per_100mm is None else float(source_noise_gain_per_100mm)
+    if blur_mm < 0 or gain <= 0 or (bowtie_radius_mm is not None and bowtie_radius_mm < 0):
+        raise InvalidParameterError(
+            f"source_noise_blur_mm={blur_mm}, bowtie_radius_mm={bowtie_radius_mm} and source_noise_gain={gain} "
+            "must be >= 0, >= 0 and > 0",
+            hint="leave them unset for the calibrated values",
+        )
     noise_free = is_noise_free(image)
     px_mm = pixel_mm(image)
     if source_dose is not None:
@@ -221,7 +287,14 @@ def low_dose(
     else:
         dose_mgy, dose_from = source_dose_mgy(image)
     thickness_mm = image.slice_thickness_mm or DEFAULT_SLICE_THICKNESS_MM
-    label, cutoff, filter_name, kernel_from = resolve_kernel(image, kernel, px_mm, seed=seed)
+    # The image's own noise, measured in its flattest windows, gives the texture and the strength of the
+    # noise to add; headers do not (PNGs have none, kernel names and dose tags differ between vendors).
+    own = None if noise_free or (kernel is not None and source_dose is not None) else source_noise.measure(image, px_mm)
+    if kernel is None and own is not None:
+        cutoff = source_noise.fit_cutoff(own, blur_mm)
+        label, filter_name, kernel_from = f"image-nps@{cutoff / px_mm:.3f}/mm", "hann", "image NPS"
+    else:
+        label, cutoff, filter_name, kernel_from = resolve_kernel(image, kernel, px_mm, seed=seed)
 
     hu = image.hu
     mu_px = (tomo.hu_to_mu_per_mm(hu) * px_mm).astype(np.float32)
@@ -231,36 +304,62 @@ def low_dose(
         geom = tomo.parallel_geometry(square.shape[0], n_views)
         sino = tomo.forward_project(square, geom, method=method)
         ray_mm, views = px_mm, n_views
+        ray_t_mm = (np.arange(geom.n_det) - (geom.n_det - 1) / 2.0) * px_mm
     else:
         # Same dose, same photons through the isocentre: I0 per fan ray for its width and view count.
         geom = None
         sino = tomo_fan.fan_forward_project(square, fan)
         ray_mm, views = fan.ray_width_at_iso_mm, fan.n_views
+        ray_t_mm = fan.source_to_iso_mm * np.sin(fan.gammas_rad)
     modulation = angular_modulation(sino) if tube_current_modulation else np.ones(sino.shape[0])
+    bowtie_r = BOWTIE_RADIUS_MM if bowtie_radius_mm is None else float(bowtie_radius_mm)
+    bowtie_cap = BOWTIE_MAX_ATTENUATION if bowtie_max_attenuation is None else float(bowtie_max_attenuation)
+    bowtie = bowtie_transmission(ray_t_mm, bowtie_r, bowtie_cap)
 
     def noise_image_hu(dose: float, fraction: float, rng: np.random.Generator) -> np.ndarray:
         per_view = incident_photons_per_ray(dose, ray_mm, thickness_mm, views) * modulation
         noise = noise_sinogram(
-            sino, per_view[:, None], fraction, rng, source_has_noise=not noise_free,
+            sino, per_view[:, None] * bowtie[None, :], fraction, rng, source_has_noise=not noise_free,
             electronic_noise_photons=electronic_noise_photons,
         )
+        # Scanners sample the detector finer than the image pixel: no interpolation blur on the noise.
         if fan is None:
-            rec = tomo.fbp(noise, geom, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method)[crop]
+            rec = tomo.fbp(
+                noise, geom, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method, fine_detector=True
+            )[crop]
         else:
             rec = tomo_fan.fan_fbp(
-                noise, fan, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method, n_parallel_views=n_views
+                noise, fan, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method, n_parallel_views=n_views,
+                fine_detector=True,
             )[crop]
         return 1000.0 * rec / (px_mm * tomo.MU_WATER_PER_MM)
 
     header_dose_mgy = dose_mgy if dose_from != "default" else None
-    if source_dose is None and not noise_free:
-        # The image's own noise is the most direct measure of its quantum noise: photons per mGy differ
-        # between scanners, bowtie filters and patients, and header doses use vendor conventions (a GE
-        # Exposure of 5100 "mAs" is one). Half-dose insertion adds exactly the source's modelled noise,
-        # so modelled vs measured sigma gives the effective dose, and lower doses add the right extra noise.
-        estimated = _dose_from_image_noise(image, dose_mgy, noise_image_hu(dose_mgy, 0.5, np.random.default_rng(seed + 1)))
-        if estimated is not None:
-            dose_mgy, dose_from = estimated, "image noise"
+    own_params: dict[str, Any] = {}
+    if source_dose is None and own is not None:
+        # Photons per mGy differ between scanners, bowtie filters and patients, and header doses use vendor
+        # conventions (a GE Exposure of 5100 "mAs" is one). Half-dose insertion adds exactly the source's
+        # modelled noise; blurred like the image's own noise and measured in the same windows and band, it
+        # gives the dose at which the model has the image's noise; the gain turns that into the quantum dose.
+        model = noise_image_hu(dose_mgy, 0.5, np.random.default_rng(seed + 1))
+        model_var = float(np.median(source_noise.band_stats(model, own.rows, own.cols, own.window_px, px_mm)[0]))
+        blurred = source_noise.blur(model, px_mm, blur_mm)
+        blurred_var = float(np.median(source_noise.band_stats(blurred, own.rows, own.cols, own.window_px, px_mm)[0]))
+        if blurred_var > 0:
+            matched = dose_mgy * blurred_var / own.band_variance_hu2
+            diameter = water_equivalent_diameter_mm(image, px_mm)
+            size_gain = noise_gain_for_size(diameter, gain, per_100mm)
+            own_params = {
+                "noise_windows": own.n_windows,
+                "noise_window_px": own.window_px,
+                "image_band_sigma_hu": float(np.sqrt(own.band_variance_hu2)),
+                "model_band_sigma_hu": float(np.sqrt(model_var)),
+                "model_dose_mgy": dose_mgy,
+                "matched_dose_mgy": matched,
+                "water_equivalent_diameter_mm": diameter,
+                "noise_gain": size_gain,
+            }
+            dose_mgy, dose_from = float(np.clip(matched / size_gain, *PLAUSIBLE_DOSE_MGY)), "image noise"
     photons = incident_photons_per_ray(dose_mgy, ray_mm, thickness_mm, views)
     noise_hu = noise_image_hu(dose_mgy, dose_fraction, np.random.default_rng(seed))
     out = np.where(hu < PADDING_HU, hu, hu + noise_hu)
@@ -276,11 +375,18 @@ def low_dose(
         "incident_photons_target": photons * dose_fraction,
         "electronic_noise_photons": float(electronic_noise_photons),
         "tube_current_modulation": bool(tube_current_modulation),
+        "bowtie_radius_mm": bowtie_r,
+        "bowtie_max_attenuation": bowtie_cap,
         "noise_free_source": noise_free,
+        "source_noise_blur_mm": blur_mm,
+        "source_noise_gain": gain,
+        "source_noise_gain_per_100mm": per_100mm,
+        **own_params,
         "kernel": label,
         "kernel_from": kernel_from,
         "filter": filter_name,
         "cutoff_cycles_per_px": cutoff,
+        "fine_detector": True,
         "pixel_mm": px_mm,
         "slice_thickness_mm": thickness_mm,
         "mu_water_per_mm": tomo.MU_WATER_PER_MM,

@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from PIL import Image, features
 from scipy import ndimage
 
+from vliqa.core import CTImage, Window
 from vliqa.errors import DependencyUnavailableError, InvalidParameterError  # noqa: F401 - DependencyUnavailableError is re-exported
-from vliqa.io.image import CTImage, Window
 from vliqa.simulate.registry import register
 
 #: Pixel size assumed when an image does not say (a typical 350 mm field of view at 512 px).
@@ -245,7 +246,7 @@ def resample(image: CTImage, *, seed: int = 0, factor: float = 2.0, interpolatio
     'nearest' gives blocky pixels, 'linear' and 'cubic' a soft image; the grid
     and spacing stay those of the input.
     """
-    from skimage.transform import resize
+    from skimage.transform import resize  # lazy: imports skimage
 
     factor = _check_range("factor", factor, 1.0, 16.0)
     if interpolation not in _INTERP_ORDER:
@@ -261,8 +262,6 @@ def resample(image: CTImage, *, seed: int = 0, factor: float = 2.0, interpolatio
 
 
 def _pillow_roundtrip(raw: np.ndarray, fmt: str, **save_kwargs: Any) -> np.ndarray:
-    from PIL import Image, features
-
     if fmt == "JPEG2000" and not features.check("jpg_2000"):
         raise DependencyUnavailableError(
             "Pillow on this machine has no JPEG 2000 codec", hint="install a Pillow wheel built with OpenJPEG (the PyPI wheels are)"
@@ -317,8 +316,6 @@ def jpeg2000(image: CTImage, *, seed: int = 0, compression_ratio: float = 20.0, 
     -offset. The ratio is against 16 bits per pixel; smoothing of fine texture
     and ringing at edges grow with it.
     """
-    from PIL import features
-
     if not features.check("jpg_2000"):
         raise DependencyUnavailableError("Pillow on this machine has no JPEG 2000 codec", hint="install a Pillow wheel built with OpenJPEG")
     compression_ratio = _check_range("compression_ratio", compression_ratio, 1.0, 1000.0)

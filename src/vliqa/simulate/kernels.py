@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from scipy import ndimage
 
 from vliqa.simulate import tomo
 
@@ -86,8 +87,6 @@ def cutoff_for_peak(peak_per_mm: float, pixel_mm: float) -> float:
 
 def find_flat_rois(hu: np.ndarray, roi_px: int = 32, hu_range: tuple[float, float] = (-150.0, 250.0), max_rois: int = 40) -> list[tuple[int, int]]:
     """Gives top-left corners of flat soft-tissue ROIs (all pixels in `hu_range`, least structure first)."""
-    from scipy import ndimage
-
     rows, cols = hu.shape
     smooth = ndimage.gaussian_filter(hu.astype(np.float64), 2.0)  # structure, nearly blind to the noise
     cands: list[tuple[float, int, int]] = []

@@ -9,16 +9,15 @@ is what the dataset builder samples.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
+from vliqa.core import ASPECTS, CTImage
 from vliqa.errors import UnknownNameError
-from vliqa.io.image import CTImage
-
-ASPECTS = ("noise", "artifacts", "sharpness", "contrast", "texture")
 
 
 class DegradationFn(Protocol):
@@ -109,8 +108,6 @@ def list_degradations() -> list[Degradation]:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register decorators.
-    import importlib
-
     for mod in ("vliqa.simulate.dose", "vliqa.simulate.artifacts", "vliqa.simulate.image_domain", "vliqa.simulate.denoise",
                 "vliqa.simulate.metal"):
         try:

@@ -281,7 +281,11 @@ def fan_fbp(
     cutoff_cycles_per_px: float | None = None,
     method: str = "fast",
     n_parallel_views: int = tomo.DEFAULT_N_VIEWS,
+    fine_detector: bool = False,
 ) -> np.ndarray:
     """Gives the FBP image (square, per pixel length) of a fan sinogram: rebinned to parallel beam, then `tomo.fbp`."""
     parallel_sino, parallel = rebin_to_parallel(fan_sinogram, geom, n_parallel_views)
-    return tomo.fbp(parallel_sino, parallel, filter_name=filter_name, cutoff_cycles_per_px=cutoff_cycles_per_px, method=method)
+    return tomo.fbp(
+        parallel_sino, parallel, filter_name=filter_name, cutoff_cycles_per_px=cutoff_cycles_per_px, method=method,
+        fine_detector=fine_detector,
+    )

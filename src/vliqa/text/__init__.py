@@ -1,4 +1,8 @@
-"""Quality labels <-> text: IQAGPT-style descriptions, a parser back to levels, DepictQA-style pair answers."""
+"""Quality labels <-> text: IQAGPT-style descriptions, a parser back to levels, DepictQA-style pair answers.
+
+Every sentence an assessment carries comes from here: `describe` for the scores, `vliqa.text.results` for
+the notes around them (measures-only findings, out of distribution, baselines, table captions).
+"""
 
 from vliqa.text.distortions import KNOWN_DISTORTIONS, DistortionPhrase, phrase_for, severity_word
 from vliqa.text.pairs import (
@@ -12,12 +16,22 @@ from vliqa.text.pairs import (
     question_for,
 )
 from vliqa.text.parser import ParsedQuality, parse, parse_preference
+from vliqa.text.results import (
+    MEASURE_PHRASES,
+    describe_overall,
+    describe_own_scale,
+    measures_note,
+    ood_note,
+    slice_caption,
+    volume_caption,
+)
 from vliqa.text.templates import DescriptionContext, describe, identify_text
 
 __all__ = [
     "IMAGE_A_TAG",
     "IMAGE_B_TAG",
     "KNOWN_DISTORTIONS",
+    "MEASURE_PHRASES",
     "REFERENCE_TAG",
     "TASKS",
     "Comparison",
@@ -27,10 +41,16 @@ __all__ = [
     "answer_for",
     "compare",
     "describe",
+    "describe_overall",
+    "describe_own_scale",
     "identify_text",
+    "measures_note",
+    "ood_note",
     "parse",
     "parse_preference",
     "phrase_for",
     "question_for",
     "severity_word",
+    "slice_caption",
+    "volume_caption",
 ]

@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from vliqa.core import ASPECTS
 from vliqa.errors import VliqaError
-from vliqa.simulate.registry import ASPECTS
+from vliqa.simulate.registry import get_degradation
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,6 @@ def phrase_for(name: str) -> DistortionPhrase:
 def _registered_aspects(name: str) -> tuple[str, ...]:
     # A user-registered degradation knows which aspects it harms; ask the registry, quietly.
     try:
-        from vliqa.simulate.registry import get_degradation
-
         return tuple(a for a in get_degradation(name).aspects if a in ASPECTS)
     except (VliqaError, ImportError):
         return ()

@@ -12,9 +12,8 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
+from vliqa.core import ASPECTS, LEVEL_NAMES, QualityLabels, level_of
 from vliqa.errors import InvalidParameterError, UnknownNameError
-from vliqa.labels.schema import LEVEL_NAMES, QualityLabels, level_of
-from vliqa.simulate.registry import ASPECTS
 from vliqa.text import phrases as P
 from vliqa.text.templates import AspectSlots, DescriptionContext, aspect_slots, describe, fill, identify_text
 

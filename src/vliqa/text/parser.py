@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from vliqa.labels.schema import LEVEL_MEANINGS
-from vliqa.simulate.registry import ASPECTS
+from vliqa.core import ASPECTS, LEVEL_MEANINGS
 from vliqa.text import phrases as P
 from vliqa.text.distortions import find_distortions
 from vliqa.text.keywords import keyword_levels, normalise

@@ -13,9 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from vliqa.core import ASPECTS, LEVEL_MEANINGS, LEVEL_NAMES, Distortion, QualityLabels, level_of
 from vliqa.errors import InvalidParameterError
-from vliqa.labels.schema import LEVEL_MEANINGS, LEVEL_NAMES, Distortion, QualityLabels, level_of
-from vliqa.simulate.registry import ASPECTS
 from vliqa.text import phrases as P
 from vliqa.text.distortions import DistortionPhrase, phrase_for, severity_word
 

@@ -3,14 +3,18 @@
 - `vliqa.train.regressor`: the image-only CNN regressor baseline (`train_regressor`, `RegressorTrainConfig`).
 - `vliqa.train.scorer`: the MedQM-I scorer (`train_scorer`, `ScorerTrainConfig`): RPS or regression + rank,
   window / PNG-export / resampling augmentation, `--init` fine-tuning.
-- `vliqa.train.common`: what trainers share (manifest rows and images of a split, seeding, config files,
-  the resume state in the out folder).
+- `vliqa.train.denoiser`, `vliqa.train.lesion_net`: the fixed recipes of the tool models that serve the simulator
+  (the CNN denoiser of `smooth_cnn`) and the MedQM-D labels (the lesion U-Net); `make denoiser`, `make lesion-net`.
+- `vliqa.train.common`: what trainers share (`BaseTrainConfig`, seeding, config files, the resume state in the out
+  folder, the epoch loop `run_epochs` and the step loop `run_steps` with one progress bar and "vliqa.train" log).
 
-The trainers are loaded on first use, so reading a dataset split through `vliqa.train.common` does not import torch.
+Reading a dataset split (manifest rows, images and labels) is `vliqa.data.labelled`, which imports no torch; the
+trainers are loaded on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 _LAZY = {"TINY": "vliqa.train.regressor", "RegressorTrainConfig": "vliqa.train.regressor",
@@ -23,7 +27,5 @@ __all__ = sorted(_LAZY)
 def __getattr__(name: str) -> Any:
     """Gives the trainer objects lazily (importing torch only when training is asked for)."""
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'vliqa.train' has no attribute {name!r}")

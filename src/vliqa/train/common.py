@@ -1,4 +1,6 @@
-"""What every trainer shares: manifest rows and images of a split, seeding, config files, resumable state.
+"""What every trainer shares: the base run config, seeding, config files, resumable state, the training loops.
+
+Reading a dataset's splits (manifest rows, images and labels, degradation groups) is `vliqa.data.labelled`.
 
 A training run writes everything into its `out` folder: the best model as a checkpoint
 (model.safetensors, config.json, MODEL_CARD.md, loadable with `vliqa.models.load(out)`),
@@ -8,111 +10,69 @@ A training run writes everything into its `out` folder: the best model as a chec
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import logging
 import math
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from vliqa.core import ASPECTS, CARD_FILE, CONFIG_FILE, CTImage
+from vliqa.data.labelled import LabelledImage, checked_rows, labelled_image, split_names
 from vliqa.errors import CorruptFileError, DatasetError, InputNotFoundError, InvalidParameterError
-from vliqa.io.image import CTImage
-from vliqa.models import config_from_dict
-from vliqa.simulate.registry import ASPECTS
+from vliqa.io.write import atomic_path, atomic_write_text
+from vliqa.models import config_from_dict, save_checkpoint
 
 STATE_FILE, TRAIN_CONFIG_FILE, LOG_FILE = "training_state.pt", "train_config.json", "train_log.jsonl"
-SPLITS = ("train", "val", "test")
-
-if TYPE_CHECKING:
-    import torch
+logger = logging.getLogger("vliqa.train")
 
 
 @dataclass(frozen=True)
-class LabelledImage:
-    """One manifest row with its image: targets on the 0-4 scale and the degradation group it belongs to."""
+class BaseTrainConfig:
+    """The run settings every epoch trainer has (the regressor's and the scorer's configs extend it).
 
-    id: str
-    path: Path
-    image: CTImage
-    overall: float
-    aspects: dict[str, float]
-    group: str
-    split: str
+    A trainer's config subclasses this, adds its `model` config and its own fields, and may give these fields
+    other defaults by declaring them again; `__post_init__` checks them (call it from a subclass's own).
+    """
 
+    epochs: int = 40
+    batch_size: int = 16
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    weight_decay: float = 1e-4
+    #: epochs without a better validation PLCC+SRCC+KRCC before stopping
+    patience: int = 8
+    #: random orientation changes (and the trainer's other augmentations): quality does not depend on them
+    augment: bool = True
+    seed: int = 0
+    train_split: str = "train"
+    val_split: str = "val"
+    threads: int = 2
 
-def split_names(split: str) -> tuple[str, ...]:
-    """Gives the manifest splits meant by `split`: one name, a comma-separated list, or "all"."""
-    key = split.strip().lower()
-    if key == "all":
-        return SPLITS
-    names = tuple(s.strip() for s in key.split(",") if s.strip())
-    unknown = [s for s in names if s not in SPLITS]
-    if not names or unknown:
-        raise InvalidParameterError(f"unknown split '{split}'", hint="use train, val, test, a list like train,val, or all")
-    return names
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "patience", "threads"):
+            if getattr(self, name) < 1:
+                raise InvalidParameterError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
+            raise InvalidParameterError(f"need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}")
+        if self.weight_decay < 0:
+            raise InvalidParameterError(f"weight_decay must be at least 0, got {self.weight_decay}")
+        split_names(self.train_split)
+        split_names(self.val_split)
 
-
-def degradation_group(family: str, degradations_json: str) -> str:
-    """Gives the breakdown group of a manifest row: its degradation's name, "clean", "combo" or "low_dose+denoise"."""
-    try:
-        steps = json.loads(degradations_json or "[]")
-    except json.JSONDecodeError:
-        steps = []
-    if family == "clean" or not steps:
-        return "clean"
-    if family == "dose_denoise":
-        return "low_dose+denoise"
-    if family == "combo" or len(steps) > 1:
-        return "combo"
-    return str(steps[0].get("name", "unknown"))
-
-
-def manifest_rows(data: str | Path, split: str) -> list[dict[str, Any]]:
-    """Gives the manifest rows of dataset folder `data` in `split` (see `split_names`), in manifest order."""
-    from vliqa.data.manifest import read_manifest
-
-    folder = Path(data)
-    if not folder.is_dir():
-        raise DatasetError("dataset folder not found", path=folder,
-                           hint="build one with `vliqa data build --source phantom --n 200 --out DIR`")
-    wanted = split_names(split)
-    return [r for r in read_manifest(folder).to_pylist() if r["split"] in wanted]
-
-
-def checked_rows(data: str | Path, split: str, *, min_rows: int = 1) -> list[dict[str, Any]]:
-    """Gives the manifest rows of `split`, raising DatasetError when there are fewer than `min_rows`."""
-    rows = manifest_rows(data, split)
-    if len(rows) < min_rows:
-        raise DatasetError(
-            f"split '{split}' has {len(rows)} row(s), fewer than the {min_rows} needed", path=data,
-            hint="build a larger dataset, or choose another split (train, val, test, train,val or all)")
-    return rows
-
-
-def labelled_image(folder: Path, row: dict[str, Any]) -> LabelledImage:
-    """Gives the image and labels of one manifest row of dataset `folder`."""
-    from vliqa.io import load
-
-    path = folder / row["path"]
-    if not path.is_file():
-        raise InputNotFoundError("an image listed in the manifest is missing", path=path,
-                                 hint="rebuild the dataset or restore the images folder")
-    image = load(str(path))
-    if not isinstance(image, CTImage):
-        raise DatasetError("a manifest image holds more than one slice", path=path)
-    return LabelledImage(id=row["id"], path=path, image=image, overall=float(row["overall"]),
-                         aspects={a: float(row[a]) for a in ASPECTS},
-                         group=degradation_group(row["family"], row["degradations"]), split=row["split"])
-
-
-def load_labelled(data: str | Path, split: str, *, min_rows: int = 1) -> list[LabelledImage]:
-    """Gives the images and labels of `split` of dataset folder `data`; raises DatasetError below `min_rows` rows."""
-    return [labelled_image(Path(data), r) for r in checked_rows(data, split, min_rows=min_rows)]
+    @property
+    def validates_on_training_rows(self) -> bool:
+        """True when the validation split shares rows with the training split (figures then say nothing of generalisation)."""
+        return bool(set(split_names(self.val_split)) & set(split_names(self.train_split)))
 
 
 def load_preprocessed(data: str | Path, split: str, preprocess: Callable[[list[CTImage]], torch.Tensor], *,
@@ -122,8 +82,6 @@ def load_preprocessed(data: str | Path, split: str, preprocess: Callable[[list[C
     Only the model inputs stay in memory (float16 halves them), not the full-size HU slices, so a split of
     thousands of 512x512 images fits in a few GB.
     """
-    import torch
-
     rows = checked_rows(data, split, min_rows=min_rows)
     parts, overall, aspects = [], [], []
     for start in range(0, len(rows), chunk):
@@ -137,8 +95,6 @@ def load_preprocessed(data: str | Path, split: str, preprocess: Callable[[list[C
 
 def targets(items: Sequence[LabelledImage]) -> tuple[torch.Tensor, torch.Tensor]:
     """Gives the overall (N,) and aspect (N, 5) targets of `items` as float32 tensors."""
-    import torch
-
     overall = torch.tensor([it.overall for it in items], dtype=torch.float32)
     aspects = torch.tensor([[it.aspects[a] for a in ASPECTS] for it in items], dtype=torch.float32)
     return overall, aspects
@@ -146,8 +102,6 @@ def targets(items: Sequence[LabelledImage]) -> tuple[torch.Tensor, torch.Tensor]
 
 def seed_everything(seed: int) -> None:
     """Seeds Python, NumPy and torch so a run with the same seed and thread count repeats."""
-    import torch
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -191,10 +145,6 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def save_state(out: str | Path, state: dict[str, Any]) -> Path:
     """Writes the resume state (tensors and plain data) to out/training_state.pt atomically; gives its path."""
-    import torch
-
-    from vliqa.io.write import atomic_path
-
     path = Path(out) / STATE_FILE
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -203,8 +153,6 @@ def save_state(out: str | Path, state: dict[str, Any]) -> Path:
 
 def load_state(out: str | Path) -> dict[str, Any] | None:
     """Gives the resume state saved in `out`, or None when the folder holds none."""
-    import torch
-
     path = Path(out) / STATE_FILE
     if not path.is_file():
         return None
@@ -218,15 +166,11 @@ def load_state(out: str | Path) -> dict[str, Any] | None:
 
 def rng_states() -> dict[str, Any]:
     """Gives the current Python, NumPy and torch RNG states (to resume a run exactly)."""
-    import torch
-
     return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
 
 
 def restore_rng_states(states: dict[str, Any]) -> None:
     """Restores RNG states given by `rng_states`."""
-    import torch
-
     random.setstate(states["python"])
     np.random.set_state(states["numpy"])
     torch.set_rng_state(states["torch"])
@@ -303,8 +247,6 @@ class WeightAverage:
     """
 
     def __init__(self, model: Any, decay: float):
-        import copy
-
         if not 0.0 < decay < 1.0:
             raise InvalidParameterError(f"the weight-average decay must be in (0, 1), got {decay}")
         self.decay, self.updates = decay, 0
@@ -314,8 +256,6 @@ class WeightAverage:
 
     def update(self, model: Any) -> None:
         """Moves the average one step toward `model`'s current weights."""
-        import torch
-
         self.updates += 1
         d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
         with torch.no_grad():
@@ -360,7 +300,7 @@ def check_resume(out: Path, cfg: Any) -> None:
     if not saved_path.is_file():
         return
     saved, now = json.loads(saved_path.read_text()), config_to_dict(cfg)
-    # a key the saved run predates had its default then (e.g. ema_decay, added in session 4)
+    # a key the saved run predates had its default then (e.g. ema_decay, added in 0.4.0)
     defaults = config_to_dict(type(cfg)())
     # epochs and patience may change on resume (train longer); anything else would mix two runs
     differ = sorted(k for k in now if k not in ("epochs", "patience") and saved.get(k, defaults.get(k)) != now[k])
@@ -375,10 +315,6 @@ def open_run(data: Path, out: Path, cfg: Any, *, overwrite: bool) -> tuple[int, 
     A bad dataset fails before `out` is touched; --overwrite forgets an earlier run's state, config and log;
     a different configuration in `out` is refused (see `check_resume`).
     """
-    import torch
-
-    from vliqa.io.write import atomic_write_text
-
     torch.set_num_threads(cfg.threads)  # the machines have 2 cores; more threads only contend
     n_train = len(checked_rows(data, cfg.train_split, min_rows=2))
     n_val = len(checked_rows(data, cfg.val_split, min_rows=3))
@@ -404,25 +340,18 @@ def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, m
     resume state. Stops after `cfg.patience` epochs without improvement. A batch of one has no pairs to rank and a
     degenerate BatchNorm, so a last partial batch needs two rows.
     """
-    import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from vliqa.models import save_checkpoint
-
     run = RunProgress.resume(out, model, optimizer, average)
     kept = model if average is None else average.model
     n_batches = max(1, n_train // cfg.batch_size + (n_train % cfg.batch_size >= 2))
-    columns = (TextColumn(f"[bold]{title}[/] epoch {{task.fields[epoch]}}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
 
     def save_best(summary: dict[str, Any]) -> None:
         save_checkpoint(kept, model_config, out, card(summary),
                         metadata={"training": {**summary, "data": str(data), "config": config_to_dict(cfg)}})
 
-    done, stopped_early = run.start_epoch, False  # epochs finished so far, this session's included
+    done, stopped_early = run.start_epoch, False  # epochs finished so far, this call's included
     model.train()
-    with Progress(*columns, disable=not progress, transient=False) as bar:
-        task = bar.add_task("train", total=n_batches, epoch=run.start_epoch, info="")
+    with progress_bar(title, "epoch", enabled=progress) as bar:
+        task = bar.add_task("train", total=n_batches, at=run.start_epoch, info="")
         for epoch in range(run.start_epoch, cfg.epochs):
             if run.bad_epochs >= cfg.patience:
                 stopped_early = True
@@ -430,7 +359,7 @@ def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, m
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(epoch)
             order = torch.randperm(n_train)
-            bar.reset(task, total=n_batches, epoch=epoch, info="")
+            bar.reset(task, total=n_batches, at=epoch, info="")
             losses: list[float] = []
             for b in range(n_batches):
                 losses.append(train_step(order[b * cfg.batch_size:(b + 1) * cfg.batch_size]))
@@ -438,9 +367,12 @@ def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, m
                     average.update(model)
                 bar.update(task, advance=1, info=f"loss {np.mean(losses):.3f}  best val sum {run.best_sum:.3f}")
             val = validate(kept)
-            run.end_epoch(out, epoch=epoch, lr=learning_rate(epoch), train_loss=float(np.mean(losses)), val=val,
-                          seconds=run.elapsed_before + time.perf_counter() - started, n_train=n_train, n_val=n_val,
-                          model=model, optimizer=optimizer, save_best=save_best, average=average)
+            improved = run.end_epoch(
+                out, epoch=epoch, lr=learning_rate(epoch), train_loss=float(np.mean(losses)), val=val,
+                seconds=run.elapsed_before + time.perf_counter() - started, n_train=n_train, n_val=n_val,
+                model=model, optimizer=optimizer, save_best=save_best, average=average)
+            logger.info("%s epoch %d: train loss %.4f, validation sum %.3f%s", title, epoch, float(np.mean(losses)),
+                        val["sum"], " (best so far)" if improved else "")
             done = epoch + 1
     if run.best_epoch < 0:
         raise DatasetError("no epoch was run", path=out, hint="raise --epochs above the epochs already done")
@@ -451,14 +383,48 @@ def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, m
                        seconds=final["seconds"], n_train=n_train, n_val=n_val, stopped_early=stopped_early)
 
 
+def progress_bar(title: str, counter: str | None = None, *, enabled: bool = True) -> Any:
+    """Gives the rich progress bar every training loop shows: title (and `counter` with field `at`), bar, done/total, info, time.
+
+    Tasks added to it need the field `info` (and `at` when `counter` is given).
+    """
+    head = f"[bold]{title}[/]" + (f" {counter} {{task.fields[at]}}" if counter else "")
+    return Progress(TextColumn(head), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                    TimeElapsedColumn(), disable=not enabled, transient=False)
+
+
+def run_steps(steps: int, step: Callable[[int], float], *, title: str, progress: bool = True, log_every: int = 100,
+              describe: Callable[[float], str] | None = None) -> list[float]:
+    """The loop of the fixed-recipe trainers (the CNN denoiser, the lesion net): `steps` optimiser steps; gives their losses.
+
+    `step(i)` runs step i (draw a batch, forward, backward, optimiser and scheduler step) and gives its loss;
+    `describe(loss)` says it for the progress bar and the log ("loss 0.1234" by default). The bar is `run_epochs`'s,
+    and every `log_every` steps (and after the last) a line goes to the "vliqa.train" logger, as each epoch's does.
+    These recipes draw batches at random (with replacement) from a fixed pool and step their schedulers per step,
+    with nothing to validate per epoch, so they have no epochs, resume state or early stopping: a run is minutes,
+    and the same seed, torch version and thread count repeat the shipped weights bit for bit.
+    """
+    if steps < 1:
+        raise InvalidParameterError(f"steps={steps} must be at least 1")
+    say = describe or (lambda loss: f"loss {loss:.4f}")
+    started = time.perf_counter()
+    losses: list[float] = []
+    with progress_bar(title, enabled=progress) as bar:
+        task = bar.add_task("train", total=steps, info="")
+        for i in range(steps):
+            losses.append(float(step(i)))
+            bar.update(task, advance=1, info=say(losses[-1]))
+            if i % log_every == 0 or i == steps - 1:
+                logger.info("%s step %d/%d: %s (%.1f s)", title, i + 1, steps, say(losses[-1]),
+                            time.perf_counter() - started)
+    return losses
+
+
 def finish_checkpoint(out: str | Path, final: dict[str, Any], card_text: str) -> None:
     """Completes the best checkpoint's metadata and model card with how the whole run went.
 
     The card and metadata were written at the best epoch; this adds the epochs run and the total time.
     """
-    from vliqa.io.write import atomic_write_text
-    from vliqa.models import CARD_FILE, CONFIG_FILE
-
     out = Path(out)
     payload = json.loads((out / CONFIG_FILE).read_text())
     payload.setdefault("metadata", {}).setdefault("training", {}).update(final)

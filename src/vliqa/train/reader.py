@@ -26,23 +26,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import rankdata, spearmanr
+from rich.progress import Progress
+from scipy.stats import kendalltau, rankdata, spearmanr
 
+from vliqa.core import CTImage
 from vliqa.data import readers
 from vliqa.errors import VliqaError
 from vliqa.io.export import ExportSpec, display_export
-from vliqa.io.image import CTImage
 from vliqa.io.load import load as load_image
 from vliqa.io.write import atomic_write_text
 from vliqa.models import save_checkpoint
 from vliqa.models.reader import TARGETS, RankHead, ReaderConfig, ReaderModel
 from vliqa.models.reader_features import fr_features, nr_features, reading_display
+from vliqa.phantom import make_phantom
+from vliqa.simulate import get_degradation
 
 logger = logging.getLogger("vliqa.train")
 
 FOLDS = 5
 #: Relative weight of each source's groups in the ranking loss.
-SOURCE_WEIGHT = {"mtdgan": 1.0, "petct": 1.0, "mayo": 0.2, "l067": 0.5, "export": 0.0}
+SOURCE_WEIGHT = {"mtdgan": 1.0, "petct": 1.0, "mayo": 0.2, "l067": 0.5, "export": 0.0, "sim": 0.3}
 MAYO_PATIENTS = ("L096", "L143", "L192", "L286")
 
 
@@ -67,7 +70,7 @@ class TrainSettings:
     """How the heads are fitted."""
 
     hidden: int = 8
-    ensemble: int = 5
+    ensemble: int = 8
     weight_decay: float = 1e-2
     lr: float = 1e-2
     steps: int = 600
@@ -76,8 +79,12 @@ class TrainSettings:
     consistency: float = 0.3
 
 
+#: The long side every display is measured at during training (ReaderConfig.measure_px of the saved model).
+MEASURE_PX = ReaderConfig.measure_px
+
+
 def _display(image: CTImage) -> np.ndarray:
-    return reading_display(image)
+    return reading_display(image, MEASURE_PX)
 
 
 def _mtdgan_items(root: Path) -> list[Item]:
@@ -196,6 +203,52 @@ def _export_items(root: Path) -> list[Item]:
     return out
 
 
+#: Simulated dose levels of a real or phantom slice, ranked by dose (readers prefer the higher dose).
+SIM_DOSES = (1.0, 0.5, 0.25, 0.1)
+#: Denoiser looks readers penalise against the slice they came from (degradation, strength).
+SIM_SMOOTHING = (("smooth_tv", 0.8), ("smooth_nlm", 0.9), ("smooth_gaussian", 0.7), ("smooth_cnn", 1.0))
+#: Phantom seeds of the training dose series (the reader benchmark uses 0-2).
+SIM_PHANTOM_SEEDS = (10, 11)
+
+
+def _simulated_items(root: Path) -> list[Item]:
+    """Gives simulated, labelled-by-construction series: dose series of real slices and phantoms, over-smoothing.
+
+    Each series is a group ranked by construction: full dose above 50 %, 25 % and 10 % dose (the calibrated
+    projection-domain simulator), and a slice above its strongly smoothed (waxy) versions. Real slices are the
+    Mayo full-dose slices and the GE head (not the bundled ones); phantoms use seeds the benchmark does not.
+    """
+    low_dose = get_degradation("low_dose")
+    real = [load_image(p.full) for p in readers.load_mayo_pairs(root)[1::4]]
+    head = root / "dcm_qa_ct_ge_head"
+    if head.is_dir():
+        volume = load_image(head)
+        real += [volume.slice(i) for i in (14, 17, 20)]
+    phantoms = [make_phantom(kind, seed=seed).image for kind in ("abdomen", "head", "chest") for seed in SIM_PHANTOM_SEEDS]
+    out: list[Item] = []
+    for k, image in enumerate(real + phantoms):
+        series = [(image if d == 1.0 else low_dose(image, dose_fraction=d, seed=k), 1.0 - n / (len(SIM_DOSES) - 1))
+                  for n, d in enumerate(SIM_DOSES)]
+        out += _series_items(f"simdose/{k}", k, series, ("overall", "noise"))
+    for k, image in enumerate(real):
+        series = [(image, 1.0)] + [(get_degradation(name)(image, strength=strength, seed=k), 0.0)
+                                   for name, strength in SIM_SMOOTHING]
+        out += _series_items(f"simsmooth/{k}", k, series, ("overall", "texture", "sharpness"))
+    return out
+
+
+def _series_items(group: str, k: int, series: list[tuple[CTImage, float]], targets: Sequence[str]) -> list[Item]:
+    """Gives the items of one simulated series, the first image its full-reference reference."""
+    ref_d = _display(series[0][0])
+    ref_nr = nr_features(ref_d)
+    items = []
+    for n, (image, value) in enumerate(series):
+        d = _display(image)
+        items.append(Item(key=f"{group}#{n}", source="sim", group=group, fold=k % FOLDS, nr=nr_features(d),
+                          fr=fr_features(d, ref_d, ref_nr), targets={t: value for t in targets}))
+    return items
+
+
 def consistency_pairs(items: Sequence[Item], use: np.ndarray) -> np.ndarray:
     """Gives (export, its slice) index rows over the items in `use`, whose scores should be equal."""
     anchor_of = {i.group: n for n, i in enumerate(items) if i.source == "export" and i.targets["anchor"] and use[n]}
@@ -210,12 +263,10 @@ def _rel(root: Path, path: Path) -> str:
 
 def collect(root: Path) -> list[Item]:
     """Gives every training item of the real reader data under `root`, features computed."""
-    from rich.progress import Progress
-
     items: list[Item] = []
     with Progress(transient=True) as progress:
-        task = progress.add_task("reader data: features", total=4)
-        for part in (_mtdgan_items, _petct_items, _pair_items, _export_items):
+        task = progress.add_task("reader data: features", total=5)
+        for part in (_mtdgan_items, _petct_items, _pair_items, _export_items, _simulated_items):
             items += part(root)
             progress.advance(task)
     return items
@@ -318,7 +369,7 @@ def calibrate(head: RankHead, x: np.ndarray, absolute: np.ndarray) -> None:
 
 def _fit_model(items: Sequence[Item], use: np.ndarray, settings: TrainSettings) -> ReaderModel:
     """Gives a ReaderModel whose NR and FR heads are fitted on the items in `use`."""
-    config = ReaderConfig(hidden=settings.hidden, ensemble=settings.ensemble)
+    config = ReaderConfig(hidden=settings.hidden, ensemble=settings.ensemble, measure_px=MEASURE_PX)
     model = ReaderModel(config)
     x_nr = np.stack([i.nr for i in items])
     has_fr = np.array([i.fr.size > 0 for i in items])
@@ -407,6 +458,14 @@ def figures(items: Sequence[Item], predictions: dict[str, dict[str, float]]) -> 
     if gaps:
         res["export_mean_abs_diff"] = float(np.mean(gaps))
         res["export_max_abs_diff"] = float(np.max(gaps))
+    taus = []
+    for g in sorted({i.group for i in items if i.group.startswith("simdose/")}):
+        members = [i for i in items if i.group == g and i.key in predictions]
+        if len(members) > 2:
+            taus.append(kendalltau([predictions[m.key]["overall"] for m in members],
+                                   [m.targets["overall"] for m in members])[0])
+    if taus:
+        res["simulated_dose_tau"] = float(np.nanmean(taus))
     for src in ("mayo", "l067"):
         wins = total = 0
         for g in sorted({i.group for i in items if i.source == src}):
@@ -421,8 +480,9 @@ def figures(items: Sequence[Item], predictions: dict[str, dict[str, float]]) -> 
 
 
 def _oof_json(predictions: dict[str, dict[str, float]]) -> str:
+    """Gives the out-of-fold predictions of files under the data root as the reader benchmark reads them."""
     payload = {"predictions": {k: {"overall": v["overall"], "aspects": {a: s for a, s in v.items() if a != "overall"}}
-                               for k, v in predictions.items()}}
+                               for k, v in predictions.items() if not k.startswith(("export/", "sim"))}}
     return json.dumps(payload, indent=1) + "\n"
 
 
@@ -446,6 +506,11 @@ def card_text(cv: dict[str, dict[str, float]], items: Sequence[Item], settings: 
         f"- 2016 NIH-AAPM-Mayo Low Dose CT Grand Challenge pairs via prabhatkc/ct-recon (Mayo/TCIA terms): "
         f"{counts['mayo']} images (36 full/quarter-dose pairs, 4 patients, 2 kernels).",
         f"- Mayo L067 full dose and SRGAN restorations (Mayo/TCIA terms): {counts['l067']} images.",
+        f"- Display exports of real slices (Mayo full dose, Mayo L143 1 mm, GE head from neurolabusc/dcm_qa_ct, "
+        f"BSD-2) in other windows, air greys, sizes, JPEG and colour: {counts['export']} images, taught to score "
+        "as their slice does.",
+        f"- Simulated series (vliqa's calibrated low-dose simulator and denoiser looks on Mayo full-dose and GE "
+        f"head slices, and on procedural phantoms): {counts['sim']} images ranked by dose and by smoothing.",
         "",
         "## Cross-validated agreement (5 folds leaving whole sets, groups and patients out)",
         "",

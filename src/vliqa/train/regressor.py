@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vliqa.errors import InvalidParameterError
+from vliqa.metrics.summary import agreement_report
 from vliqa.models import create_model
 from vliqa.models.regressor import CNNRegressor, RegressorConfig, n_parameters, score_class
 from vliqa.train import common
@@ -37,34 +37,16 @@ TINY = {"model": {"input_px": 64, "channels": [8, 16, 16, 32]}, "epochs": 2, "ba
 
 
 @dataclass(frozen=True)
-class RegressorTrainConfig:
-    """Everything that decides a regressor training run (saved as train_config.json in the out folder)."""
+class RegressorTrainConfig(common.BaseTrainConfig):
+    """Everything that decides a regressor training run (saved as train_config.json in the out folder).
+
+    The run settings (epochs 40, batch 16, lr 1e-3 cosine to 1e-4, weight decay 1e-4, patience 8, flips, seed,
+    splits, threads) are `common.BaseTrainConfig`'s; `augment` is random horizontal / vertical flips here.
+    """
 
     model: RegressorConfig = field(default_factory=RegressorConfig)
-    epochs: int = 40
-    batch_size: int = 16
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    weight_decay: float = 1e-4
     aspect_weight: float = 0.5
     ce_weight: float = 0.3
-    #: epochs without a better validation PLCC+SRCC+KRCC before stopping
-    patience: int = 8
-    #: random horizontal / vertical flips: quality does not depend on orientation
-    augment: bool = True
-    seed: int = 0
-    train_split: str = "train"
-    val_split: str = "val"
-    threads: int = 2
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "patience", "threads"):
-            if getattr(self, name) < 1:
-                raise InvalidParameterError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
-            raise InvalidParameterError(f"need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}")
-        common.split_names(self.train_split)
-        common.split_names(self.val_split)
 
 
 def learning_rate(cfg: RegressorTrainConfig, epoch: int) -> float:
@@ -84,8 +66,6 @@ def loss_terms(out: dict[str, torch.Tensor], overall: torch.Tensor, aspects: tor
 
 def validation_scores(model: CNNRegressor, x: torch.Tensor, overall: torch.Tensor) -> dict[str, float]:
     """Gives PLCC, SRCC, KRCC, their sum and the RMSE of the model's overall score on preprocessed inputs `x`."""
-    from vliqa.metrics.summary import agreement_report
-
     model.eval()
     with torch.inference_mode():
         pred = torch.cat([model(x[i:i + 64].float())["overall"] for i in range(0, len(x), 64)]).double().numpy()
@@ -122,7 +102,7 @@ loss MSE(overall) + {cfg.aspect_weight} MSE(aspects) + {cfg.ce_weight} CE(class)
 **Result.** Best epoch {result['best_epoch']}: validation PLCC {val['plcc']:.3f}, SRCC {val['srcc']:.3f},
 KRCC {val['krcc']:.3f} (sum {val['sum']:.3f}), RMSE {val['rmse']:.3f}.
 {"Validation was on the training rows themselves: these figures say nothing about generalisation." if
- set(common.split_names(cfg.val_split)) & set(common.split_names(cfg.train_split)) else ""}
+ cfg.validates_on_training_rows else ""}
 
 **Limitations.** Trained on simulated degradations with physics-derived labels; agreement with radiologists is
 measured only by `vliqa evaluate` on a human-scored set. Downsampling to {m.input_px} px averages away part of the

@@ -38,10 +38,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import ndimage
 
+from vliqa.core import CARD_FILE, CONFIG_FILE, CTImage
+from vliqa.data.labelled import checked_rows, labelled_image, load_labelled
 from vliqa.errors import InvalidParameterError
-from vliqa.io.image import CTImage
+from vliqa.io.write import atomic_write_text
+from vliqa.metrics.calibration import calibration
+from vliqa.metrics.summary import agreement_report
+from vliqa.models import create_model, load
 from vliqa.models.losses import LossWeights, scorer_loss
+from vliqa.models.score_map import apply_score_map, fit_score_map
 from vliqa.models.scorer import MedQMScorer, ScorerConfig, n_parameters
 from vliqa.models.scorer_input import AIR_HU, as_display_export
 from vliqa.train import common
@@ -58,8 +65,12 @@ TINY = {"model": dataclasses.asdict(ScorerConfig.tiny()), "epochs": 2, "batch_si
 
 
 @dataclass(frozen=True)
-class ScorerTrainConfig:
-    """Everything that decides a scorer training run (saved as train_config.json in the out folder)."""
+class ScorerTrainConfig(common.BaseTrainConfig):
+    """Everything that decides a scorer training run (saved as train_config.json in the out folder).
+
+    The run settings are `common.BaseTrainConfig`'s, with the scorer's defaults: 30 epochs, lr 5e-4 cosine to
+    5e-5, weight decay 0.01, patience 6; `augment` turns on every augmentation below.
+    """
 
     model: ScorerConfig = field(default_factory=ScorerConfig)
     #: "rps" (ordinal head) or "regression_rank" (regression head); sets model.output_mode
@@ -69,7 +80,6 @@ class ScorerTrainConfig:
     #: its architecture replaces `model`, and its head must be the one `loss` trains
     init: str | None = None
     epochs: int = 30
-    batch_size: int = 16
     lr: float = 5e-4
     min_lr: float = 5e-5
     weight_decay: float = 0.01
@@ -77,9 +87,7 @@ class ScorerTrainConfig:
     #: decay of an exponential moving average of the weights, updated every step; 0 = none. When set, the average
     #: is what validation scores and the checkpoint keeps (0.999 averages over about the last 1000 steps)
     ema_decay: float = 0.0
-    #: epochs without a better validation PLCC+SRCC+KRCC before stopping
     patience: int = 6
-    augment: bool = True
     affine_p: float = 0.3
     max_rotation_deg: float = 8.0
     max_zoom: float = 0.08
@@ -88,28 +96,18 @@ class ScorerTrainConfig:
     width_jitter: float = 0.05
     png_export_p: float = 0.25
     export_windows: tuple[str, ...] = ("ldctiqac", "abdomen")
-    seed: int = 0
-    train_split: str = "train"
-    val_split: str = "val"
-    threads: int = 2
 
     def __post_init__(self) -> None:
         if self.loss not in LOSS_OUTPUT_MODES:
             raise InvalidParameterError(f"unknown loss '{self.loss}'", hint=f"use one of {', '.join(LOSS_OUTPUT_MODES)}")
         # the loss decides the head, so the saved config always says which head was trained
         object.__setattr__(self, "model", dataclasses.replace(self.model, output_mode=LOSS_OUTPUT_MODES[self.loss]))
-        for name in ("epochs", "batch_size", "patience", "threads"):
-            if getattr(self, name) < 1:
-                raise InvalidParameterError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
-            raise InvalidParameterError(f"need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}")
+        super().__post_init__()
         if not 0.0 <= self.ema_decay < 1.0:
             raise InvalidParameterError(f"ema_decay must be in [0, 1), got {self.ema_decay}", hint="0 turns the average off")
         for name in ("affine_p", "png_export_p", "width_jitter", "max_zoom"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InvalidParameterError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        common.split_names(self.train_split)
-        common.split_names(self.val_split)
 
 
 def learning_rate(cfg: ScorerTrainConfig, epoch: int) -> float:
@@ -122,8 +120,6 @@ def learning_rate(cfg: ScorerTrainConfig, epoch: int) -> float:
 
 def augment(image: CTImage, cfg: ScorerTrainConfig, rng: np.random.Generator) -> CTImage:
     """Gives a randomly flipped, turned, resampled, window-jittered and maybe PNG-exported copy of `image`."""
-    from scipy import ndimage
-
     hu = np.rot90(image.hu, k=int(rng.integers(4)))
     if rng.random() < 0.5:
         hu = hu[:, ::-1]
@@ -162,8 +158,8 @@ class TrainingSlices:
     def load(cls, data: Path, split: str) -> TrainingSlices:
         """Gives the rows of `split` of dataset `data` with their labels."""
         pixels, templates, items = [], [], []
-        for row in common.checked_rows(data, split, min_rows=2):
-            item = common.labelled_image(data, row)
+        for row in checked_rows(data, split, min_rows=2):
+            item = labelled_image(data, row)
             image = item.image
             # display exports keep float32: their clip ends need not be whole HU and the known-HU mask tests them
             exact = image.display_window is not None or np.abs(image.hu).max(initial=0) > 32000
@@ -183,8 +179,6 @@ class TrainingSlices:
 
 def initial_model(cfg: ScorerTrainConfig) -> MedQMScorer:
     """Gives the model training starts from: fresh from cfg.model, or the architecture and weights of cfg.init."""
-    from vliqa.models import create_model, load
-
     if cfg.init is None:
         return create_model("medqm_i", **dataclasses.asdict(cfg.model))
     start = load(cfg.init)
@@ -205,7 +199,7 @@ def model_card(cfg: ScorerTrainConfig, model_cfg: ScorerConfig, data: Path, resu
     m, val, w = model_cfg, result["best_val"], cfg.weights
     head = "21-bin ordinal head, RPS loss, expected score" if m.output_mode == "ordinal" else \
         "regression head (score + log-variance), Gaussian NLL"
-    on_train = set(common.split_names(cfg.val_split)) & set(common.split_names(cfg.train_split))
+    on_train = cfg.validates_on_training_rows
     return f"""# vliqa MedQM-I scorer
 
 **Purpose.** Blind CT image quality scorer: overall score (0-4, LDCTIQAC scale, higher = better), five aspect
@@ -258,17 +252,11 @@ def calibrate_checkpoint(folder: str | Path, data: str | Path, split: str = "val
     See `vliqa.models.score_map`: a strictly increasing map, so rankings are unchanged; the raw score's shrinkage
     toward the middle of the scale is undone. The map replaces any earlier one (fine-tuned checkpoints get their own).
     """
-    from vliqa.io.write import atomic_write_text
-    from vliqa.metrics.calibration import calibration
-    from vliqa.metrics.summary import agreement_report
-    from vliqa.models import CARD_FILE, CONFIG_FILE, load
-    from vliqa.models.score_map import apply_score_map, fit_score_map
-
     folder = Path(folder)
     loaded = load(folder)
     if not isinstance(loaded.model, MedQMScorer):
         raise InvalidParameterError("only MedQM-I checkpoints carry an overall-score map", path=folder)
-    items = common.load_labelled(data, split, min_rows=3)
+    items = load_labelled(data, split, min_rows=3)
     raw_pred = loaded.model.predict([it.image for it in items], raw=True)
     raw = raw_pred.overall
     targets = np.array([it.overall for it in items])

@@ -14,8 +14,12 @@ better). All run offline with numpy/scipy/Pillow; NIQE and BRISQUE use model
 parameters vendored from PyPI wheels (see `data/README.md`). Add one with
 `@register_baseline(name, higher_is_better=..., description=...)` over
 `fn(display) -> float`, or `input="hu"` over `fn(image: CTImage) -> float`.
+
+Every baseline is also a predictor in the model registry: `vliqa.models.load("brisque")` gives a
+`BaselinePredictor` (scores on the baseline's own scale, higher is better; see its module).
 """
 
+from vliqa.metrics.baselines.predictor import OWN_SCALE, BaselinePredictor
 from vliqa.metrics.baselines.registry import (
     Baseline,
     get_baseline,
@@ -25,4 +29,4 @@ from vliqa.metrics.baselines.registry import (
     score_images,
 )
 
-__all__ = ["Baseline", "get_baseline", "list_baselines", "quality_sign", "register_baseline", "score_images"]
+__all__ = ["OWN_SCALE", "Baseline", "BaselinePredictor", "get_baseline", "list_baselines", "quality_sign", "register_baseline", "score_images"]

@@ -9,8 +9,8 @@ least beat it.
 
 from __future__ import annotations
 
+from vliqa.core import CTImage
 from vliqa.ct.measures import noise_sigma_hu
-from vliqa.io.image import CTImage
 from vliqa.metrics.baselines.registry import register_baseline
 
 

@@ -17,9 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from vliqa.ct.window import to_display
+from vliqa.core import CTImage, Window, to_display
 from vliqa.errors import InvalidImageError, UnknownNameError
-from vliqa.io.image import CTImage, Window
 
 BaselineInput = Literal["display", "hu"]
 #: A window preset name, a Window, (level, width), or None for the image's own display window (raster inputs).
@@ -142,7 +141,7 @@ def _check_display(name: str, display: np.ndarray) -> np.ndarray:
     if arr.ndim != 2:
         raise InvalidImageError(
             f"baseline '{name}' needs a 2-D display image, got shape {arr.shape}",
-            hint="pass one slice; window HU with vliqa.ct.window.to_display first",
+            hint="pass one slice; window HU with vliqa.core.to_display first",
         )
     arr = arr.astype(np.float32, copy=False)
     if not np.all(np.isfinite(arr)):
@@ -151,7 +150,7 @@ def _check_display(name: str, display: np.ndarray) -> np.ndarray:
     if lo < -1e-3 or hi > 1.0 + 1e-3:
         raise InvalidImageError(
             f"baseline '{name}' needs display values in [0, 1], got [{lo:.4g}, {hi:.4g}]",
-            hint="window HU with vliqa.ct.window.to_display, or divide 8-bit images by 255",
+            hint="window HU with vliqa.core.to_display, or divide 8-bit images by 255",
         )
     return np.clip(arr, 0.0, 1.0)
 

@@ -1,11 +1,15 @@
-"""Quality labels: the 0-4 LDCTIQAC scale, per-aspect scores and the distortions behind them."""
+"""The quality vocabulary: aspects, the 0-4 LDCTIQAC scale and its words, distortions, and `QualityLabels`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from vliqa.simulate.registry import ASPECTS
+#: The quality aspects every label, model and report scores, in this order.
+ASPECTS = ("noise", "artifacts", "sharpness", "contrast", "texture")
+#: What a low score of each aspect is called as a distortion (the names `vliqa.assess` reports).
+ASPECT_DISTORTION = {"noise": "noise", "artifacts": "artifacts", "sharpness": "blur", "contrast": "low_contrast",
+                     "texture": "oversmoothing"}
 
 #: The LDCTIQAC 2023 overall scale; 4 is best.
 SCALE_MIN, SCALE_MAX = 0.0, 4.0

@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from vliqa.core import ASPECTS
 from vliqa.errors import InvalidParameterError
-from vliqa.simulate.registry import ASPECTS
 
 SCHEMA_VERSION = 2
+#: The `scale` of a score on the LDCTIQAC 0-4 scale, and of a score on its predictor's own scale (a baseline's).
+QUALITY_SCALE, OWN_SCALE = "0-4", "own"
 
 
 def _json_float(value: float) -> float | None:
@@ -50,12 +52,16 @@ class DetectedDistortion:
 
 @dataclass(frozen=True)
 class Assessment:
-    """The quality assessment of one CT slice (scores on the LDCTIQAC 0-4 scale, higher = better)."""
+    """The quality assessment of one CT slice (scores on the LDCTIQAC 0-4 scale, higher = better).
+
+    A predictor on its own scale (`scale` "own": a classical baseline such as BRISQUE) gives its own
+    score, higher still better, no `level` (None) and no aspects.
+    """
 
     path: str | None
     slice_index: int | None
     score: float
-    level: str
+    level: str | None
     aspects: dict[str, float]
     #: predictive standard deviation of `score` (raised to at least OOD_MIN_UNCERTAINTY when out of distribution)
     uncertainty: float
@@ -71,6 +77,8 @@ class Assessment:
     #: the std the model itself gave, before any OOD raise
     model_uncertainty: float = math.nan
     schema_version: int = SCHEMA_VERSION
+    #: what `score` is on: "0-4" (the quality scale) or "own" (the predictor's own scale, higher is better)
+    scale: str = QUALITY_SCALE
 
     def to_dict(self) -> dict[str, Any]:
         """Gives the JSON form (see docs/assessment_schema.md)."""
@@ -79,7 +87,8 @@ class Assessment:
             "schema_version": self.schema_version,
             "path": self.path,
             "slice_index": self.slice_index,
-            "score": float(self.score),
+            "score": _json_float(self.score),
+            "scale": self.scale,
             "level": self.level,
             "aspects": {a: float(self.aspects[a]) for a in ASPECTS if a in self.aspects},
             "uncertainty": _json_float(self.uncertainty),
@@ -101,8 +110,9 @@ class Assessment:
         return cls(
             path=data.get("path"),
             slice_index=data.get("slice_index"),
-            score=float(data["score"]),
-            level=str(data["level"]),
+            score=_py_float(data["score"]),
+            scale=str(data.get("scale", QUALITY_SCALE)),
+            level=None if data.get("level") is None else str(data["level"]),
             aspects={str(k): float(v) for k, v in data["aspects"].items()},
             uncertainty=_py_float(data.get("uncertainty")),
             model_uncertainty=_py_float(data.get("model_uncertainty")),
@@ -133,14 +143,14 @@ class VolumeSummary:
     n_out_of_distribution: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n_slices": self.n_slices, "mean": self.mean, "median": self.median, "min": self.min,
-                "max": self.max, "worst_slices": list(self.worst_slices),
+        return {"n_slices": self.n_slices, "mean": _json_float(self.mean), "median": _json_float(self.median),
+                "min": _json_float(self.min), "max": _json_float(self.max), "worst_slices": list(self.worst_slices),
                 "aspect_means": dict(self.aspect_means), "n_out_of_distribution": self.n_out_of_distribution}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VolumeSummary:
-        return cls(n_slices=int(data["n_slices"]), mean=float(data["mean"]), median=float(data["median"]),
-                   min=float(data["min"]), max=float(data["max"]),
+        return cls(n_slices=int(data["n_slices"]), mean=_py_float(data["mean"]), median=_py_float(data["median"]),
+                   min=_py_float(data["min"]), max=_py_float(data["max"]),
                    worst_slices=tuple(int(i) for i in data["worst_slices"]),
                    aspect_means={str(k): float(v) for k, v in data["aspect_means"].items()},
                    n_out_of_distribution=int(data["n_out_of_distribution"]))
@@ -151,15 +161,18 @@ WORST_SLICES_SHOWN = 3
 
 
 def summarise(slices: list[Assessment]) -> VolumeSummary:
-    """Gives the summary of per-slice assessments (at least one)."""
+    """Gives the summary of per-slice assessments (at least one); slices without a score (NaN) are left out of it."""
     if not slices:
         raise InvalidParameterError("a volume assessment needs at least one slice")
     scores = np.array([s.score for s in slices], dtype=float)
-    order = np.argsort(scores, kind="stable")[:WORST_SLICES_SHOWN]
+    scored = np.flatnonzero(np.isfinite(scores))
+    order = scored[np.argsort(scores[scored], kind="stable")][:WORST_SLICES_SHOWN]
     indices = [s.slice_index if s.slice_index is not None else i for i, s in enumerate(slices)]
     aspect_means = {a: float(np.mean([s.aspects[a] for s in slices])) for a in ASPECTS if a in slices[0].aspects}
-    return VolumeSummary(n_slices=len(slices), mean=float(scores.mean()), median=float(np.median(scores)),
-                         min=float(scores.min()), max=float(scores.max()),
+    ok = scores[scored]
+    mean, median, low, high = ((float(ok.mean()), float(np.median(ok)), float(ok.min()), float(ok.max()))
+                               if ok.size else (math.nan,) * 4)
+    return VolumeSummary(n_slices=len(slices), mean=mean, median=median, min=low, max=high,
                          worst_slices=tuple(int(indices[i]) for i in order), aspect_means=aspect_means,
                          n_out_of_distribution=sum(s.out_of_distribution for s in slices))
 

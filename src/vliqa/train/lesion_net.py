@@ -2,7 +2,7 @@
 
 Reproduce the shipped checkpoint (about 12 minutes on 1 CPU core):
 
-    python -m vliqa.labels.diagnostic_train --out src/vliqa/models/lesion_net
+    python -m vliqa.train.lesion_net --out src/vliqa/models/lesion_net
 
 Steps: (1) phantoms with known lesions, scanned at full dose and under a mix of mild
 degradations (lower dose, blur, smoothing, compression, rings, sparse views, motion),
@@ -10,33 +10,51 @@ are resampled to the model grid; (2) the U-Net is trained on crops with Dice + B
 (3) validation Dice is measured on held-out phantoms; (4) a calibration set of phantom
 samples degraded by the dataset builder's own recipes gets physics labels and relative
 diagnostic losses, and `fit_sigmoid` maps one onto the other (least squares).
+
+The steps run through `common.run_steps` (the progress bar and "vliqa.train" log lines every trainer shows).
+The folder it writes is a registry checkpoint (arch `lesion_unet`, kind "diagnostic": model.safetensors,
+config.json, MODEL_CARD.md) with the mapping in `sigmoid_mapping.json` beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
+from vliqa.core import CARD_FILE, CONFIG_FILE, __version__
+from vliqa.data.recipes import sample_recipe
 from vliqa.errors import InvalidParameterError
+from vliqa.io.write import atomic_write_text
 from vliqa.labels.diagnostic import DiagnosticTruth, SigmoidMapping, fit_sigmoid
 from vliqa.labels.diagnostic_models import (
     MAPPING_FILE,
-    SHIPPED_DIR,
+    SHIPPED_NAME,
     LesionNetConfig,
     LesionNetModel,
     LesionUNet,
+    forget_loaded_checkpoints,
+    load_lesion_net_model,
     model_grid_shape,
     pixel_mm_of,
     resample,
     windowed,
 )
+from vliqa.labels.physics import physics_labels
+from vliqa.metrics import srcc
+from vliqa.models import SHIPPED_DIR, save_checkpoint
+from vliqa.phantom import REGIONS, make_phantom
+from vliqa.simulate import get_degradation
+from vliqa.simulate.recipe import degrade_with_artifact_field
+from vliqa.train import common
+
+NAME = "vliqa-lesion-unet"
 
 #: Mild degradations the training images get after the dose step (name, largest severity), so the net is not brittle.
 TRAIN_AUGMENT = (("blur", 0.4), ("smooth_gaussian", 0.4), ("jpeg", 0.4), ("ring", 0.3), ("sparse_view", 0.3),
@@ -46,9 +64,6 @@ TRAIN_SEED0, VAL_SEED0, CAL_SEED0 = 500_000, 600_000, 700_000
 
 
 def _phantom_and_reference(region: str, seed: int, size_px: int, n_lesions: int | None):
-    from vliqa.phantom import make_phantom
-    from vliqa.simulate import get_degradation
-
     ph = make_phantom(region, size_px=size_px, seed=seed, n_lesions=n_lesions)
     # As in the dataset builder: the reference is the full-dose scan of the noise-free phantom.
     reference = get_degradation("low_dose")(ph.image, seed=seed, dose_fraction=1.0)
@@ -65,9 +80,6 @@ def _to_grid(image, mask: np.ndarray, config: LesionNetConfig) -> tuple[torch.Te
 def make_training_pool(n_phantoms: int, *, seed: int, config: LesionNetConfig, variants: int = 3,
                        seed0: int = TRAIN_SEED0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Gives (input, lesion mask) pairs on the model grid: each phantom at full dose plus `variants - 1` degraded scans."""
-    from vliqa.phantom import REGIONS
-    from vliqa.simulate import get_degradation
-
     rng = np.random.default_rng(seed)
     pool = []
     for k in range(n_phantoms):
@@ -109,14 +121,14 @@ def _crop_batch(pool, batch: int, crop: int, rng: np.random.Generator) -> tuple[
 
 
 def fit_net(pool, config: LesionNetConfig, *, steps: int, batch_size: int, crop_px: int,
-            rng: np.random.Generator) -> LesionUNet:
+            rng: np.random.Generator, progress: bool = True) -> LesionUNet:
     """Gives a LesionUNet trained on random crops of `pool` with soft Dice (batch-pooled) + 2 x BCE, in eval mode."""
     net = LesionUNet(config)
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.15)
-    t1 = time.time()
-    for step in range(steps):
+
+    def train_step(_: int) -> float:
         x, y = _crop_batch(pool, batch_size, crop_px, rng)
         logits = net(x)
         prob = torch.sigmoid(logits)
@@ -127,8 +139,9 @@ def fit_net(pool, config: LesionNetConfig, *, steps: int, batch_size: int, crop_
         loss.backward()
         opt.step()
         sched.step()
-        if step % 100 == 0 or step == steps - 1:
-            print(f"step {step:4d}  loss {float(loss.detach()):.4f}  {time.time() - t1:6.1f} s", flush=True)
+        return float(loss.detach())
+
+    common.run_steps(steps, train_step, title="training lesion_net", progress=progress, log_every=100)
     net.eval()
     return net
 
@@ -139,9 +152,6 @@ def validation_dice(net: LesionUNet, n_phantoms: int, *, dose_fraction: float, s
 
     The phantoms cycle through the regions; `region` keeps only that region's.
     """
-    from vliqa.phantom import REGIONS
-    from vliqa.simulate import get_degradation
-
     model = LesionNetModel(net)
     inter = total = 0.0
     for k in range(n_phantoms):
@@ -160,10 +170,6 @@ def validation_dice(net: LesionUNet, n_phantoms: int, *, dose_fraction: float, s
 def calibration_set(model: LesionNetModel, n: int, *, seed: int, size_px: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Gives (relative diagnostic losses, physics overall labels) of `n` phantom samples made as the dataset builder makes them."""
     # The dataset builder's recipe sampler, so the calibration set has the dataset's mix of degradations.
-    from vliqa.data.recipes import sample_recipe
-    from vliqa.labels.physics import degrade_with_artifact_field, physics_labels
-    from vliqa.phantom import REGIONS
-
     rng = np.random.default_rng(seed)
     losses, targets = [], []
     for k in range(n):
@@ -178,12 +184,8 @@ def calibration_set(model: LesionNetModel, n: int, *, seed: int, size_px: int = 
 
 
 def train_lesion_net(out_dir: str | Path, *, steps: int = 2500, seed: int = 0, n_phantoms: int = 144, batch_size: int = 16,
-                     crop_px: int = 64, n_calibration: int = 90, threads: int = 1) -> Path:
+                     crop_px: int = 64, n_calibration: int = 90, threads: int = 1, progress: bool = True) -> Path:
     """Gives the folder where it wrote a freshly trained lesion_net (weights, config, mapping, model card)."""
-    from safetensors.torch import save_file
-
-    from vliqa.metrics import srcc
-
     if steps < 1 or n_phantoms < 4:
         raise InvalidParameterError(f"steps={steps} and n_phantoms={n_phantoms} must be at least 1 and 4")
     out_dir = Path(out_dir)
@@ -195,30 +197,26 @@ def train_lesion_net(out_dir: str | Path, *, steps: int = 2500, seed: int = 0, n
     t0, cpu0 = time.time(), time.process_time()
     pool = make_training_pool(n_phantoms, seed=seed, config=config)
     data_s = time.time() - t0
-    print(f"training pool: {len(pool)} slices in {data_s:.1f} s", flush=True)
+    common.logger.info("lesion_net training pool: %d slices in %.1f s", len(pool), data_s)
 
     t1 = time.time()
-    net = fit_net(pool, config, steps=steps, batch_size=batch_size, crop_px=crop_px, rng=rng)
+    net = fit_net(pool, config, steps=steps, batch_size=batch_size, crop_px=crop_px, rng=rng, progress=progress)
     train_s = time.time() - t1
     dice_full = validation_dice(net, 12, dose_fraction=1.0)
     dice_low = validation_dice(net, 12, dose_fraction=0.1)
-    from vliqa.phantom import REGIONS
-
     dice_regions = {r: [round(validation_dice(net, 24, dose_fraction=d, region=r), 3) for d in (1.0, 0.1)]
                     for r in REGIONS}
-    print(f"validation Dice: full dose {dice_full:.3f}, 10 % dose {dice_low:.3f}; by region (full, 10 %) "
-          f"{dice_regions}", flush=True)
+    common.logger.info("lesion_net validation Dice: full dose %.3f, 10 %% dose %.3f; by region (full, 10 %%) %s",
+                       dice_full, dice_low, dice_regions)
 
     t2 = time.time()
     losses, targets = calibration_set(LesionNetModel(net), n_calibration, seed=seed + 1)
     mapping = fit_sigmoid(losses, targets, fitted_to=f"physics overall labels of {n_calibration} phantom samples (dataset recipes, 256 px)")
     cal_s = time.time() - t2
     cal_srcc = float(srcc(losses * -1.0, targets))
-    print(f"mapping a={mapping.a:.4f} b={mapping.b:.4f}; calibration SRCC {cal_srcc:.3f} ({cal_s:.1f} s)", flush=True)
+    common.logger.info("lesion_net mapping a=%.4f b=%.4f; calibration SRCC %.3f (%.1f s)", mapping.a, mapping.b,
+                       cal_srcc, cal_s)
 
-    weights = out_dir / "model.safetensors"
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(weights))
-    weights.chmod(0o644)  # safetensors writes 0600; the shipped file must be readable by every user
     mapping.to_json(out_dir / MAPPING_FILE)
     training = {
         "steps": steps, "seed": seed, "batch_size": batch_size, "crop_px": crop_px, "n_phantoms": n_phantoms,
@@ -229,47 +227,50 @@ def train_lesion_net(out_dir: str | Path, *, steps: int = 2500, seed: int = 0, n
         "n_calibration": n_calibration, "calibration_srcc": round(cal_srcc, 4),
         "n_params": sum(p.numel() for p in net.parameters()), "torch": torch.__version__, "threads": threads,
     }
-    cfg = {"name": "vliqa-lesion-unet", "architecture": "lesion_unet", **asdict(config), "training": training}
-    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-    (out_dir / "MODEL_CARD.md").write_text(_model_card(config, training, mapping))
-    return out_dir
+    # config.json comes last (save_checkpoint writes it after the weights and card): a whole checkpoint, mapping included
+    return save_checkpoint(net, config, out_dir, _model_card(config, training, mapping),
+                           metadata={"name": NAME, "training": training})
 
 
 def recalibrate_lesion_net(folder: str | Path, *, n_calibration: int | None = None) -> Path:
-    """Refits the sigmoid mapping of a trained lesion_net to today's physics labels, keeping its weights; gives the folder.
+    """Refits the sigmoid mapping of a trained lesion_net to the current physics labels, keeping its weights; gives the folder.
 
     The mapping is fitted to physics overall labels, so it goes stale when the physics labeller changes (as in
-    sessions 5 and 6: docs/labels.md); the U-Net itself does not depend on them. Same calibration samples as
+    0.5.0 and 0.6.0: CHANGELOG.md, docs/labels.md); the U-Net itself does not depend on them. Same calibration samples as
     training made (seed + 1), unless `n_calibration` asks for another count.
     """
-    from vliqa.io.write import atomic_write_text
-    from vliqa.labels.diagnostic_models import config_from_dict, forget_loaded_checkpoints, load_lesion_net_model
-    from vliqa.metrics import srcc
-
     folder = Path(folder)
     model = load_lesion_net_model(folder)
-    cfg = json.loads((folder / "config.json").read_text())
-    training = cfg["training"]
+    cfg = json.loads((folder / CONFIG_FILE).read_text())
+    training = cfg["metadata"]["training"]
     n = int(n_calibration or training["n_calibration"])
     t0 = time.time()
     losses, targets = calibration_set(model, n, seed=int(training["seed"]) + 1)
     mapping = fit_sigmoid(losses, targets, fitted_to=f"physics overall labels of {n} phantom samples (dataset recipes, 256 px)")
     training.update({"n_calibration": n, "calibration_srcc": round(float(srcc(losses * -1.0, targets)), 4),
-                     "calibration_seconds": round(time.time() - t0, 1), "recalibrated": True})
+                     "calibration_seconds": round(time.time() - t0, 1), "recalibrated": True,
+                     "labels_version": __version__})
     mapping.to_json(folder / MAPPING_FILE)
-    atomic_write_text(folder / "config.json", json.dumps(cfg, indent=2) + "\n")
-    atomic_write_text(folder / "MODEL_CARD.md", _model_card(config_from_dict(cfg), training, mapping))
+    atomic_write_text(folder / CONFIG_FILE, json.dumps(cfg, indent=2) + "\n")
+    atomic_write_text(folder / CARD_FILE, _model_card(model.config, training, mapping))
     forget_loaded_checkpoints()  # a later load in this process must see the new mapping
     return folder
 
 
 _RECALIBRATED = """
-The mapping was refitted to the physics labels of today's labeller without retraining the net
-(`python -m vliqa.labels.diagnostic_train --recalibrate`); the calibration samples are the training run's."""
+The mapping was refitted to the physics labels of vliqa {labels_version} without retraining the net
+(`python -m vliqa.train.lesion_net --recalibrate`); the calibration samples are the training run's."""
+
+
+def _recalibrated_note(t: dict) -> str:
+    """The card's note on a refitted mapping, naming the vliqa version whose physics labels it follows."""
+    if not t.get("recalibrated"):
+        return ""
+    return _RECALIBRATED.format(labels_version=t.get("labels_version", "a later version than the net's"))
 
 
 def _model_card(config: LesionNetConfig, t: dict, mapping) -> str:
-    return f"""# vliqa-lesion-unet: the `lesion_net` diagnostic model of MedQM-D (phantoms only)
+    return f"""# {NAME}: the `lesion_net` diagnostic model of MedQM-D (phantoms only)
 
 **Purpose.** Gives MedQM-D diagnostic labels: how much worse a small lesion segmenter does on a degraded CT
 slice than on its clean reference (`vliqa.labels.diagnostic`). It is *not* a clinical lesion detector.
@@ -297,7 +298,7 @@ full dose / 10 % dose): {", ".join(f"{r} {v[0]} / {v[1]}" for r, v in t['val_dic
 the same on the reference, against the true lesion mask (phantoms) or the model's own output on the reference
 (real images). Score q = 4 sigmoid((a - L)/b) / sigmoid(a/b), with a = {mapping.a:.4f}, b = {mapping.b:.4f} fitted by least
 squares to the physics overall labels of {t['n_calibration']} phantom samples degraded with the dataset recipes
-(SRCC of -L with the physics labels there: {t['calibration_srcc']}). Stored in `{MAPPING_FILE}`.{_RECALIBRATED if t.get('recalibrated') else ''}
+(SRCC of -L with the physics labels there: {t['calibration_srcc']}). Stored in `{MAPPING_FILE}`.{_recalibrated_note(t)}
 
 **Limitations.** Trained for minutes on synthetic phantoms; not a clinical detector. It finds the faint
 (4-15 HU) head lesions and loses them as dose falls, and finds the high-contrast chest nodules at every dose
@@ -308,15 +309,15 @@ Its loss responds most to what breaks segmentation: streaks and motion (limited 
 smoothing of faint lesions, and low dose in the head. On real CT it finds few lesions: real-image labels
 rest on pseudo-truth (changes of its output against the reference).
 
-**Reproduce.** `python -m vliqa.labels.diagnostic_train --out src/vliqa/models/lesion_net --steps {t['steps']} --phantoms {t['n_phantoms']} --seed {t['seed']}` (`make lesion-net`)
+**Reproduce.** `python -m vliqa.train.lesion_net --out src/vliqa/models/lesion_net --steps {t['steps']} --phantoms {t['n_phantoms']} --seed {t['seed']}` (`make lesion-net`)
 (bit-identical weights need the same torch version ({t['torch']}) and thread count).
 """
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Trains lesion_net from the command line and prints where it went."""
+    """Trains lesion_net (or refits its mapping) from the command line and says where it went."""
     parser = argparse.ArgumentParser(description="Train vliqa's lesion_net diagnostic model (reproduces the shipped checkpoint).")
-    parser.add_argument("--out", type=Path, default=SHIPPED_DIR, help="output folder")
+    parser.add_argument("--out", type=Path, default=SHIPPED_DIR / SHIPPED_NAME, help="output folder")
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--phantoms", type=int, default=144, help="training phantoms")
@@ -325,11 +326,12 @@ def main(argv: list[str] | None = None) -> None:
     # One thread by default: on a shared 2-core machine two threads ran this small net 2-3x slower.
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--recalibrate", action="store_true",
-                        help="keep the weights in --out and refit only the sigmoid mapping to today's physics labels")
+                        help="keep the weights in --out and refit only the sigmoid mapping to the current physics labels")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.recalibrate:
         folder = recalibrate_lesion_net(args.out, n_calibration=args.calibration)
-        training = json.loads((folder / "config.json").read_text())["training"]
+        training = json.loads((folder / CONFIG_FILE).read_text())["metadata"]["training"]
         mapping = SigmoidMapping.from_json(folder / MAPPING_FILE)
         print(f"wrote {folder}: mapping a={mapping.a:.4f} b={mapping.b:.4f}; calibration SRCC "
               f"{training['calibration_srcc']:.3f} ({training['calibration_seconds']} s)")

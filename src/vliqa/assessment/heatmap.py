@@ -11,18 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from vliqa.ct.window import resolve_window, to_display
+from vliqa.assessment.schema import QUALITY_SCALE, Assessment, VolumeAssessment
+from vliqa.core import ASPECTS, CTImage, Window, resolve_window, to_display
 from vliqa.io.atomic import atomic_path
-from vliqa.io.image import CTImage, Window
-from vliqa.simulate.registry import ASPECTS
-
-if TYPE_CHECKING:
-    from vliqa.assess.schema import Assessment, VolumeAssessment
 
 #: Sliding window (px) of the local noise map, and the Gaussian (px) whose residual is the high-pass image.
 NOISE_WINDOW_PX, HIGHPASS_SIGMA_PX = 15, 1.5
@@ -58,9 +54,9 @@ def local_noise_map(image: CTImage) -> Heatmap:
 
 def attention_map(scorer: Any, image: CTImage, aspects: dict[str, float]) -> Heatmap:
     """Gives MedQM-I's attention over `image`, weighted toward the concepts of its low aspects, scaled to [0, 1]."""
-    import torch
+    import torch  # lazy: imports torch
 
-    from vliqa.models.scorer_input import upsample_maps
+    from vliqa.models.scorer_input import upsample_maps  # lazy: imports torch
 
     with torch.inference_mode():
         out = scorer(scorer.preprocess([image]), return_maps=True)
@@ -94,10 +90,10 @@ def save_heatmap_png(image: CTImage, heatmap: Heatmap, path: str | Path, *,
                      window: str | Window | tuple[float, float] | None = None,
                      assessment: Assessment | None = None) -> Path:
     """Writes the heatmap blended over the windowed slice as a PNG (atomically); gives the path."""
-    import matplotlib
+    import matplotlib  # lazy: imports matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: imports matplotlib
 
     win = resolve_window(image, window)
     grey = to_display(image, win)
@@ -109,7 +105,10 @@ def save_heatmap_png(image: CTImage, heatmap: Heatmap, path: str | Path, *,
     ax.set_axis_off()
     title = heatmap.kind
     if assessment is not None:
-        title = f"score {assessment.score:.2f} ({assessment.level})\n{title}"
+        if assessment.scale == QUALITY_SCALE:
+            title = f"score {assessment.score:.2f} ({assessment.level})\n{title}"
+        else:
+            title = f"score {assessment.score:.4g} ({assessment.model}, own scale)\n{title}"
         if assessment.out_of_distribution:
             title += "\nOUT OF DISTRIBUTION"
     ax.set_title(title, fontsize=9)
@@ -121,31 +120,36 @@ def save_heatmap_png(image: CTImage, heatmap: Heatmap, path: str | Path, *,
 
 def save_volume_plot(volume: VolumeAssessment, path: str | Path) -> Path:
     """Writes the per-slice score with its uncertainty band and the worst slices marked as a PNG; gives the path."""
-    import matplotlib
+    import matplotlib  # lazy: imports matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.figure import Figure  # lazy: imports matplotlib
+    from matplotlib.ticker import MaxNLocator  # lazy: imports matplotlib
 
     index = np.array([s.slice_index if s.slice_index is not None else i for i, s in enumerate(volume.slices)])
     score = np.array([s.score for s in volume.slices])
     std = np.nan_to_num(np.array([s.uncertainty for s in volume.slices]), nan=0.0)
     fig = Figure(figsize=(8, 3.6), dpi=100)
     ax = fig.add_subplot()
-    ax.fill_between(index, np.clip(score - std, 0, 4), np.clip(score + std, 0, 4), alpha=0.25, label="± uncertainty")
+    own_scale = any(s.scale != QUALITY_SCALE for s in volume.slices)  # a baseline's own scale: no 0-4 axis
+    low, high = (-np.inf, np.inf) if own_scale else (0, 4)
+    if np.any(std > 0):
+        ax.fill_between(index, np.clip(score - std, low, high), np.clip(score + std, low, high), alpha=0.25,
+                        label="± uncertainty")
     ax.plot(index, score, marker="o", ms=3, label="score")
     worst = [i for i in volume.summary.worst_slices]
     ax.scatter(worst, [score[list(index).index(i)] for i in worst], color="red", zorder=3, label="worst slices")
     ood = [i for i, s in zip(index, volume.slices, strict=True) if s.out_of_distribution]
     if ood:
         ax.scatter(ood, [score[list(index).index(i)] for i in ood], marker="x", color="black", label="out of distribution")
-    ax.set_ylim(0, 4)
+    if not own_scale:
+        ax.set_ylim(0, 4)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("slice index")
-    ax.set_ylabel("quality score (0-4)")
+    ax.set_ylabel(f"{volume.model} score (own scale, higher is better)" if own_scale else "quality score (0-4)")
     ax.set_title(f"{Path(volume.path).name if volume.path else 'volume'}: mean {volume.summary.mean:.2f}, "
                  f"min {volume.summary.min:.2f} ({volume.model})", fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best" if own_scale else "lower right")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

@@ -1,11 +1,13 @@
 """The Assessor: one service every entry point (CLI, Python API, HTTP, batch) calls to score CT images.
 
-    assessor = Assessor("runs/r1")                    # a checkpoint folder, a shipped name, or a predictor object
+    assessor = Assessor("runs/r1")                    # a checkpoint folder, a shipped name, a baseline, a predictor
     result = assessor.assess("scan/")                 # Assessment (a slice) or VolumeAssessment (a series)
     for r in assessor.assess_many(paths): ...
+    for item in assessor.assess_inputs(paths, heatmap_dir="maps", plot="q.png"): ...   # + worst-slice heatmaps
 
 Slices go through the predictor in batches; physics measures, out-of-distribution checks, detected
-distortions and a text description are added per slice (see vliqa.assess.schema for the result).
+distortions and a text description (worded by `vliqa.text`) are added per slice (see
+vliqa.assessment.schema for the result). Inputs are found and read by `vliqa.io.iter_load`, once.
 """
 
 from __future__ import annotations
@@ -13,28 +15,26 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Iterable, Iterator, Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vliqa import __version__
-from vliqa.assess.ood import OOD_MIN_UNCERTAINTY, check_image
-from vliqa.assess.schema import Assessment, DetectedDistortion, VolumeAssessment, summarise
+from vliqa import models, text
+from vliqa.assessment.ood import OOD_MIN_UNCERTAINTY, check_image
+from vliqa.assessment.schema import QUALITY_SCALE, Assessment, DetectedDistortion, VolumeAssessment, summarise
+from vliqa.core import ASPECT_DISTORTION, ASPECTS, LEVEL_NAMES, CTImage, CTVolume, QualityLabels, __version__, level_of
 from vliqa.errors import InvalidParameterError, VliqaError
-from vliqa.io.image import CTImage, CTVolume
-from vliqa.labels.schema import LEVEL_NAMES, QualityLabels, level_of
-from vliqa.simulate.registry import ASPECTS
+from vliqa.io import iter_load, load
+from vliqa.text import measures_note
 
-logger = logging.getLogger("vliqa.assess")
+logger = logging.getLogger("vliqa.assessment")
 
 #: An aspect scored below this (0-4) counts as evidence of its distortion; confidence grows to 1 at 0.
 LOW_ASPECT_SCORE = 2.5
-#: What a low aspect is called as a distortion.
-ASPECT_DISTORTION = {"noise": "noise", "artifacts": "artifacts", "sharpness": "blur", "contrast": "low_contrast",
-                     "texture": "oversmoothing"}
 #: Physics evidence: (measure, distortion, onset, full): confidence rises linearly from onset to full.
 #: Onsets sit well beyond the bundled routine-dose abdomen series (noise 12-16 HU, MTF50 2.2-2.7 lp/cm,
 #: streak RMS 4-7 HU, ring RMS 0 HU), so a routine scan triggers none of them; the shoulder slices of the
@@ -47,6 +47,16 @@ MEASURE_EVIDENCE = (
 )
 #: A distortion is reported from this confidence on.
 MIN_DISTORTION_CONFIDENCE = 0.1
+
+
+@dataclass(frozen=True)
+class AssessedInput:
+    """One input of `Assessor.assess_inputs`: its assessment, or the error that stopped it, and the figures written."""
+
+    source: str
+    result: Assessment | VolumeAssessment | None = None
+    error: VliqaError | None = None
+    files: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,34 +100,33 @@ def detect_distortions(aspects: dict[str, float], measures: dict[str, float], *,
     return tuple(sorted(items, key=lambda d: -d.confidence))
 
 
-#: How a measure that alone points to a distortion is worded in the description.
-MEASURE_PHRASES = {
-    "noise_sigma_hu": "noise of {v:.0f} HU in soft tissue",
-    "mtf50_lp_per_cm": "an edge MTF50 of {v:.1f} lp/cm (blur)",
-    "streak_rms_hu": "streaks ({v:.0f} HU RMS of directional fine-scale structure)",
-    "ring_rms_hu": "rings around the rotation centre ({v:.1f} HU RMS)",
-}
-
-
 def measure_only_note(aspects: dict[str, float], measures: dict[str, float], *, evidence: list[Evidence] | None = None,
                       distortions: tuple[DetectedDistortion, ...] | None = None) -> str:
     """Gives a sentence on the reported distortions only the physics measures found, not the model's aspects ("" if none).
 
     The description is written from the model's scores; without this, an Assessment could list
     "artifacts" among its distortions (from the streak measure) while its text says there are none.
+    The wording is `vliqa.text.measures_note`'s.
     """
+
     if evidence is None:
         evidence = find_evidence(aspects, measures)
     if distortions is None:
         distortions = detect_distortions(aspects, measures, evidence=evidence)
     from_model = {e.distortion for e in evidence if e.measure is None}
     reported = {d.name for d in distortions}
-    found = [MEASURE_PHRASES[e.measure].format(v=measures[e.measure]) for e in evidence
-             if e.measure in MEASURE_PHRASES and e.distortion in reported and e.distortion not in from_model]
-    if not found:
-        return ""
-    listed = found[0] if len(found) == 1 else ", ".join(found[:-1]) + " and " + found[-1]
-    return f"The physics measures also find {listed}, which the model's scores do not show."
+    found = [(e.measure, measures[e.measure]) for e in evidence
+             if e.measure is not None and e.distortion in reported and e.distortion not in from_model]
+    return measures_note(found, model_has_aspects=bool(aspects))
+
+
+def _unique(path: Path, taken: set[Path]) -> Path:
+    """Gives `path`, or `path` with _2, _3, ... before its suffix when an earlier image already wrote it."""
+    candidate, n = path, 2
+    while candidate in taken:
+        candidate, n = path.with_name(f"{path.stem}_{n}{path.suffix}"), n + 1
+    taken.add(candidate)
+    return candidate
 
 
 def _references_for(slices: Sequence[CTImage], reference: CTImage | CTVolume) -> list[CTImage]:
@@ -143,7 +152,7 @@ def _references_for(slices: Sequence[CTImage], reference: CTImage | CTVolume) ->
 
 def _measures(image: CTImage) -> dict[str, float]:
     """Gives measure_all of the slice, or all-NaN when the slice defeats the measures (blank, tiny)."""
-    from vliqa.ct.measures import measure_all
+    from vliqa.ct.measures import measure_all  # lazy: imports skimage
 
     try:
         return measure_all(image)
@@ -154,9 +163,18 @@ def _measures(image: CTImage) -> dict[str, float]:
 
 def _nan_measures() -> dict[str, float]:
     """Gives every measure key with NaN (not computed)."""
-    from vliqa.ct.measures import MEASURE_KEYS
+    from vliqa.ct.measures import MEASURE_KEYS  # lazy: imports skimage
 
     return {k: math.nan for k in MEASURE_KEYS}
+
+
+def _predict_pair(predictor: Any) -> Any:
+    """Gives the predictor's full-reference `predict_pair(images, references)`, or its module's, else None."""
+    for owner in (predictor, getattr(predictor, "model", None)):
+        pair = getattr(owner, "predict_pair", None)
+        if callable(pair):
+            return pair
+    return None
 
 
 def _model_version(predictor: Any) -> str:
@@ -178,32 +196,32 @@ def _model_version(predictor: Any) -> str:
 class Assessor:
     """Scores CT slices and series with one quality model and gives `Assessment` / `VolumeAssessment` results.
 
-    `model`: a shipped model name ("default"), a checkpoint folder, or any object with
-    `predict(images) -> Predictions` and a `name`. `window`: the display window assumed for raster
-    inputs (PNG/JPEG/TIFF), and the window of heatmaps. `measures`: add the physics measures (about
-    0.25 s a 512x512 slice). `threads`: torch CPU threads (1 by default: more OpenMP threads busy-wait
-    on small machines and slow everything else down).
+    `model`: a shipped model name ("default"), a checkpoint folder, a baseline name ("brisque"; scores on
+    its own scale, no level, no aspects), or any object with `predict(images) -> Predictions` and a
+    `name` (and optionally `scale`, see `vliqa.models.scale_of`). `window`: the display window assumed
+    for raster inputs (PNG/JPEG/TIFF), and the window of heatmaps. `measures`: add the physics measures
+    (about 0.25 s a 512x512 slice). `threads`: torch CPU threads when the model runs on torch (1 by
+    default: more OpenMP threads busy-wait on small machines and slow everything else down).
     """
 
     def __init__(self, model: Any = "default", *, window: Any = None, measures: bool = True,
                  batch_size: int = 16, threads: int | None = 1):
+
         if batch_size < 1:
             raise InvalidParameterError(f"batch_size must be at least 1, got {batch_size}")
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(int(threads))
         if isinstance(model, (str, Path)):
-            from vliqa import models
-
             self.predictor = models.load(model)
         elif callable(getattr(model, "predict", None)):
             self.predictor = model
         else:
             raise InvalidParameterError(f"cannot use a {type(model).__name__} as a quality model",
                                         hint="pass a model name, a checkpoint folder or an object with predict(images)")
+        if threads is not None and "torch" in sys.modules:  # a torch model is loaded by now; a baseline needs none
+            sys.modules["torch"].set_num_threads(int(threads))
         self.model_name = str(getattr(self.predictor, "name", type(self.predictor).__name__))
         self.model_version = _model_version(self.predictor)
+        #: what the predictor's overall scores are on: "0-4" (levels, clipped) or "own" (a baseline's scale)
+        self.scale = models.scale_of(self.predictor)
         self.window, self.measures, self.batch_size = window, measures, batch_size
 
     # ------------------------------------------------------------ entry points
@@ -214,27 +232,78 @@ class Assessor:
         `reference` (same kinds of input): judge the image against it, full-reference, as a researcher ranks
         denoisers against the full-dose scan; a series needs a reference series of as many slices, or one slice.
         """
-        from vliqa.io import load
 
         image = load(path_or_obj, window=self.window)
         if reference is None:
             return self.assess_loaded(image)
         return self.assess_loaded(image, reference=load(reference, window=self.window))
 
-    def assess_many(self, paths: Iterable[Any], *, skip_errors: bool = False) -> Iterator[Assessment | VolumeAssessment]:
+    def assess_many(self, paths: Any, *, skip_errors: bool = False,
+                    reference: Any = None) -> Iterator[Assessment | VolumeAssessment]:
         """Yields the assessment of every image found under `paths` (each DICOM series once), one at a time.
 
-        Raises the first input's error unless `skip_errors`, which logs it on the 'vliqa.assess' logger and goes on.
+        Raises the first input's error unless `skip_errors`, which logs it on the 'vliqa.assessment' logger and
+        goes on. `reference`: as in `assess`, one reference for every input.
         """
-        from vliqa.io import iter_load
-
-        for result in iter_load(list(paths), window=self.window):
-            if result.error is not None:
+        for item in self.assess_inputs(paths, reference=reference):
+            if item.error is not None:
                 if not skip_errors:
-                    raise result.error
-                logger.warning("skipped %s: %s", result.source, result.error)
+                    raise item.error
+                logger.warning("skipped %s: %s", item.source, item.error)
                 continue
-            yield self.assess_loaded(result.image)
+            yield item.result
+
+    def assess_inputs(self, paths: Any, *, reference: Any = None, heatmap_dir: str | Path | None = None,
+                      plot: str | Path | None = None) -> Iterator[AssessedInput]:
+        """Yields every image found under `paths` (files, folders, in-memory images) assessed, with its figures.
+
+        Each input is read once by `vliqa.io.iter_load` (each DICOM series once); one that cannot be read is
+        yielded with its `error` (not raised), so a caller over many inputs reports it and goes on.
+        `reference` (read once): judge every input against it. `heatmap_dir`: write a heatmap PNG of each
+        slice, or of each series' worst slices; `plot`: write each series' per-slice score plot there
+        (`quality.png`, then `quality_2.png`, ...). See `write_figures`.
+        """
+
+        ref = None if reference is None else load(reference, window=self.window)
+        taken: set[Path] = set()
+        for loaded in iter_load(paths, window=self.window):
+            if loaded.error is not None:
+                yield AssessedInput(loaded.source, error=loaded.error)
+                continue
+            result = self.assess_loaded(loaded.image, reference=ref)
+            files = self.write_figures(result, loaded.image, heatmap_dir=heatmap_dir, plot=plot, taken=taken)
+            yield AssessedInput(loaded.source, result=result, files=files)
+
+    def write_figures(self, result: Assessment | VolumeAssessment, image: CTImage | CTVolume, *,
+                      heatmap_dir: str | Path | None = None, plot: str | Path | None = None,
+                      taken: set[Path] | None = None) -> tuple[Path, ...]:
+        """Writes the figures of one assessed image; gives their paths.
+
+        `heatmap_dir`: `<stem>_heatmap.png` for a slice, `<stem>_slice<index>_heatmap.png` for each of a
+        series' worst slices (`summary.worst_slices`). `plot`: the per-slice score plot of a series (slices
+        have none). A name an earlier image of the same run wrote (`taken`) gets _2, _3, ... before its suffix.
+        """
+        from vliqa.assessment.heatmap import (  # lazy: import cycle (vliqa.assessment.heatmap imports this module)
+            heatmap_for,
+            save_heatmap_png,
+            save_volume_plot,
+        )
+
+        taken = set() if taken is None else taken
+        written: list[Path] = []
+        stem = Path(result.path).stem if result.path else "image"
+        if heatmap_dir is not None:
+            volume = isinstance(result, VolumeAssessment)
+            for index in result.summary.worst_slices if volume else (None,):
+                one = result.slices[index] if volume else result
+                shown = image.slice(index) if volume else image
+                name = f"{stem}_slice{index:04d}_heatmap.png" if volume else f"{stem}_heatmap.png"
+                written.append(save_heatmap_png(shown, heatmap_for(self.predictor, shown, one.aspects),
+                                                _unique(Path(heatmap_dir) / name, taken), window=self.window,
+                                                assessment=one))
+        if plot is not None and isinstance(result, VolumeAssessment):
+            written.append(save_volume_plot(result, _unique(Path(plot), taken)))
+        return tuple(written)
 
     def assess_loaded(self, image: CTImage | CTVolume, *,
                       reference: CTImage | CTVolume | None = None) -> Assessment | VolumeAssessment:
@@ -255,9 +324,11 @@ class Assessor:
                       references: Sequence[CTImage] | None = None) -> list[Assessment]:
         """Gives one Assessment per slice, scoring them through the predictor in batches of `batch_size`.
 
-        `references` (one per slice): score full-reference with the predictor's `predict_pair`.
+        `references` (one per slice): score full-reference with the predictor's `predict_pair` (a loaded
+        checkpoint's: its module's).
         """
-        if references is not None and not callable(getattr(self.predictor, "predict_pair", None)):
+        pair = _predict_pair(self.predictor)
+        if references is not None and pair is None:
             raise InvalidParameterError(f"model '{self.model_name}' has no full-reference mode",
                                         hint="use the 'reader' model for --reference, or drop the reference")
         out: list[Assessment] = []
@@ -266,7 +337,7 @@ class Assessor:
             if references is None:
                 pred = self.predictor.predict(batch)
             else:
-                pred = self.predictor.predict_pair(batch, list(references[start:start + self.batch_size]))
+                pred = pair(batch, list(references[start:start + self.batch_size]))
             for j, image in enumerate(batch):
                 index = indices[start + j] if indices is not None else image.slice_index
                 aspects = {a: float(pred.aspects[a][j]) for a in ASPECTS} if pred.aspects else {}
@@ -278,20 +349,31 @@ class Assessor:
 
     def _one(self, image: CTImage, index: int | None, score: float, aspects: dict[str, float],
              std: float) -> Assessment:
-        """Gives the Assessment of one scored slice: measures, OOD check, distortions and description added."""
-        from vliqa.text import describe
+        """Gives the Assessment of one scored slice: measures, OOD check, distortions and description added.
+
+        On the 0-4 scale the score is clipped to it and named by its level; on a predictor's own scale (a
+        baseline) it is kept as given, with no level and no uncertainty raise (OOD_MIN_UNCERTAINTY is in 0-4 units).
+        """
 
         ood = check_image(image)
         measures: dict[str, float] = {}
         if self.measures:
             # physics on a photo or a blank frame means nothing: NaN, with the OOD reason saying why
             measures = _nan_measures() if ood.out_of_distribution else _measures(image)
-        score = float(np.clip(score, 0.0, 4.0))
+        on_quality_scale = self.scale == QUALITY_SCALE
         uncertainty = std
-        if ood.out_of_distribution:  # the model's own std is not trustworthy far from its training data
-            uncertainty = max(std, OOD_MIN_UNCERTAINTY) if math.isfinite(std) else OOD_MIN_UNCERTAINTY
-        full_aspects = aspects or {a: score for a in ASPECTS}  # a predictor without aspects: describe the overall
-        description = describe(QualityLabels(overall=score, aspects=full_aspects, source="model", measures=measures))
+        if on_quality_scale:
+            score = float(np.clip(score, 0.0, 4.0))
+            if ood.out_of_distribution:  # the model's own std is not trustworthy far from its training data
+                uncertainty = max(std, OOD_MIN_UNCERTAINTY) if math.isfinite(std) else OOD_MIN_UNCERTAINTY
+        if not on_quality_scale:
+            description = text.describe_own_scale(self.model_name, score,
+                                                  negated=bool(getattr(self.predictor, "negated", False)))
+        elif aspects:
+            description = text.describe(QualityLabels(overall=score, aspects=aspects, source="model",
+                                                      measures=measures))
+        else:  # a 0-4 model without aspects: the verdict alone, no aspect sentence it cannot back
+            description = text.describe_overall(score)
         distortions: tuple[DetectedDistortion, ...] = ()
         note = ""
         if not ood.out_of_distribution:  # the evidence once, for both the distortions and the note
@@ -301,12 +383,13 @@ class Assessor:
         if note:
             description = f"{description} {note}"
         if ood.out_of_distribution:
-            description = f"Out of distribution ({ood.reason}); the score is unreliable. {description}"
+            description = f"{text.ood_note(ood.reason)} {description}"
         return Assessment(
-            path=image.source, slice_index=index, score=score, level=LEVEL_NAMES[level_of(score)], aspects=aspects,
+            path=image.source, slice_index=index, score=score,
+            level=LEVEL_NAMES[level_of(score)] if on_quality_scale else None, aspects=aspects,
             uncertainty=uncertainty, model_uncertainty=std,
             distortions=distortions,
             measures=measures, description=description, out_of_distribution=ood.out_of_distribution,
             ood_reason=ood.reason, model=self.model_name, model_version=self.model_version,
-            vliqa_version=__version__,
+            vliqa_version=__version__, scale=self.scale,
         )

@@ -1,15 +1,50 @@
-"""Display windows: presets, windows from DICOM tags, and HU -> display image in [0, 1].
+"""Display windows: the `Window` type, the presets, windows from DICOM tags, and HU -> display image in [0, 1].
 
 The display image (float32 in [0, 1]) is the model input convention of vliqa:
 every scorer and vision-language model sees a windowed slice, never raw HU.
+Readers of display-windowed rasters (PNG/JPEG/TIFF) record the window they assumed, so the
+type and its arithmetic sit here, below `vliqa.io`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-from vliqa.errors import UnknownNameError
-from vliqa.io.image import CTImage, Window
+from vliqa.errors import InvalidImageError, UnknownNameError
+
+if TYPE_CHECKING:  # annotations only: vliqa.core.image imports this module
+    from vliqa.core.image import CTImage
+
+
+@dataclass(frozen=True)
+class Window:
+    """A display window: level (centre) and width in HU."""
+
+    level: float
+    width: float
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        if not np.isfinite(self.level) or not np.isfinite(self.width) or self.width <= 0:
+            raise InvalidImageError(
+                f"window level={self.level} width={self.width} is invalid",
+                hint="the width must be a positive number of HU",
+            )
+
+    @property
+    def low_hu(self) -> float:
+        return self.level - self.width / 2.0
+
+    @property
+    def high_hu(self) -> float:
+        return self.level + self.width / 2.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "level": float(self.level), "width": float(self.width)}
+
 
 #: Standard presets (width, level in HU) as used by radiologists and the LDCTIQAC 2023 challenge.
 PRESETS: dict[str, Window] = {

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from vliqa.io.image import CTImage
+from vliqa.core import CTImage
 
 #: Slices smaller than this on a side are thumbnails or patches, not CT slices the models saw.
 MIN_SIDE_PX = 64
@@ -116,8 +117,6 @@ def _colour_reason(image: CTImage) -> str | None:
     source = Path(image.source) if image.source else None
     if source is not None and source.is_file():
         try:
-            from PIL import Image
-
             with Image.open(source) as im:
                 rgb = np.asarray(im.convert("RGB"), dtype=np.float32)
         except OSError:  # unreadable now: keep the loader's word that it was colour
