@@ -12,9 +12,10 @@ simulator's streak makers (sparse view, metal, residual denoiser streaks) and ri
   streaks for the ring index, NLM smoothing, blur), as a median.
 
 Predictors: `streak_rms_hu` / `ring_rms_hu` (vliqa.ct.artifacts_index), the noise-sigma, BRISQUE and PIQE
-baselines, and the shipped scorer's artifacts aspect (4 - aspect, so higher = worse).
+baselines, and every shipped model's overall score and artifacts aspect (4 - score, so higher = worse).
 
-Run: `.venv/bin/python bench/artifact_index_bench.py` (results: BENCHMARKS.md, "Streak and ring indices").
+Run: `.venv/bin/python bench/artifact_index_bench.py [--markdown FILE]` (results: BENCHMARKS.md, "Streak and ring
+indices"; the indices on clean real series: `bench/labels_real_check.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _report import Report
 from labels_real_check import real_series
 from rich.console import Console
 from rich.progress import track
@@ -35,6 +37,7 @@ import vliqa
 from vliqa.ct.artifacts_index import ring_index, streak_index
 from vliqa.io import load
 from vliqa.metrics.baselines import quality_sign, score_images
+from vliqa.models import shipped_models
 from vliqa.simulate import get_degradation
 
 SEVERITIES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -57,19 +60,38 @@ def slices() -> list[tuple[str, Any]]:
     return out
 
 
-def predictors(model: Any) -> dict[str, Any]:
-    def aspect(images: list) -> np.ndarray:
-        return 4.0 - np.asarray(model.predict(images).aspects["artifacts"])
+def predictors(loaded: dict[str, Any]) -> dict[str, Any]:
+    """Gives name -> function(images) -> values (higher = worse) of the indices, the baselines and the models.
+
+    Each model gives 4 - its overall score and, where it has one of its own, 4 - its artifacts aspect (the reader
+    model takes its artifacts aspect from the default scorer, so that column would repeat the default's).
+    """
+    last: dict[str, Any] = {}  # the last model, images and predictions: the aspect reuses the overall's call
+
+    def predict(name: str, images: list) -> Any:
+        if last.get("name") != name or last.get("images") is not images:
+            last.update(name=name, images=images, predictions=loaded[name].predict(images))
+        return last["predictions"]
+
+    def overall(name: str):
+        return lambda images: 4.0 - np.asarray(predict(name, images).overall)
+
+    def aspect(name: str):
+        return lambda images: 4.0 - np.asarray(predict(name, images).aspects["artifacts"])
 
     def baseline(name: str):
         return lambda images: -quality_sign(name) * np.asarray(score_images(name, images))
 
-    return {
+    out = {
         "streak_rms_hu": lambda images: np.array([streak_index(im) for im in images]),
         "ring_rms_hu": lambda images: np.array([ring_index(im) for im in images]),
         **{b: baseline(b) for b in BASELINES},
-        "scorer artifacts (4 - aspect)": aspect,
     }
+    for name in loaded:
+        out[f"{name} overall (4 - score)"] = overall(name)
+        if name != "reader":
+            out[f"{name} artifacts aspect (4 - aspect)"] = aspect(name)
+    return out
 
 
 def auc(negatives: np.ndarray, positives: np.ndarray) -> float:
@@ -81,11 +103,14 @@ def auc(negatives: np.ndarray, positives: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default")
+    parser.add_argument("--model", action="append", help="model name or checkpoint folder (repeatable); default: "
+                                                         "every shipped model")
     parser.add_argument("--json", default="out/artifact_index_bench.json")
+    parser.add_argument("--markdown", type=Path, help="write the tables here as GitHub markdown")
     args = parser.parse_args()
+    report = Report("Streak and ring indices on real CT")
     console = Console(width=150)
-    preds = predictors(vliqa.load_model(args.model))
+    preds = predictors({n: vliqa.load_model(n) for n in args.model or shipped_models()})
     cases = slices()
     values: dict[str, dict[str, dict[float, list]]] = {}
     for maker in sorted(set(STREAK_MAKERS + RING_MAKERS + OTHERS)):
@@ -100,12 +125,12 @@ def main() -> None:
     result: dict[str, Any] = {"slices": [c for c, _ in cases], "predictors": names, "tau": {}, "auc": {}, "spec": {}}
 
     table = Table(title=f"severity vs predictor on {len(cases)} real slices: mean per-slice Kendall τ / AUC clean vs "
-                        "severity ≥ 0.5 (pooled)")
-    table.add_column("artefact")
-    for n in names:
-        table.add_column(n, justify="right")
+                        "severity ≥ 0.5 (pooled); higher = worse for every predictor")
+    table.add_column("predictor")
     for maker in STREAK_MAKERS + RING_MAKERS:
-        cells = []
+        table.add_column(maker, justify="right")
+    cells: dict[str, list[str]] = {n: [] for n in names}
+    for maker in STREAK_MAKERS + RING_MAKERS:
         for k, n in enumerate(names):
             grid = np.array([values[maker][s][k] for s in SEVERITIES])  # severities x slices
             taus = [kendalltau(SEVERITIES, grid[:, j]).statistic for j in range(grid.shape[1])]
@@ -113,9 +138,11 @@ def main() -> None:
             a = auc(grid[0], grid[2:].ravel())
             result["tau"].setdefault(maker, {})[n] = tau
             result["auc"].setdefault(maker, {})[n] = a
-            cells.append(f"{tau:+.2f} / {a:.2f}")
-        table.add_row(maker, *cells)
+            cells[n].append(f"{tau:+.2f} / {a:.2f}")
+    for n in names:
+        table.add_row(n, *cells[n])
     console.print(table)
+    report.add(table)
 
     spec = Table(title="median value: clean slices and after artefacts an index should not count (severity 0.7)")
     spec.add_column("predictor")
@@ -129,6 +156,10 @@ def main() -> None:
         result["spec"][n] = row
         spec.add_row(n, *(f"{row[c]:.2f}" for c in cols))
     console.print(spec)
+    report.add(spec)
+    if len({c.split(" #")[0] for c, _ in cases}) == 1:
+        report.not_run("The head, chest and thorax slices", "../shared/data (or $VLIQA_SHARED_DATA)")
+    report.write(args.markdown)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=1))
     console.print(f"wrote {args.json}")

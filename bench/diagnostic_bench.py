@@ -5,8 +5,9 @@ and compares the diagnostic overall score with the physics overall score the bui
 (kept in measures as "physics_overall"): SRCC and PLCC over all images, by region and by
 recipe family, and SRCC restricted to phantoms with lesions (where truth is informative).
 
-Run: .venv/bin/python bench/diagnostic_bench.py [--data /tmp/dq] [--n 80] [--size 256] [--seed 1]
-(the dataset is the one `vliqa data build --source phantom --n 80 --size 256 --out /tmp/dq --seed 1` makes)
+Run: .venv/bin/python bench/diagnostic_bench.py [--data /tmp/dq] [--n 80] [--size 256] [--seed 1] [--markdown FILE]
+(the dataset is the one `vliqa data build --source phantom --n 80 --size 256 --out /tmp/dq --seed 1` makes; it is
+built when --data holds none, and reused otherwise: give a fresh folder after a label change)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _report import Report
 from rich.console import Console
 from rich.table import Table
 
@@ -45,7 +47,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--model", default="lesion_net")
+    parser.add_argument("--markdown", type=Path, help="write the tables here as GitHub markdown")
     args = parser.parse_args()
+    report = Report("MedQM-D diagnostic labels")
     console = Console(width=120)
     src = ensure_dataset(args.data, args.n, args.size, args.seed)
     physics_rows = read_manifest(src).to_pylist()
@@ -79,9 +83,10 @@ def main() -> None:
     loss = np.array([json.loads(r["measures"])["diagnostic_loss"] for r in rows], dtype=float)
     lesions = np.array(["lesion_cnr_ratio" in json.loads(by_id[r["id"]]["measures"]) for r in rows])
 
-    table = Table(title=f"MedQM-D ({args.model}) vs physics overall, {len(rows)} images of {src}")
+    table = Table(title=f"MedQM-D ({args.model}) overall against the physics overall label, {len(rows)} phantom images "
+                        f"({args.size} px, seed {args.seed})")
     for col in ("subset", "n", "SRCC", "PLCC", "mean diag", "mean phys"):
-        table.add_column(col)
+        table.add_column(col, justify="left" if col == "subset" else "right")
 
     def add(name: str, sel: np.ndarray) -> None:
         if sel.sum() < 3:
@@ -96,10 +101,15 @@ def main() -> None:
     for key in ("region", "family"):
         for value in sorted({r[key] for r in rows}):
             add(f"{key}={value}", np.array([r[key] == value for r in rows]))
+    lines = (f"SRCC(-diagnostic loss, physics overall) = {srcc(-loss, phys):.3f} (the mapping is monotone: same ranks)",
+             f"SRCC(-pseudo-truth loss, physics overall) = {srcc(-np.array(pseudo), phys):.3f} (no truth used: the "
+             "model's own output on the reference as the lesion mask, as real rows get it)",
+             f"seconds per image (relabel, 2 images through the net + phantom regeneration): {per_image_s:.3f}")
     console.print(table)
-    console.print(f"SRCC(-diagnostic loss, physics overall) = {srcc(-loss, phys):.3f} (the mapping is monotone: same ranks)")
-    console.print(f"SRCC(-pseudo-truth loss, physics overall) = {srcc(-np.array(pseudo), phys):.3f} (no truth used)")
-    console.print(f"seconds per image (relabel, 2 images through the net + phantom regeneration): {per_image_s:.3f}")
+    for line in lines:
+        console.print(line)
+    report.add(table)
+    report.note("; ".join(lines) + ".")
 
     per_step: dict[str, list[tuple[float, float]]] = {}
     for r, d, p in zip(rows, diag, phys, strict=True):
@@ -107,11 +117,13 @@ def main() -> None:
             per_step.setdefault(step["name"], []).append((d, p))
     steps = Table(title="mean score by degradation (images holding it)")
     for col in ("degradation", "n", "mean diag", "mean phys"):
-        steps.add_column(col)
+        steps.add_column(col, justify="left" if col == "degradation" else "right")
     for name, vals in sorted(per_step.items()):
         arr = np.array(vals)
         steps.add_row(name, str(len(arr)), f"{arr[:, 0].mean():.2f}", f"{arr[:, 1].mean():.2f}")
     console.print(steps)
+    report.add(steps)
+    report.write(args.markdown)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@
 5. Throughput on 512 x 512 slices, end to end from DICOM files (read, decode, window, score), as slices/s and as
    ratios to the bare DICOM decode rate and to the fastest classical baseline, all interleaved in this process.
 
-Run: `.venv/bin/python bench/scorer_bench.py --model default [--model runs/other] [--data data/ctiqa-default]`
-(results: BENCHMARKS.md, "Scorer").
+Run: `.venv/bin/python bench/scorer_bench.py [--model default] [--model runs/other] [--data data/ctiqa-default]
+[--markdown FILE]` (models: every shipped model unless given; results: BENCHMARKS.md, "Scorer"). Without the dataset
+(`make dataset`) part 1 is reported as not run and the others run.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _report import Report
 from io_bench import bare_pydicom
 from labels_real_check import real_series
 from rich.console import Console
@@ -53,7 +55,7 @@ def scores_of(predictor: Any, images: list) -> np.ndarray:
     return np.asarray(predictor.predict(images).overall, dtype=np.float64)
 
 
-def held_out(console: Console, data: str, model_names: list[str]) -> dict[str, Any]:
+def held_out(console: Console, report: Report, data: str, model_names: list[str]) -> dict[str, Any]:
     result = evaluate(data, [*model_names, "all-baselines"], split="test", n_boot=500, progress=True)
     table = Table(title=f"held-out test split of {data} (n = {len(result.data.targets)})")
     for col in ("predictor", "PLCC", "SRCC", "KRCC", "PLCC+SRCC+KRCC", "RMSE", "SRCC 95 % CI"):
@@ -71,6 +73,7 @@ def held_out(console: Console, data: str, model_names: list[str]) -> dict[str, A
         out[p.name] = {"plcc": r.plcc, "srcc": r.srcc, "krcc": r.krcc, "sum": r.ldctiqac, "rmse_logistic": r.rmse_logistic,
                        "pairwise_accuracy": r.pairwise_accuracy, "by_degradation": p.by_group}
     console.print(table)
+    report.add(table)
     # real CT and phantoms apart: one real test patient, so a score scale that differs between the two kinds shows here
     import pyarrow.parquet as pq
 
@@ -91,10 +94,11 @@ def held_out(console: Console, data: str, model_names: list[str]) -> dict[str, A
             cells.append(f"{value:.3f}")
         by_kind.add_row(p.name, *cells)
     console.print(by_kind)
+    report.add(by_kind)
     return out
 
 
-def dose_and_denoise(console: Console, predictors: dict[str, Any]) -> dict[str, Any]:
+def dose_and_denoise(console: Console, report: Report, predictors: dict[str, Any]) -> dict[str, Any]:
     low_dose = get_degradation("low_dose")
     names = list(predictors)
     dose_table = Table(title="Kendall τ between dose (100/50/25/10/5 %) and score, real slices")
@@ -142,10 +146,12 @@ def dose_and_denoise(console: Console, predictors: dict[str, Any]) -> dict[str, 
             out["denoise"][f"{series} / {den}"] = entry
     console.print(dose_table)
     console.print(den_table)
+    report.add(dose_table)
+    report.add(den_table)
     return out
 
 
-def dicom_vs_png(console: Console, model_names: list[str]) -> dict[str, Any]:
+def dicom_vs_png(console: Console, report: Report, model_names: list[str]) -> dict[str, Any]:
     vol = load(bundled_samples_dir() / "abdomen_ct_dicom")
     slices = [vol.slice(i) for i in range(len(vol))]
     out = {}
@@ -165,6 +171,7 @@ def dicom_vs_png(console: Console, model_names: list[str]) -> dict[str, Any]:
     for n, r in out.items():
         table.add_row(n, f"{r['max_abs_diff']:.3f}", f"{r['mean_abs_diff']:.3f}", str(r["n"]))
     console.print(table)
+    report.add(table)
     return out
 
 
@@ -184,7 +191,7 @@ def uncompressed_copy(series: Path, out: Path) -> Path:
     return out
 
 
-def throughput(console: Console, model_name: str, repeats: int) -> dict[str, Any]:
+def throughput(console: Console, report: Report, model_name: str, repeats: int) -> dict[str, Any]:
     """Slices/s end to end from DICOM files (read, decode, window, score, build the Assessment) on 2 cores.
 
     Beside it, in the same process and interleaved: the bare pydicom decode of the same files, the model alone on
@@ -221,14 +228,16 @@ def throughput(console: Console, model_name: str, repeats: int) -> dict[str, Any
                     runs[b].append((time.perf_counter() - t) * len(slices) / 4)
             rate = {k: len(slices) / statistics.median(v) for k, v in runs.items()}
             fastest = max(baselines, key=lambda b: rate[b]) if baselines else None
-            table = Table(title=f"throughput from {label} DICOM, 512x512 slices, 2 cores, median of {repeats}")
+            table = Table(title=f"{model_name}: throughput from {label} DICOM, {len(slices)} slices of 512x512, 2 cores, "
+                                f"median of {repeats}, interleaved")
             for col in ("path", "slices/s", "ratio to decode"):
                 table.add_column(col, justify="right" if col != "path" else "left")
             for k, v in rate.items():
                 table.add_row(k, f"{v:.1f}", f"{v / rate['decode']:.3f}")
-            console.print(table)
             if fastest:
-                console.print(f"end to end / fastest baseline ({fastest}): {rate['end_to_end'] / rate[fastest]:.2f}")
+                table.caption = f"end to end / fastest baseline ({fastest}): {rate['end_to_end'] / rate[fastest]:.2f}"
+            console.print(table)
+            report.add(table)
             out[label] = {"rates": rate, "fastest_baseline": fastest,
                           "ratio_end_to_end_to_decode": rate["end_to_end"] / rate["decode"],
                           "ratio_end_to_end_to_fastest_baseline": rate["end_to_end"] / rate[fastest] if fastest else None}
@@ -237,26 +246,35 @@ def throughput(console: Console, model_name: str, repeats: int) -> dict[str, Any
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", help="model name or checkpoint folder (repeatable); default: default")
+    parser.add_argument("--model", action="append",
+                        help="model name or checkpoint folder (repeatable); default: every shipped model")
     parser.add_argument("--data", default="data/ctiqa-default", help="dataset folder with a test split")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip", action="append", default=[], choices=["held_out", "real", "png", "speed"])
     parser.add_argument("--json", type=Path, help="write all results here")
+    parser.add_argument("--markdown", type=Path, help="write the tables here as GitHub markdown")
     args = parser.parse_args()
-    model_names = args.model or ["default"]
+    model_names = args.model or models.shipped_models()
+    report = Report("Scorer")
+    report.note(f"Models: {', '.join(model_names)}; every baseline of `vliqa.metrics.baselines` beside them.")
     console = Console(width=170)
     torch.set_num_threads(2)
     results: dict[str, Any] = {"models": model_names}
-    if "held_out" not in args.skip and Path(args.data).is_dir():
-        results["held_out"] = held_out(console, args.data, model_names)
+    if "held_out" not in args.skip:
+        if Path(args.data).is_dir():
+            results["held_out"] = held_out(console, report, args.data, model_names)
+        else:
+            report.not_run(f"Held-out test split of {args.data}",
+                           f"{args.data} (`make dataset`, about 1 h on 2 cores)")
     if "real" not in args.skip:
         predictors: dict[str, Any] = {n: models.load(n) for n in model_names}
         predictors.update({b.name: BaselinePredictor(b.name) for b in list_baselines()})
-        results["real"] = dose_and_denoise(console, predictors)
+        results["real"] = dose_and_denoise(console, report, predictors)
     if "png" not in args.skip:
-        results["png"] = dicom_vs_png(console, model_names)
+        results["png"] = dicom_vs_png(console, report, model_names)
     if "speed" not in args.skip:
-        results["speed"] = throughput(console, model_names[0], args.repeats)
+        results["speed"] = throughput(console, report, model_names[0], args.repeats)
+    report.write(args.markdown)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=float))
 
