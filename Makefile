@@ -16,7 +16,7 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 
-# The main job: assess the bundled 20-slice abdomen series with the shipped default scorer.
+# The main job: assess the bundled 20-slice abdomen series with the shipped default (reader) model.
 demo: install
 	mkdir -p out
 	$(BIN)/vliqa assess $(SAMPLE) --plot out/demo_quality.png --heatmap out/demo_heatmaps
@@ -34,13 +34,37 @@ test-all: install-dev
 lint: install-dev
 	$(BIN)/ruff check src tests bench
 
+# Every benchmark, each writing its current tables into out/bench/, then BENCHMARKS.md assembled from them (about
+# 30-60 min on 2 cores). A script that fails leaves its section saying so (and `make bench` fails at the end); one
+# whose input is absent says what it needs: the scorer's held-out split `make dataset`, the reader benchmark
+# ../shared/data, the reference check a virtualenv at REFERENCE_PYTHON (bench/baselines_reference_check.py).
+BENCH_OUT := out/bench
+REFERENCE_PYTHON ?= /tmp/refvenv/bin/python
+SHIPPED_MODELS = $(shell $(BIN)/python -c "from vliqa.models import shipped_models; print(*shipped_models())")
 bench: install-dev
-	$(BIN)/python bench/io_bench.py
-	$(BIN)/python bench/simulate_bench.py
-	$(BIN)/python bench/dataset_bench.py
-	$(BIN)/python bench/baselines_bench.py
-	$(BIN)/python bench/metrics_bench.py
-	$(BIN)/python bench/text_bench.py
+	rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
+	-$(BIN)/python bench/reader_bench.py $(foreach m,$(SHIPPED_MODELS),--model $(m)) \
+	    $(if $(wildcard runs/reader_oof/oof_nr.json),--oof reader=runs/reader_oof/oof_nr.json) \
+	    $(if $(wildcard runs/reader_oof/oof_fr.json),--oof-fr reader=runs/reader_oof/oof_fr.json) \
+	    --json $(BENCH_OUT)/reader_bench.json --markdown $(BENCH_OUT)/readers.md
+	-$(BIN)/python bench/scorer_bench.py $(foreach m,$(SHIPPED_MODELS),--model $(m)) \
+	    $(foreach m,runs/scorer-regrank runs/regressor,$(if $(wildcard $(m)/config.json),--model $(m))) \
+	    --data data/ctiqa-default --json $(BENCH_OUT)/scorer_bench.json --markdown $(BENCH_OUT)/scorer.md
+	-$(BIN)/python bench/artifact_index_bench.py --json $(BENCH_OUT)/artifact_index_bench.json --markdown $(BENCH_OUT)/artifact_index.md
+	-$(BIN)/python bench/diagnostic_bench.py --data $(BENCH_OUT)/diagnostic_data --markdown $(BENCH_OUT)/diagnostic.md
+	-$(BIN)/python bench/labels_real_check.py --markdown $(BENCH_OUT)/labels.md
+	-$(BIN)/python bench/baselines_bench.py --markdown $(BENCH_OUT)/baselines.md
+	-if [ -x "$(REFERENCE_PYTHON)" ]; then $(BIN)/python bench/baselines_reference_check.py \
+	    --reference-python "$(REFERENCE_PYTHON)" --markdown $(BENCH_OUT)/baselines_reference.md; fi
+	-$(BIN)/python bench/io_bench.py --markdown $(BENCH_OUT)/io.md
+	-if $(BIN)/python bench/simulate_bench.py --help | grep -q -- --markdown; then \
+	    $(BIN)/python bench/simulate_bench.py --markdown $(BENCH_OUT)/simulate.md; \
+	else $(BIN)/python bench/_report.py capture "CT simulator" $(BENCH_OUT)/simulate.md -- $(BIN)/python bench/simulate_bench.py; fi
+	-$(BIN)/python bench/fan_bench.py --markdown $(BENCH_OUT)/fan.md
+	-$(BIN)/python bench/dataset_bench.py --markdown $(BENCH_OUT)/dataset.md
+	-$(BIN)/python bench/metrics_bench.py --markdown $(BENCH_OUT)/metrics.md
+	-$(BIN)/python bench/text_bench.py --markdown $(BENCH_OUT)/text.md
+	REFERENCE_PYTHON="$(REFERENCE_PYTHON)" $(BIN)/python bench/assemble.py --dir $(BENCH_OUT) --out BENCHMARKS.md
 
 # The shipped default training set (8000 images): real CT from the bundled samples and ../shared/data plus
 # 600 phantoms (6400 images), and a supplement whose references are the real slices re-acquired at 25-60 HU
@@ -82,16 +106,16 @@ train-reader: install
 # Agreement with radiologists on real CT: every shipped model beside every baseline (BENCHMARKS.md, "Readers").
 bench-readers: install
 	mkdir -p out
-	$(BIN)/python bench/reader_bench.py --model reader --model default \
+	$(BIN)/python bench/reader_bench.py --model reader --model medqm \
 	    --oof reader=runs/reader_oof/oof_nr.json --oof-fr reader=runs/reader_oof/oof_fr.json --json out/reader_bench.json --markdown out/reader_bench.md
 
 # The shipped default scorer (MedQM-I), trained on `make dataset`'s output, copied into the package.
 train-scorer: install
 	$(BIN)/vliqa train scorer --data data/ctiqa-default --out runs/scorer-default --config configs/scorer_default.json
-	mkdir -p src/vliqa/models/default
+	mkdir -p src/vliqa/models/medqm
 	cp runs/scorer-default/config.json runs/scorer-default/model.safetensors runs/scorer-default/MODEL_CARD.md \
-	   runs/scorer-default/train_config.json src/vliqa/models/default/
-	printf '\n**Shipped as** `default` (`vliqa.load("default")`): reproduce with `make dataset && make train-scorer`; held-out figures beside every baseline: `make bench-scorer` (BENCHMARKS.md, "Scorer").\n' >> src/vliqa/models/default/MODEL_CARD.md
+	   runs/scorer-default/train_config.json src/vliqa/models/medqm/
+	printf '\n**Shipped as** `medqm` (`vliqa.load("medqm")`; the default model is `reader`): reproduce with `make dataset && make train-scorer`; held-out figures beside every baseline: `make bench-scorer` (BENCHMARKS.md, "Scorer").\n' >> src/vliqa/models/medqm/MODEL_CARD.md
 
 # The regression + rank scorer the default (RPS) is compared with in the benchmark: same data and recipe, other loss.
 train-scorer-regrank: install
@@ -104,7 +128,7 @@ train-regressor: install
 # The [scorer] benchmark: held-out split, real-CT dose and denoiser checks, DICOM vs PNG, throughput.
 bench-scorer: install-dev
 	mkdir -p out
-	$(BIN)/python bench/scorer_bench.py --model default --model runs/scorer-regrank --model runs/regressor \
+	$(BIN)/python bench/scorer_bench.py --model medqm --model runs/scorer-regrank --model runs/regressor \
 	    --data data/ctiqa-default --json out/scorer_bench.json
 
 # The MedQM-D diagnostic model: a tiny lesion U-Net trained on phantoms, with its sigmoid mapping.

@@ -63,8 +63,8 @@ def slices() -> list[tuple[str, Any]]:
 def predictors(loaded: dict[str, Any]) -> dict[str, Any]:
     """Gives name -> function(images) -> values (higher = worse) of the indices, the baselines and the models.
 
-    Each model gives 4 - its overall score and, where it has one of its own, 4 - its artifacts aspect (the reader
-    model takes its artifacts aspect from the default scorer, so that column would repeat the default's).
+    Each model gives 4 - its overall score and 4 - its artifacts aspect (a column that repeats another model's, as
+    when one model takes its artifacts aspect from another, is left out of the tables by `main`).
     """
     last: dict[str, Any] = {}  # the last model, images and predictions: the aspect reuses the overall's call
 
@@ -89,8 +89,7 @@ def predictors(loaded: dict[str, Any]) -> dict[str, Any]:
     }
     for name in loaded:
         out[f"{name} overall (4 - score)"] = overall(name)
-        if name != "reader":
-            out[f"{name} artifacts aspect (4 - aspect)"] = aspect(name)
+        out[f"{name} artifacts aspect (4 - aspect)"] = aspect(name)
     return out
 
 
@@ -122,6 +121,15 @@ def main() -> None:
             per_sev[s] = [preds[p](images).tolist() for p in preds]
         values[maker] = per_sev
     names = list(preds)
+    repeats = {}  # a predictor whose every value equals an earlier one's -> that one
+    for k, n in enumerate(names):
+        same = [m for j, m in enumerate(names[:k]) if m not in repeats and all(
+            np.allclose(values[mk][s][k], values[mk][s][j], equal_nan=True) for mk in values for s in values[mk])]
+        if same:
+            repeats[n] = same[0]
+    keep = [k for k, n in enumerate(names) if n not in repeats]
+    values = {mk: {s: [v[k] for k in keep] for s, v in per.items()} for mk, per in values.items()}
+    names = [names[k] for k in keep]
     result: dict[str, Any] = {"slices": [c for c, _ in cases], "predictors": names, "tau": {}, "auc": {}, "spec": {}}
 
     table = Table(title=f"severity vs predictor on {len(cases)} real slices: mean per-slice Kendall τ / AUC clean vs "
@@ -141,6 +149,8 @@ def main() -> None:
             cells[n].append(f"{tau:+.2f} / {a:.2f}")
     for n in names:
         table.add_row(n, *cells[n])
+    if repeats:
+        table.caption = "; ".join(f"{n}: the same values as {m}" for n, m in repeats.items()) + "."
     console.print(table)
     report.add(table)
 

@@ -6,7 +6,7 @@ OpenCV, removed SciPy calls), so they live in a scratch virtualenv:
     python -m venv /tmp/refvenv
     /tmp/refvenv/bin/pip install numpy scipy pillow scikit-image brisque==0.2.0 scikit-video==1.1.11 pypiqe==1.2 \
         opencv-python-headless libsvm-official
-    .venv/bin/python bench/baselines_reference_check.py --reference-python /tmp/refvenv/bin/python
+    .venv/bin/python bench/baselines_reference_check.py --reference-python /tmp/refvenv/bin/python [--markdown FILE]
 
 This builds 21 display images (3 bundled abdomen slices, each clean, with
 added Gaussian noise of 20/50/100 HU, and blurred with sigma 1/2/3 px), scores
@@ -139,8 +139,9 @@ def export_params(folder: Path) -> None:
     )
 
 
-def compare(reference_python: str) -> None:
-    """Scores the image set here and with the reference packages, and prints their correlations."""
+def compare(reference_python: str, markdown: Path | None = None) -> None:
+    """Scores the image set here and with the reference packages, and prints their correlations (a table: `markdown`)."""
+    from _report import Report
     from rich.console import Console
     from rich.table import Table
     from scipy import stats
@@ -163,9 +164,14 @@ def compare(reference_python: str) -> None:
         "brisque (package mode)": np.array([brisque(d, zero_is_right=True) for d in display]),
         "piqe": np.array([piqe(d) for d in display]),
     }
-    table = Table(title=f"vliqa vs reference packages on {len(display)} CT display images")
+    report = Report("Classical baselines against their reference packages")
+    table = Table(title=f"vliqa vs reference packages on {len(display)} CT display images (3 real abdomen slices: clean, "
+                        "noise 20/50/100 HU, blur 1/2/3 px)",
+                  caption="skvideo mode: flat (air) patches kept, keep_flat_patches=True; package mode: exact zeros "
+                          "counted as positive MSCN values, zero_is_right=True. The defaults follow the papers' MATLAB "
+                          "references.")
     for col in ("metric", "reference", "Pearson r", "Spearman rho", "median |diff|", "vliqa range", "reference range"):
-        table.add_column(col)
+        table.add_column(col, justify="left" if col in ("metric", "reference") else "right")
     for label, mine in ours.items():
         key = label.split()[0]
         theirs, refname = ref[key], {"niqe": "scikit-video 1.1.11", "brisque": "brisque 0.2.0", "piqe": "pypiqe 1.2"}[key]
@@ -180,10 +186,8 @@ def compare(reference_python: str) -> None:
         )
     console = Console(width=150)
     console.print(table)
-    console.print(
-        "skvideo mode: flat (air) patches kept, keep_flat_patches=True; package mode: exact zeros counted as "
-        "positive MSCN values, zero_is_right=True. The defaults follow the papers' MATLAB references."
-    )
+    report.add(table)
+    report.write(markdown)
     per_image = Table(title="per image")
     for col in ("image", "niqe", "niqe ref", "brisque", "brisque ref", "piqe", "piqe ref"):
         per_image.add_column(col)
@@ -200,13 +204,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reference-python", help="interpreter of a virtualenv holding the reference packages")
     parser.add_argument("--score-reference", nargs=2, metavar=("IMAGES", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--export-params", metavar="DIR", help="rewrite the vendored parameter files into DIR")
+    parser.add_argument("--markdown", type=Path, help="write the comparison table here as GitHub markdown")
     args = parser.parse_args(argv)
     if args.score_reference:
         score_reference(Path(args.score_reference[0]), Path(args.score_reference[1]))
     elif args.export_params:
         export_params(Path(args.export_params))
     elif args.reference_python:
-        compare(args.reference_python)
+        compare(args.reference_python, args.markdown)
     else:
         parser.error("give --reference-python PATH (see the module docstring)")
 

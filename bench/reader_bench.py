@@ -14,7 +14,7 @@ e. Phantom dose series (10, 25, 55, 100 % dose): Kendall tau between score and d
 f. Export check: bundled DICOM slices against 8-bit exports of themselves (windows, lifted air, JPEG, resizing,
    a colour overlay), written with Pillow and read back with `vliqa.load` as a user would.
 
-Run: `.venv/bin/python bench/reader_bench.py [--model default] [--oof NAME=FILE] --json out.json --markdown out.md`
+Run: `.venv/bin/python bench/reader_bench.py [--model reader] [--oof NAME=FILE] --json out.json --markdown out.md`
 (the data root is $VLIQA_SHARED_DATA or ../shared/data; `--quick` scores a few images of each section).
 """
 
@@ -647,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     console = Console(width=220)
     root = resolve_root(args.data_root)
-    model_names = args.model or ["default"]
+    model_names = args.model or ["reader", "medqm"]
     oof = dict(read_oof(spec, root) for spec in args.oof)
     fr_oof = dict(read_oof(spec, root) for spec in args.oof_fr)
     predictors = [model_predictor(n) for n in model_names]

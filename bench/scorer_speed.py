@@ -8,6 +8,8 @@ The scorer side starts from CTImages already in memory and includes windowing (3
 mask at 512 px), the encoder, the attention and the expert head, in eval mode, untrained weights.
 
 Run: `.venv/bin/python bench/scorer_speed.py [--repeats 7] [--threads 2] [--batch 16]`
+A development check of the architecture (`make bench` leaves it out): the shipped models' throughput, end to end from
+DICOM files beside the decode and the baselines, is in the scorer benchmark (`bench/scorer_bench.py`).
 """
 
 from __future__ import annotations

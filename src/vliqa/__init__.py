@@ -48,7 +48,7 @@ _models.register_predictor_source("baseline", _baseline_names, _baseline_predict
 def load(path_or_obj: Any, **kwargs: Any) -> Any:
     """Gives what `path_or_obj` holds: a CT image or volume, or a quality model.
 
-    A checkpoint folder (model.safetensors + config.json), a shipped model name ("default") or a baseline name
+    A checkpoint folder (model.safetensors + config.json), a shipped model name ("default" = the reader model, "medqm") or a baseline name
     ("brisque") gives the model, ready to predict (`vliqa.models.load`); anything else is read as CT by `vliqa.io.load` (files, folders,
     DICOM series, arrays of HU, Pillow images; keyword arguments such as `window` go there). Use
     `vliqa.load_image` / `vliqa.load_model` to say which one you mean.

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from vliqa.assessment import assessment_from_dict
@@ -21,6 +22,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([VLIQA, *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_json_of_a_series_parses_and_round_trips(tiny_checkpoint, head_series):
     r = run("assess", str(head_series), "--model", str(tiny_checkpoint), "--format", "json", "--no-measures")
     assert r.returncode == 0, r.stderr
@@ -30,6 +32,7 @@ def test_json_of_a_series_parses_and_round_trips(tiny_checkpoint, head_series):
     assert volume.summary.n_slices == 2 and volume.model == "tiny_medqm"
 
 
+@pytest.mark.slow
 def test_jsonl_and_csv_are_machine_readable(tiny_checkpoint, abdomen_volume, tmp_path):
     files = list(abdomen_volume.slice_sources[:2])
     r = run("assess", *files, "--model", str(tiny_checkpoint), "--format", "jsonl")
@@ -42,6 +45,7 @@ def test_jsonl_and_csv_are_machine_readable(tiny_checkpoint, abdomen_volume, tmp
     assert len(rows) == 1 and 0 <= float(rows[0]["score"]) <= 4 and rows[0]["out_of_distribution"] == "0"
 
 
+@pytest.mark.slow
 def test_table_heatmaps_and_plot_for_a_series(tiny_checkpoint, head_series, tmp_path):
     r = run("assess", str(head_series), "--model", str(tiny_checkpoint), "--heatmap", str(tmp_path / "maps"),
             "--plot", str(tmp_path / "plot.png"), "--no-measures")
@@ -54,6 +58,7 @@ def test_table_heatmaps_and_plot_for_a_series(tiny_checkpoint, head_series, tmp_
             assert im.format == "PNG" and im.size[0] > 300
 
 
+@pytest.mark.slow
 def test_photo_is_flagged_and_corrupt_file_is_one_clean_line_and_exit_1(tiny_checkpoint, tmp_path):
     photo = np.zeros((96, 96, 3), np.uint8)
     photo[..., 0], photo[..., 2] = 220, 30
@@ -70,6 +75,7 @@ def test_photo_is_flagged_and_corrupt_file_is_one_clean_line_and_exit_1(tiny_che
     assert result["out_of_distribution"] is True and "colour" in result["ood_reason"]
 
 
+@pytest.mark.slow
 def test_unknown_model_is_a_clean_error(head_series):
     r = run("assess", str(head_series), "--model", "nope")
     assert r.returncode == 1 and "unknown model 'nope'" in r.stderr and "Traceback" not in r.stderr
@@ -82,6 +88,7 @@ def test_cli_aspect_columns_follow_the_registry_order():
     assert CLI_ASPECTS == ASPECTS
 
 
+@pytest.mark.slow
 def test_a_baseline_is_a_model_name_of_assess(head_series, tmp_path):
     r = run("assess", str(head_series), "--model", "brisque", "--format", "json", "--no-measures",
             "--plot", str(tmp_path / "plot.png"))
@@ -97,6 +104,7 @@ def test_a_baseline_is_a_model_name_of_assess(head_series, tmp_path):
     assert [row["scale"] for row in rows] == ["own", "own"] and rows[0]["level"] == ""
 
 
+@pytest.mark.slow
 def test_reference_option_scores_full_reference_with_the_reader(abdomen_volume):
     one = abdomen_volume.slice_sources[0]
     r = run("assess", one, "--model", "reader", "--reference", one, "--format", "json", "--no-measures")

@@ -182,6 +182,7 @@ def test_a_baseline_name_is_a_model_scored_on_its_own_scale(abdomen_volume):
     assert assessment_from_dict(data).to_dict() == data
 
 
+@pytest.mark.slow
 def test_assess_inputs_reads_each_input_once_and_writes_its_figures(tiny_checkpoint, abdomen_volume, tmp_path):
     bad = tmp_path / "broken.dcm"
     bad.write_bytes(b"DICM not really")

@@ -22,14 +22,14 @@ from vliqa.io.write import save_preview_png
 from vliqa.models.scorer import MedQMScorer
 from vliqa.simulate import get_degradation
 
-DEFAULT = Path(models.__file__).resolve().parent / "default"
+DEFAULT = Path(models.__file__).resolve().parent / "medqm"
 REPO = Path(__file__).resolve().parents[2]
 VLIQA = str(Path(sys.executable).with_name("vliqa"))
 
 
 @pytest.fixture(scope="module")
 def default():
-    return vliqa.load("default")
+    return vliqa.load("medqm")
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,8 @@ def abdomen_slice(abdomen_series: Path) -> CTImage:
 
 
 def test_default_is_shipped_small_with_a_card_and_loads_by_name(default):
-    assert isinstance(default.model, MedQMScorer) and default.name == "default"
-    assert "default" in models.shipped_models()
+    assert isinstance(default.model, MedQMScorer) and default.name == "medqm"
+    assert "medqm" in models.shipped_models()
     size = sum(f.stat().st_size for f in DEFAULT.iterdir())
     assert size <= 25 * 1024 * 1024
     assert (DEFAULT / "MODEL_CARD.md").stat().st_size > 0
@@ -67,6 +67,7 @@ def test_dicom_slice_and_its_png_export_score_within_0_2(default, abdomen_slice,
     assert abs(scores[0] - scores[1]) <= 0.2, scores
 
 
+@pytest.mark.slow
 def test_less_dose_scores_lower_on_a_real_slice(default, abdomen_slice):
     low_dose = get_degradation("low_dose")
     images = [abdomen_slice] + [low_dose(abdomen_slice, dose_fraction=d, seed=1) for d in (0.25, 0.05)]
@@ -74,10 +75,11 @@ def test_less_dose_scores_lower_on_a_real_slice(default, abdomen_slice):
     assert scores[0] > scores[1] > scores[2], scores
 
 
+@pytest.mark.slow
 def test_python_api_and_cli_use_the_default(abdomen_series, tmp_path):
     files = sorted(p for p in abdomen_series.iterdir() if p.name.startswith("CT."))
     result = vliqa.assess(files[0], measures=False)
-    assert result.model == "default" and 0.0 <= result.score <= 4.0 and not result.out_of_distribution
+    assert result.model == "medqm" and 0.0 <= result.score <= 4.0 and not result.out_of_distribution
     r = subprocess.run([VLIQA, "assess", str(files[0]), "--format", "json", "--no-measures"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr

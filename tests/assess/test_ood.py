@@ -145,6 +145,7 @@ def _slices(image):
     return [image.slice(i) for i in range(len(image))] if isinstance(image, CTVolume) else [image]
 
 
+@pytest.mark.slow
 def test_every_bundled_slice_has_structure(abdomen_series, head_series):
     slices = _slices(load(abdomen_series)) + _slices(load(head_series))
     assert len(slices) == 22
@@ -153,6 +154,7 @@ def test_every_bundled_slice_has_structure(abdomen_series, head_series):
         assert not check_image(image).out_of_distribution
 
 
+@pytest.mark.slow
 def test_real_dicom_and_reader_study_renders_are_not_taken_for_noise(shared_data):
     # every real slice and render beside the project: scanners, doses, kernels, PNG and JPEG (with PET overlay,
     # noise, blur and compression distortions); the colour PET-CT renders are flagged as colour, never as noise
@@ -183,6 +185,7 @@ def _with_vr(src: Path, dst: Path, keyword: str, vr: bytes) -> Path:
     return dst
 
 
+@pytest.mark.slow
 def test_cli_gives_one_line_and_exit_1_for_damaged_headers_and_flags_noise(tiny_checkpoint, head_series, tmp_path):
     dicom = _with_vr(head_series / "12.dcm", tmp_path / "flipped.dcm", "RescaleIntercept", b"XX")
     mhd = tmp_path / "two.mhd"

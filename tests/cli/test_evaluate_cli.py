@@ -51,6 +51,7 @@ def test_train_then_evaluate_from_the_command_line(dataset, tmp_path):
     assert (out / "scatter_run.png").is_file() and (out / "degradations_run.png").is_file()
 
 
+@pytest.mark.slow
 def test_reader_study_csv_with_baselines_only_writes_to_dot_evaluation(tmp_path, monkeypatch, capsys):
     from vliqa.cli.main import invoke
 
@@ -65,6 +66,7 @@ def test_reader_study_csv_with_baselines_only_writes_to_dot_evaluation(tmp_path,
     assert (tmp_path / "evaluation" / "scatter_noise_sigma.png").is_file()
 
 
+@pytest.mark.slow
 def test_missing_data_is_one_clean_line_and_exit_1(tmp_path):
     r = run("evaluate", "--data", str(tmp_path / "nowhere"), "--baselines", "all")
     assert_clean_user_error(r, "nowhere", "vliqa data build")

@@ -54,6 +54,7 @@ def abdomen_slice(abdomen_series) -> CTImage:
     return load(abdomen_series).slice(12)
 
 
+@pytest.mark.slow
 def test_real_slice_reads_routine_and_simulated_streaks_raise_the_streak_index(abdomen_slice: CTImage) -> None:
     clean = streak_index(abdomen_slice)
     assert clean < 10.0

@@ -27,6 +27,7 @@ def tiny(tmp_path_factory):
     return out, result, sources, cfg
 
 
+@pytest.mark.slow
 def test_manifest_and_pairs_follow_the_schema(tiny):
     out, result, _, _ = tiny
     table = read_manifest(out)
@@ -37,6 +38,7 @@ def test_manifest_and_pairs_follow_the_schema(tiny):
     assert pairs.num_rows == result.n_pairs
 
 
+@pytest.mark.slow
 def test_images_hold_hu_and_labels_are_on_the_scale(tiny):
     out, _, _, _ = tiny
     rows = read_manifest(out).to_pylist()
@@ -54,6 +56,7 @@ def test_images_hold_hu_and_labels_are_on_the_scale(tiny):
         json.loads(row["degradations"])
 
 
+@pytest.mark.slow
 def test_no_patient_is_in_two_splits(tiny):
     out, _, _, _ = tiny
     rows = read_manifest(out).to_pylist()

@@ -25,6 +25,7 @@ def dataset_copy(tmp_path_factory, tmp_path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_rescoring_from_measures_keeps_labels_until_the_measures_say_otherwise(dataset_copy):
     before = pq.read_table(dataset_copy / "manifest.parquet").to_pylist()
     assert rescore_physics(dataset_copy) == len(before)
@@ -52,6 +53,7 @@ def test_a_rebuilt_caption_is_the_builders_caption(dataset_copy):
     assert [caption_of(r) for r in rows] == [r["caption"] for r in rows]
 
 
+@pytest.mark.slow
 def test_upgrade_of_a_merged_folder_is_a_user_error(dataset_copy, tmp_path):
     from vliqa.data.merge import merge_datasets
 

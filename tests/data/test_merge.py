@@ -71,6 +71,7 @@ def test_bad_requests_are_user_errors(two, tmp_path):
         merge_datasets([a, tmp_path / "full"], tmp_path / "m2")
 
 
+@pytest.mark.slow
 def test_cli_merge(two, tmp_path):
     a, b = two
     r = subprocess.run([VLIQA, "data", "merge", str(a), str(b), "--out", str(tmp_path / "m")],

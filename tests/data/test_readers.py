@@ -188,7 +188,7 @@ def test_quick_bench_uses_out_of_fold_predictions_and_writes_every_section(bench
     results = json.loads(out.read_text())
     assert results["mtdgan"]["abdomen"]["oracle (CV)"]["noise_q"]["within"] == pytest.approx(1.0)
     assert results["petct"]["oracle (CV)"]["within"] == pytest.approx(1.0)
-    assert results["real_pairs"]["mayo"]["default"]["wins"] <= 4
-    assert set(results["export"]["default"]) >= {"dicom", "W350/L40", "RGB overlay"}
+    assert results["real_pairs"]["mayo"]["medqm"]["wins"] <= 4
+    assert set(results["export"]["medqm"]) >= {"dicom", "W350/L40", "RGB overlay"}
     text = md.read_text()
     assert text.startswith("### Reader benchmark") and "| oracle (CV) |" in text

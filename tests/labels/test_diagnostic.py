@@ -74,6 +74,7 @@ def test_reference_against_itself_scores_about_4():
     assert set(labels.aspects) == set(ASPECTS)
 
 
+@pytest.mark.slow
 def test_diagnostic_score_falls_as_dose_falls():
     # Head phantoms: their faint (4-15 HU) lesions are what dose takes away first (see MODEL_CARD.md).
     model = get_diagnostic_model("lesion_net")
@@ -91,6 +92,7 @@ def test_diagnostic_score_falls_as_dose_falls():
     assert mean[0] - mean[2] > 1.0, scores
 
 
+@pytest.mark.slow
 def test_dose_costs_faint_head_lesions_but_not_high_contrast_lung_nodules():
     # Task-based quality: a 3 % dose hides 4-15 HU head lesions, not 200-900 HU lung nodules.
     model = get_diagnostic_model("lesion_net")
@@ -162,6 +164,7 @@ def tiny_dataset(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_relabel_diagnostic_writes_diagnostic_labels_and_leaves_human_rows(tiny_dataset):
     before = read_manifest(tiny_dataset).to_pylist()
     (tiny_dataset / "scores.csv").write_text(f"path,score\n{before[0]['path']},1\n")
@@ -179,6 +182,7 @@ def test_relabel_diagnostic_writes_diagnostic_labels_and_leaves_human_rows(tiny_
         assert all(new[a] == old[a] for a in ASPECTS)  # aspects stay physics
 
 
+@pytest.mark.slow
 def test_recalibration_refits_only_the_mapping(tmp_path, capsys):
     import hashlib
     import json

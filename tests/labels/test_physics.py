@@ -37,6 +37,7 @@ def test_reference_against_itself_is_excellent(real_slice):
     assert all(v > 3.9 for v in lab.aspects.values())
 
 
+@pytest.mark.slow
 def test_noise_label_falls_monotonically_with_dose(real_slice):
     labs = labels_at(real_slice, "low_dose", [0.1, 0.4, 0.7, 1.0])
     noise = [lab.aspects["noise"] for lab in labs]
@@ -45,6 +46,7 @@ def test_noise_label_falls_monotonically_with_dose(real_slice):
     assert overall[0] > overall[-1] + 1.5, overall
 
 
+@pytest.mark.slow
 def test_streak_label_falls_as_views_drop(real_slice):
     labs = labels_at(real_slice, "sparse_view", [0.2, 0.6, 1.0])
     artifacts = [lab.aspects["artifacts"] for lab in labs]
@@ -57,6 +59,7 @@ def test_sharpness_label_falls_with_blur(real_slice):
     assert all(a > b for a, b in zip(sharp, sharp[1:], strict=False)), sharp
 
 
+@pytest.mark.slow
 def test_denoising_a_low_dose_slice_is_an_inverted_u(real_slice):
     """Too little smoothing leaves noise, too much makes the image waxy: the label peaks in between."""
     low = get_degradation("low_dose")(real_slice, dose_fraction=0.25, seed=5)
@@ -69,6 +72,7 @@ def test_denoising_a_low_dose_slice_is_an_inverted_u(real_slice):
     assert overall[peak] > overall[-1] + 0.8, overall
 
 
+@pytest.mark.slow
 def test_denoised_clean_slice_never_outscores_its_source(real_slice):
     source = physics_labels(real_slice, real_slice).overall
     for name in ("smooth_gaussian", "smooth_tv", "smooth_nlm", "smooth_cnn"):
@@ -121,21 +125,24 @@ def test_measures_are_recorded(real_slice):
     assert set(scores) == {"noise", "artifacts", "sharpness", "contrast", "texture"}
 
 
+SLOW = pytest.mark.slow  # the cheapest cases stay in the fast tier; the costly ones run in `make test-all`
+
+
 @pytest.mark.parametrize(
     ("name", "aspect"),
     [
         ("low_dose", "noise"),
-        ("low_dose", "contrast"),
-        ("sparse_view", "artifacts"),
-        ("ring", "artifacts"),
-        ("metal", "artifacts"),
-        ("motion", "artifacts"),
+        pytest.param("low_dose", "contrast", marks=SLOW),
+        pytest.param("sparse_view", "artifacts", marks=SLOW),
+        pytest.param("ring", "artifacts", marks=SLOW),
+        pytest.param("metal", "artifacts", marks=SLOW),
+        pytest.param("motion", "artifacts", marks=SLOW),
         ("jpeg", "artifacts"),
         ("blur", "sharpness"),
         ("resample", "sharpness"),
-        ("smooth_nlm", "texture"),
+        pytest.param("smooth_nlm", "texture", marks=SLOW),
         ("smooth_tv", "texture"),
-        ("ir_texture", "texture"),
+        pytest.param("ir_texture", "texture", marks=SLOW),
     ],
 )
 def test_each_aspect_score_is_monotone_in_severity(real_slice, name, aspect):
@@ -198,6 +205,7 @@ def test_a_slight_head_motion_is_not_rated_as_bad_as_a_severe_one(head_series):
     assert severe.aspects["artifacts"] < slight.aspects["artifacts"] - 1.0
 
 
+@pytest.mark.slow
 def test_a_noisy_brain_slice_is_not_a_fair_head_ct(head_series, real_slice):
     # Brain is read in the brain window (W80), where 30 HU of noise hides grey and white matter: a brain slice
     # re-acquired that noisy is poor as its own reference. Under the 20 HU level of the abdomen it read 3.0.
@@ -215,6 +223,7 @@ def test_a_noisy_brain_slice_is_not_a_fair_head_ct(head_series, real_slice):
     assert physics_labels(brain, brain).overall > 3.9
 
 
+@pytest.mark.slow
 def test_brain_slices_are_told_from_bodies_skull_base_and_crops(head_series, real_slice, shared_data):
     assert all(is_brain_slice(load(str(head_series)).slice(i)) for i in range(2))
     assert not is_brain_slice(real_slice)

@@ -34,6 +34,7 @@ def evaluated(dataset, checkpoint, tmp_path_factory):
     return result, out
 
 
+@pytest.mark.slow
 def test_model_and_baselines_are_scored_alike_and_written_to_json(evaluated, checkpoint):
     result, out = evaluated
     report = json.loads((out / "evaluation.json").read_text())
@@ -53,6 +54,7 @@ def test_model_and_baselines_are_scored_alike_and_written_to_json(evaluated, che
     assert report["predictors"]["noise_sigma"]["report"]["calibration"] is None
 
 
+@pytest.mark.slow
 def test_figures_are_real_pngs(evaluated, checkpoint):
     result, out = evaluated
     expected = {f"scatter_{checkpoint.name}.png", "scatter_noise_sigma.png", "scatter_laplacian_variance.png",
@@ -63,6 +65,7 @@ def test_figures_are_real_pngs(evaluated, checkpoint):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC
 
 
+@pytest.mark.slow
 def test_numbers_are_agreement_report_of_sign_corrected_scores(evaluated, dataset):
     result, _ = evaluated
     eval_set = load_evaluation_set(dataset, split="all")

@@ -70,6 +70,7 @@ def test_reader_targets_must_include_the_overall_score():
 shipped = pytest.mark.skipif("reader" not in shipped_models(), reason="the reader checkpoint is not built")
 
 
+@pytest.mark.slow
 @shipped
 def test_the_shipped_reader_prefers_the_full_dose_slice_to_its_quarter_and_tenth_dose(abdomen_slice):
     model = load("reader")
@@ -96,4 +97,4 @@ def test_a_reference_of_another_size_is_refused(abdomen_slice):
 
 def test_a_model_without_full_reference_mode_says_so(abdomen_slice):
     with pytest.raises(InvalidParameterError, match="full-reference"):
-        vliqa.assess(abdomen_slice, model="default", reference=abdomen_slice, measures=False)
+        vliqa.assess(abdomen_slice, model="medqm", reference=abdomen_slice, measures=False)

@@ -52,6 +52,7 @@ def test_shipped_tool_checkpoints_are_registry_checkpoints_of_their_kind(name: s
         models.load(name, kind="quality")
 
 
+@pytest.mark.slow
 def test_listing_the_quality_models_imports_no_tool_code() -> None:
     code = ("import sys; from vliqa import models; names = models.shipped_models(); "
             "assert 'denoiser' not in names and 'lesion_net' not in names, names; "

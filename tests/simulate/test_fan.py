@@ -78,12 +78,14 @@ def noise_hu() -> dict[tuple[str, float], np.ndarray]:
     return {(g, f): low_dose(img, dose_fraction=f, seed=3, geometry=g).hu - img.hu for g, f in runs}
 
 
+@pytest.mark.slow
 def test_fan_low_dose_noise_scales_as_one_over_sqrt_dose(noise_hu):
     full, quarter = noise_hu[("fan", 1.0)][WATER].std(), noise_hu[("fan", 0.25)][WATER].std()
     print(f"fan sigma: 100 % {full:.2f} HU, 25 % {quarter:.2f} HU, ratio {quarter / full:.2f}")
     assert quarter / full == pytest.approx(2.0, rel=0.15)
 
 
+@pytest.mark.slow
 def test_fan_and_parallel_scans_at_the_same_dose_give_alike_noise(noise_hu):
     fan, par = noise_hu[("fan", 0.25)], noise_hu[("parallel", 0.25)]
     sigma_fan, sigma_par = kernels.roi_noise_sigma_hu(fan, ROIS), kernels.roi_noise_sigma_hu(par, ROIS)

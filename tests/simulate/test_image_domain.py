@@ -85,7 +85,7 @@ def test_each_function_records_parameters_that_replay_to_the_same_pixels(liver_c
         assert out.hu.dtype == np.float32 and out.shape == liver_crop.shape
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
 def test_params_for_severity_are_valid_from_imperceptible_to_unusable(liver_crop: CTImage, seed: int):
     # the optional BM3D takes 5-10 s a slice; test_denoise covers it when installed
     for deg in [d for d in list_degradations() if d.fn.__module__ in MY_MODULES and d.name != "smooth_bm3d"]:

@@ -196,7 +196,7 @@ def _model_version(predictor: Any) -> str:
 class Assessor:
     """Scores CT slices and series with one quality model and gives `Assessment` / `VolumeAssessment` results.
 
-    `model`: a shipped model name ("default"), a checkpoint folder, a baseline name ("brisque"; scores on
+    `model`: a shipped model name ("default" = the reader model, "medqm"), a checkpoint folder, a baseline name ("brisque"; scores on
     its own scale, no level, no aspects), or any object with `predict(images) -> Predictions` and a
     `name` (and optionally `scale`, see `vliqa.models.scale_of`). `window`: the display window assumed
     for raster inputs (PNG/JPEG/TIFF), and the window of heatmaps. `measures`: add the physics measures

@@ -5,7 +5,7 @@ Typical use::
     from vliqa import models
     net = models.create_model("cnn_regressor", input_px=64)          # an untrained nn.Module
     models.save_checkpoint(net, net.config, "runs/r1", card_text)    # model.safetensors + config.json + MODEL_CARD.md
-    predictor = models.load("runs/r1")                               # or a shipped name such as "default"
+    predictor = models.load("runs/r1")                               # or a shipped name such as "reader"
     out = predictor.predict(images)                                  # Predictions(overall, aspects, std)
 
 A checkpoint folder holds `model.safetensors` (the weights), `config.json`
@@ -236,6 +236,12 @@ def shipped_models() -> list[str]:
     return names
 
 
+#: The model `vliqa assess` uses unless told otherwise: the reader model (agrees with radiologists on real CT).
+DEFAULT_MODEL = "reader"
+#: The name that always means DEFAULT_MODEL, whichever model that is.
+DEFAULT_ALIAS = "default"
+
+
 def load(name_or_path: str | os.PathLike, *, kind: str | None = None) -> LoadedModel | Predictor:
     """Gives the model of a checkpoint folder, a shipped checkpoint or a baseline named `name_or_path`, ready to predict.
 
@@ -246,6 +252,8 @@ def load(name_or_path: str | os.PathLike, *, kind: str | None = None) -> LoadedM
     With `kind`, a checkpoint of another kind is refused (InvalidParameterError).
     """
     text = str(name_or_path)
+    if text == DEFAULT_ALIAS:
+        text = DEFAULT_MODEL
     path = Path(text).expanduser()
     if path.is_dir():
         return load_checkpoint(path, kind=kind)
@@ -340,6 +348,6 @@ def _load_builtin(arch: str) -> None:
 
 __all__ = [
     "QUALITY", "QUALITY_SCALE", "SHIPPED_DIR", "LoadedModel", "ModelSpec", "Predictions", "Predictor", "config_from_dict",
-    "create_model", "get_model_spec", "PredictorSource", "list_models", "load", "load_checkpoint",
+    "create_model", "get_model_spec", "PredictorSource", "DEFAULT_ALIAS", "DEFAULT_MODEL", "list_models", "load", "load_checkpoint",
     "predictor_names", "register_model", "register_predictor_source", "save_checkpoint", "scale_of", "shipped_models",
 ]

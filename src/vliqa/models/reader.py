@@ -40,7 +40,7 @@ class ReaderConfig:
     measure_px: int = 256
     targets: tuple[str, ...] = TARGETS
     #: A shipped model (or checkpoint folder) whose artifacts aspect is reported; "" for none (artifacts = overall).
-    artifacts_from: str = "default"
+    artifacts_from: str = "medqm"
 
 
 def _mlp(n_in: int, hidden: int) -> nn.Module:

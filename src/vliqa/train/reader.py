@@ -496,7 +496,7 @@ def card_text(cv: dict[str, dict[str, float]], items: Sequence[Item], settings: 
         "window, background level or size): texture features of the display a reader sees, scored by small MLP",
         f"ensembles ({settings.ensemble} x one hidden layer of {settings.hidden}) trained with a pairwise ranking loss",
         "on radiologists' judgements and mapped to the 0-4 LDCTIQAC scale. The artifacts aspect comes from the",
-        "simulator-trained MedQM-I scorer (`default`), because the reader studies do not grade artifacts.",
+        "simulator-trained MedQM-I scorer (`medqm`), because the reader studies do not grade artifacts.",
         "",
         "## Data sources (all real CT; none is bundled in the package)",
         f"- MTD-GAN blind reader study, development part (babbu3682/MTD-GAN, MIT): {counts['mtdgan']} images, "
