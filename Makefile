@@ -40,7 +40,7 @@ lint: install-dev
 # ../shared/data, the reference check a virtualenv at REFERENCE_PYTHON (bench/baselines_reference_check.py).
 BENCH_OUT := out/bench
 REFERENCE_PYTHON ?= /tmp/refvenv/bin/python
-SHIPPED_MODELS = $(shell $(BIN)/python -c "from vliqa.models import shipped_models; print(*shipped_models())")
+SHIPPED_MODELS = $(shell $(BIN)/python bench/_report.py shipped)
 bench: install-dev
 	rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
 	-$(BIN)/python bench/reader_bench.py $(foreach m,$(SHIPPED_MODELS),--model $(m)) \

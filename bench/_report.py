@@ -13,6 +13,9 @@ without knowing where and when it was measured. `bench/assemble.py` puts the fil
 
 A benchmark that cannot run here writes why instead (`Report.not_run`), e.g. "not run: needs data/ctiqa-default
 (`make dataset`)", so an absent input shows as such and never as an old figure.
+
+For the Makefile: `python bench/_report.py shipped` prints the shipped quality models, the default first;
+`python bench/_report.py capture NAME OUT -- COMMAND ...` writes a script's printed output as its section.
 """
 
 from __future__ import annotations
@@ -57,6 +60,14 @@ def header_text(name: str) -> str:
     return f"{name}, {dt.date.today().isoformat()}, commit {commit_text()}, {machine_text()}"
 
 
+def shipped_models() -> list[str]:
+    """Gives the names of the shipped quality models, the default model (what `vliqa assess` uses) first."""
+    from vliqa import models
+
+    default = getattr(models, "DEFAULT_MODEL", None)
+    return sorted(models.shipped_models(), key=lambda name: name != default)
+
+
 def plain(value: object) -> str:
     """Gives a rich cell or title as plain text (markup such as "[red]missed[/red]" dropped)."""
     if value is None:
@@ -67,26 +78,29 @@ def plain(value: object) -> str:
 
 
 def _cell(value: object) -> str:
-    return plain(value).replace("|", "\\|").replace("\n", " ")
+    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]], *, title: str = "", note: str = "",
                    right: Sequence[bool] | None = None) -> str:
-    """Gives a GitHub markdown table under a bold title, with a note under it; `right` aligns columns right."""
+    """Gives a GitHub markdown table under a bold title, with a note under it; `right` aligns columns right.
+
+    Every text is taken as it is (no rich markup).
+    """
     right = list(right) if right is not None else [i > 0 for i in range(len(columns))]
-    lines = [f"**{plain(title)}**", ""] if title else []
+    lines = [f"**{title}**", ""] if title else []
     lines += ["| " + " | ".join(_cell(c) for c in columns) + " |",
               "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     if note:
-        lines += ["", plain(note)]
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
 def rich_markdown(table: Table) -> str:
     """Gives a rich Table (title, columns, cells, caption) as a GitHub markdown table."""
     columns = [plain(c.header) for c in table.columns]
-    cells = [list(c.cells) for c in table.columns]
+    cells = [[plain(cell) for cell in c.cells] for c in table.columns]
     rows = [list(r) for r in zip(*cells, strict=True)] if cells else []
     right = [c.justify == "right" for c in table.columns]
     return markdown_table(columns, rows, title=plain(table.title), note=plain(table.caption), right=right)
@@ -111,7 +125,7 @@ class Report:
 
     def note(self, text: str) -> None:
         """Adds a paragraph."""
-        self.parts.append(plain(text).strip() + "\n")
+        self.parts.append(text.strip() + "\n")
 
     def not_run(self, what: str, needs: str) -> None:
         """Adds a paragraph saying that part `what` did not run, and what it needs (a path and the make target)."""
@@ -138,11 +152,6 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def not_run_text(name: str, needs: str) -> str:
-    """Gives the markdown of a benchmark that could not run here: its heading line and what it needs."""
-    return f"### {header_text(name)}\n\nNot run: needs {needs}.\n"
-
-
 def capture(name: str, out: Path, command: Sequence[str]) -> int:
     """Runs `command`, and writes its standard output as a fenced block under the heading line; gives its exit status.
 
@@ -157,7 +166,10 @@ def capture(name: str, out: Path, command: Sequence[str]) -> int:
     return proc.returncode
 
 
-if __name__ == "__main__":  # python bench/_report.py capture NAME OUT -- COMMAND ...
-    if len(sys.argv) < 6 or sys.argv[1] != "capture" or sys.argv[4] != "--":
-        sys.exit("usage: python bench/_report.py capture NAME OUT -- COMMAND ...")
-    sys.exit(capture(sys.argv[2], Path(sys.argv[3]), sys.argv[5:]))
+if __name__ == "__main__":  # for the Makefile
+    if sys.argv[1:] == ["shipped"]:
+        print(*shipped_models())
+    elif len(sys.argv) >= 6 and sys.argv[1] == "capture" and sys.argv[4] == "--":
+        sys.exit(capture(sys.argv[2], Path(sys.argv[3]), sys.argv[5:]))
+    else:
+        sys.exit("usage: python bench/_report.py shipped | capture NAME OUT -- COMMAND ...")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _report import Report
+from _report import Report, shipped_models
 from labels_real_check import real_series
 from rich.console import Console
 from rich.progress import track
@@ -37,7 +37,6 @@ import vliqa
 from vliqa.ct.artifacts_index import ring_index, streak_index
 from vliqa.io import load
 from vliqa.metrics.baselines import quality_sign, score_images
-from vliqa.models import shipped_models
 from vliqa.simulate import get_degradation
 
 SEVERITIES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -146,7 +145,8 @@ def main() -> None:
             a = auc(grid[0], grid[2:].ravel())
             result["tau"].setdefault(maker, {})[n] = tau
             result["auc"].setdefault(maker, {})[n] = a
-            cells[n].append(f"{tau:+.2f} / {a:.2f}")
+            pair = ((tau, "+.2f"), (a, ".2f"))
+            cells[n].append(" / ".join(format(v, spec) if np.isfinite(v) else "-" for v, spec in pair))
     for n in names:
         table.add_row(n, *cells[n])
     if repeats:

@@ -1,7 +1,8 @@
 """Builds BENCHMARKS.md from the section files the benchmark scripts wrote with `--markdown` (`make bench`).
 
 Every benchmark has one section, in a fixed order (the page opens with a table of them and what each measures): a
-heading, how to run it alone, then the script's own markdown (its heading line gives the date, the commit and the machine; its tables the current figures).
+heading, how to run it alone, then the script's own markdown (its heading line gives the date, the commit and the
+machine; its tables the current figures).
 A section whose file is missing says why instead: "not run: needs X (`make Y`)" when its input is absent here, or
 that the script failed, so an old figure is never shown as a current one. The page is written atomically.
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _report import Report
+from _report import Report, shipped_models
 from rich.console import Console
 from rich.table import Table
 
@@ -34,7 +34,7 @@ def time_baselines(n_slices: int, repeats: int) -> list[tuple[str, str, float, f
     slices = [volume.slice(i) for i in np.linspace(0, len(volume) - 1, n_slices).round().astype(int)]
     displays = [to_display(s, "ldctiqac") for s in slices]
     rows = []
-    for name in models.shipped_models():
+    for name in shipped_models():
         model = models.load(name)
         model.predict(slices[:1])  # warm-up: first torch call
         best, scores = np.inf, []
@@ -63,8 +63,9 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="write the table here as GitHub markdown")
     args = parser.parse_args()
     report = Report("Speed of the shipped models and the classical baselines")
-    table = Table(title=f"seconds per 512x512 slice, best of {args.repeats} passes over {args.slices} real abdomen slices",
-                  caption="Median score: each predictor's own scale (the models 0-4; the baselines as published).")
+    table = Table(
+        title=f"seconds per 512x512 slice, best of {args.repeats} passes over {args.slices} real abdomen slices",
+        caption="Median score: each predictor's own scale (the models 0-4; the baselines as published).")
     for col in ("predictor", "input", "s / slice", "slices / s", "median score", "better"):
         table.add_column(col, justify="right" if col not in ("predictor", "input", "better") else "left")
     for name, kind, seconds, median in time_baselines(args.slices, args.repeats):

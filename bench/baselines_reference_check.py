@@ -47,7 +47,8 @@ def build_image_set(out: Path) -> None:
     for index in SLICES:
         ct = volume.slice(index)
         variants = [("clean", ct.hu)]
-        variants += [(f"noise{s:g}HU", ct.hu + rng.normal(0.0, s, ct.hu.shape).astype(np.float32)) for s in NOISE_LEVELS_HU]
+        variants += [(f"noise{s:g}HU", ct.hu + rng.normal(0.0, s, ct.hu.shape).astype(np.float32))
+                     for s in NOISE_LEVELS_HU]
         variants += [(f"blur{s:g}px", ndimage.gaussian_filter(ct.hu, s)) for s in BLUR_SIGMAS_PX]
         for name, hu in variants:
             display = to_display(ct.with_step(name, {}, hu.astype(np.float32)), "ldctiqac")
@@ -140,7 +141,8 @@ def export_params(folder: Path) -> None:
 
 
 def compare(reference_python: str, markdown: Path | None = None) -> None:
-    """Scores the image set here and with the reference packages, and prints their correlations (a table: `markdown`)."""
+    """Scores the image set here and with the reference packages, and prints their correlations
+    (a table: `markdown`)."""
     from _report import Report
     from rich.console import Console
     from rich.table import Table
@@ -165,16 +167,18 @@ def compare(reference_python: str, markdown: Path | None = None) -> None:
         "piqe": np.array([piqe(d) for d in display]),
     }
     report = Report("Classical baselines against their reference packages")
-    table = Table(title=f"vliqa vs reference packages on {len(display)} CT display images (3 real abdomen slices: clean, "
-                        "noise 20/50/100 HU, blur 1/2/3 px)",
-                  caption="skvideo mode: flat (air) patches kept, keep_flat_patches=True; package mode: exact zeros "
-                          "counted as positive MSCN values, zero_is_right=True. The defaults follow the papers' MATLAB "
-                          "references.")
+    table = Table(
+        title=f"vliqa vs reference packages on {len(display)} CT display images (3 real abdomen slices: clean, "
+              "noise 20/50/100 HU, blur 1/2/3 px)",
+        caption="skvideo mode: flat (air) patches kept, keep_flat_patches=True; package mode: exact zeros "
+                "counted as positive MSCN values, zero_is_right=True. The defaults follow the papers' MATLAB "
+                "references.")
     for col in ("metric", "reference", "Pearson r", "Spearman rho", "median |diff|", "vliqa range", "reference range"):
         table.add_column(col, justify="left" if col in ("metric", "reference") else "right")
     for label, mine in ours.items():
         key = label.split()[0]
-        theirs, refname = ref[key], {"niqe": "scikit-video 1.1.11", "brisque": "brisque 0.2.0", "piqe": "pypiqe 1.2"}[key]
+        theirs, refname = ref[key], {"niqe": "scikit-video 1.1.11", "brisque": "brisque 0.2.0",
+                                     "piqe": "pypiqe 1.2"}[key]
         table.add_row(
             label,
             refname,

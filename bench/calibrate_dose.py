@@ -103,7 +103,8 @@ def fit_bowtie(pairs: list[dose_check.DosePair], console: Console) -> tuple[floa
     return best
 
 
-def level_regression(pairs: list[dose_check.DosePair], blur: float, **low_dose_kwargs: float) -> tuple[float, float, float, list]:
+def level_regression(pairs: list[dose_check.DosePair], blur: float,
+                     **low_dose_kwargs: float) -> tuple[float, float, float, list]:
     """Gives (a, b, residual sd, results) of log(σ sim/real) = a + b (Dw - 300 mm)/100 mm at gain 1, no size term."""
     res = dose_check.evaluate(
         pairs, source_noise_blur_mm=blur, source_noise_gain=1.0, source_noise_gain_per_100mm=0.0, **low_dose_kwargs
@@ -125,7 +126,8 @@ def fit_blur(pairs: list[dose_check.DosePair], console: Console) -> float:
     table.add_column("Σ log² ratio", justify="right")
     best, best_cost = BLUR_GRID_MM[0], np.inf
     for blur in BLUR_GRID_MM:
-        res = dose_check.evaluate(pairs, source_noise_blur_mm=blur, source_noise_gain=1.0, source_noise_gain_per_100mm=0.0)
+        res = dose_check.evaluate(pairs, source_noise_blur_mm=blur, source_noise_gain=1.0,
+                                  source_noise_gain_per_100mm=0.0)
         ratios = {(g.patient, g.kernel): g.ratios["centroid_added"] for g in dose_check.summarize(res)}
         cost = float(sum(np.log(r) ** 2 for r in ratios.values()))
         table.add_row(f"{blur:.2f}", *(f"{ratios[k]:.3f}" for k in groups), f"{cost:.4f}")
@@ -189,7 +191,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, help="the shared data folder holding mayo_ldct_pairs/")
     parser.add_argument("--skip-bundled", action="store_true", help="leave out the bundled-slice check")
-    parser.add_argument("--fit-bowtie", action="store_true", help="also refit the bowtie (17 runs over the fit pairs, minutes)")
+    parser.add_argument("--fit-bowtie", action="store_true",
+                        help="also refit the bowtie (17 runs over the fit pairs, minutes)")
     args = parser.parse_args()
     console = Console(width=170)
     try:
@@ -202,13 +205,15 @@ def main() -> None:
         if args.fit_bowtie:
             radius, cap = fit_bowtie(pairs, console)
             console.print(f"BOWTIE_RADIUS_MM = {radius:g}, BOWTIE_MAX_ATTENUATION = {cap:g}        "
-                          f"(in use {dose.BOWTIE_RADIUS_MM:g}, {dose.BOWTIE_MAX_ATTENUATION:g}; the steps below use those in use)")
+                          f"(in use {dose.BOWTIE_RADIUS_MM:g}, {dose.BOWTIE_MAX_ATTENUATION:g}; the steps below use "
+                          "those in use)")
         blur = fit_blur(pairs, console)
         gain, per_100mm, photons = fit_level(pairs, blur, console)
         console.print("\nconstants for src/vliqa/simulate/dose.py:")
         console.print(f"SOURCE_NOISE_BLUR_MM = {blur:g}        (in use {dose.SOURCE_NOISE_BLUR_MM:g})")
         console.print(f"SOURCE_NOISE_GAIN = {gain:.3f}        (in use {dose.SOURCE_NOISE_GAIN:.3f})")
-        console.print(f"SOURCE_NOISE_GAIN_PER_100MM = {per_100mm:.3f}        (in use {dose.SOURCE_NOISE_GAIN_PER_100MM:.3f})")
+        console.print(
+            f"SOURCE_NOISE_GAIN_PER_100MM = {per_100mm:.3f}        (in use {dose.SOURCE_NOISE_GAIN_PER_100MM:.3f})")
         console.print(f"PHOTONS_PER_MGY_MM2 = {photons:.3g}        (in use {dose.PHOTONS_PER_MGY_MM2:.3g})\n")
     if not args.skip_bundled:
         bundled_check(console)

@@ -69,7 +69,8 @@ def main() -> None:
             for key, dt in zip(stage, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
                 stage[key].append(dt)
     baseline = skimage_low_dose_s(ref.hu)
-    table = Table(title=f"per-image stages on a real 512x512 slice (mean over all {len(names)} degradations at severity 0.5)")
+    table = Table(
+        title=f"per-image stages on a real 512x512 slice (mean over all {len(names)} degradations at severity 0.5)")
     table.add_column("stage")
     table.add_column("s / image", justify="right")
     for key, vals in stage.items():

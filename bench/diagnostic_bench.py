@@ -91,8 +91,8 @@ def main() -> None:
     def add(name: str, sel: np.ndarray) -> None:
         if sel.sum() < 3:
             return
-        table.add_row(name, str(int(sel.sum())), f"{srcc(diag[sel], phys[sel]):.3f}", f"{plcc(diag[sel], phys[sel]):.3f}",
-                      f"{diag[sel].mean():.2f}", f"{phys[sel].mean():.2f}")
+        table.add_row(name, str(int(sel.sum())), f"{srcc(diag[sel], phys[sel]):.3f}",
+                      f"{plcc(diag[sel], phys[sel]):.3f}", f"{diag[sel].mean():.2f}", f"{phys[sel].mean():.2f}")
 
     every = np.ones(len(rows), bool)
     add("all", every)

@@ -47,12 +47,15 @@ def main(index: int = 10, markdown: Path | None = None) -> None:
     t0 = time.perf_counter()
     rec_fan = tomo_fan.fan_fbp(sino, fan)
     t_fbp = time.perf_counter() - t0
-    print(f"slice {index}: {n} px of {px_mm:.3f} mm; fan {fan.n_views} views x {fan.n_det} channels, field {fan.fov_diameter_mm:.0f} mm")
+    print(
+        f"slice {index}: {n} px of {px_mm:.3f} mm; fan {fan.n_views} views x {fan.n_det} channels, field "
+        f"{fan.fov_diameter_mm:.0f} mm")
     print(f"parallel forward + FBP {t_par:.2f} s; fan projector {t_proj:.2f} s, rebinning + FBP {t_fbp:.2f} s")
     for name, rec in (("parallel", rec_par), ("fan", rec_fan)):
         err = (tomo.mu_per_mm_to_hu(rec / px_mm) - hu)[inside]
         print(f"{name:8s} round trip: RMSE {np.sqrt(np.mean(err**2)):.1f} HU, mean {err.mean():+.2f} HU")
-        cells.setdefault("noise-free projection + FBP round trip, RMSE (HU)", {})[name] = f"{np.sqrt(np.mean(err**2)):.1f}"
+        cells.setdefault("noise-free projection + FBP round trip, RMSE (HU)",
+                         {})[name] = f"{np.sqrt(np.mean(err**2)):.1f}"
     cells["projection + FBP, s"] = {"parallel": f"{t_par:.2f}", "fan": f"{t_proj + t_fbp:.2f}"}
 
     rois = kernels.find_flat_rois(hu)
@@ -65,7 +68,9 @@ def main(index: int = 10, markdown: Path | None = None) -> None:
         sigma = kernels.roi_noise_sigma_hu(out.hu, rois)
         added_sigma = kernels.roi_noise_sigma_hu(added, rois)
         mean_f = kernels.nps_mean_frequency(*kernels.roi_nps(added, rois, px_mm), kernels.NPS_FIT_LOW_PER_MM)
-        print(f"{geometry:8s} low_dose 25 %: {elapsed:.1f} s, sigma {sigma:.1f} HU (added {added_sigma:.1f} HU), added-noise NPS mean f {mean_f:.3f} /mm")
+        print(
+            f"{geometry:8s} low_dose 25 %: {elapsed:.1f} s, sigma {sigma:.1f} HU (added {added_sigma:.1f} HU), "
+            f"added-noise NPS mean f {mean_f:.3f} /mm")
         cells.setdefault("25 % dose: σ in flat ROIs (HU)", {})[geometry] = f"{sigma:.1f}"
         cells.setdefault("25 % dose: σ of the added noise (HU)", {})[geometry] = f"{added_sigma:.1f}"
         cells.setdefault("25 % dose: NPS mean frequency of the added noise (1/mm)", {})[geometry] = f"{mean_f:.3f}"

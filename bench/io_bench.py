@@ -1,4 +1,5 @@
-"""Loader throughput: vliqa.load against a bare pydicom loop, on the bundled series (JPEG 2000) and an uncompressed copy.
+"""Loader throughput: vliqa.load against a bare pydicom loop, on the bundled series (JPEG 2000) and an uncompressed
+copy.
 
 Both sides run in this one process, interleaved (vliqa, bare, vliqa, bare, ...), and the median of the repeats
 is reported, so machine load drifts hit both alike. The bare loop is the least a reader must do:
@@ -73,7 +74,7 @@ def uncompressed_copy(files: list[Path], folder: Path) -> list[Path]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--markdown", type=Path, help="write the table here as GitHub markdown")
     args = parser.parse_args()

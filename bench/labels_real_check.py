@@ -48,8 +48,9 @@ def real_series() -> dict[str, object]:
 
 def measures_table(series: dict[str, object]) -> Table:
     """Gives median [range] of the physics measures over (up to MEASURED_SLICES of) the slices of each series."""
-    table = Table(title=f"physics measures (`vliqa.ct.measures.measure_all`) on every real series: median [range] over "
-                        f"up to {MEASURED_SLICES} evenly spaced slices")
+    table = Table(
+        title=f"physics measures (`vliqa.ct.measures.measure_all`) on every real series: median \\[range] over "
+              f"up to {MEASURED_SLICES} evenly spaced slices")
     table.add_column("series")
     table.add_column("slices", justify="right")
     for _, title, _ in MEASURES:

@@ -61,7 +61,9 @@ def main() -> None:
     for seed in abd[:3]:
         ph = make_phantom("abdomen", seed=seed)
         tiles.append((apply_window(ph.image.hu, ABDOMEN), describe(ph) + " — W400/L40"))
-    tiles.append((apply_window(real_slice("abdomen_ct_dicom", 10), ABDOMEN), "REAL: bundled abdomen slice\n(Siemens, Br38f, 18.5 mGy) — W400/L40"))
+    tiles.append(
+        (apply_window(real_slice("abdomen_ct_dicom", 10), ABDOMEN),
+         "REAL: bundled abdomen slice\n(Siemens, Br38f, 18.5 mGy) — W400/L40"))
     for seed in chest[:2]:
         ph = make_phantom("chest", seed=seed)
         tiles.append((apply_window(ph.image.hu, LUNG), describe(ph) + " — W1500/L-600"))
@@ -69,7 +71,8 @@ def main() -> None:
     for seed in head[:3]:
         ph = make_phantom("head", seed=seed)
         tiles.append((apply_window(ph.image.hu, BRAIN), describe(ph) + " — W80/L40"))
-    tiles.append((apply_window(real_slice("head_ct_dicom", 0), BRAIN), "REAL: bundled head slice\n(GE, STD+) — W80/L40"))
+    tiles.append(
+        (apply_window(real_slice("head_ct_dicom", 0), BRAIN), "REAL: bundled head slice\n(GE, STD+) — W80/L40"))
     print(f"rendered 8 phantoms in {time.perf_counter() - t0:.2f} s")
 
     fig, axes = plt.subplots(3, 4, figsize=(16, 13.4), facecolor="black")
@@ -82,7 +85,8 @@ def main() -> None:
         for spine in ax.spines.values():
             spine.set_color("#ffcc33" if real else "black")
             spine.set_linewidth(2.5 if real else 0)
-    fig.suptitle("vliqa.phantom — procedural noise-free CT slices (HU) beside real bundled slices", color="white", fontsize=13)
+    fig.suptitle("vliqa.phantom — procedural noise-free CT slices (HU) beside real bundled slices", color="white",
+                 fontsize=13)
     fig.tight_layout(rect=(0, 0, 1, 0.97), h_pad=3.0)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -92,7 +92,8 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
 
 def within_group_spearman(scores: Sequence[float], targets: Sequence[float],
                           groups: Sequence[str]) -> tuple[float, dict[str, float]]:
-    """Gives the mean over groups of Spearman(scores, targets) within each group (NaN groups left out), and each group's."""
+    """Gives the mean over groups of Spearman(scores, targets) within each group (NaN groups left out), and each
+    group's."""
     s, t, g = np.asarray(scores, dtype=np.float64), np.asarray(targets, dtype=np.float64), np.asarray(groups)
     per_group = {str(k): spearman(s[g == k], t[g == k]) for k in dict.fromkeys(g.tolist())}
     finite = [v for v in per_group.values() if math.isfinite(v)]
@@ -253,7 +254,8 @@ def read_oof(spec: str, root: Path) -> tuple[str, dict[str, dict[str, Any]]]:
     """Gives (model name, predictions by data key) from a `NAME=FILE` out-of-fold argument."""
     name, sep, file = spec.partition("=")
     if not sep or not name or not file:
-        raise InvalidParameterError(f"--oof {spec!r} is not NAME=FILE", hint="e.g. --oof runs/reader=runs/reader/oof.json")
+        raise InvalidParameterError(f"--oof {spec!r} is not NAME=FILE",
+                                    hint="e.g. --oof runs/reader=runs/reader/oof.json")
     try:
         payload = json.loads(Path(file).read_text())
         predictions = payload["predictions"]
@@ -410,9 +412,10 @@ def mtdgan_section(items: list[ReaderItem], predictors: list[NoReferencePredicto
         figures[region] = region_fig
         n_sets = len(sets)
         sections.append(Section(
-            title=f"mtdgan_dev {region}: Spearman with the readers, within sets (mean of {n_sets}) / pooled ({len(sel)})",
-            columns=["predictor", "composite", "noise (closeness to 7)", "contrast", "structure", "noise aspect vs noise",
-                     "NDCT > LDCT"],
+            title=f"mtdgan_dev {region}: Spearman with the readers, within sets (mean of {n_sets}) / pooled "
+                  f"({len(sel)})",
+            columns=["predictor", "composite", "noise (closeness to 7)", "contrast", "structure",
+                     "noise aspect vs noise", "NDCT > LDCT"],
             rows=rows,
             note=("Readers' noise is minus |noise - 7| (over-smoothing counts against); composite: mean within-set "
                   "rank of noise, contrast and structure. Full-reference rows compare each denoised image with "
@@ -462,7 +465,8 @@ def mayo_and_l067(predictors: list[NoReferencePredictor], root: Path, console: C
     l067 = load_l067_srgan(root)[:limit]
     l067_scores, _ = score_all(predictors, [p.full for p in l067] + [p.srgan for p in l067], "L067 SRGAN", console)
     kernels = sorted({p.kernel for p in pairs})
-    out: dict[str, Any] = {"mayo": {}, "l067": {}, "mayo_kernels": {k: sum(p.kernel == k for p in pairs) for k in kernels},
+    out: dict[str, Any] = {"mayo": {}, "l067": {},
+                           "mayo_kernels": {k: sum(p.kernel == k for p in pairs) for k in kernels},
                            "n_mayo": len(pairs), "n_l067": len(l067)}
     for p in predictors:
         s = mayo_scores[p.name].overall
@@ -634,12 +638,14 @@ def export_section(predictors: list[NoReferencePredictor], console: Console, rea
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Runs the reader benchmark, prints its tables, writes --json / --markdown, and gives every figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", help="model name or checkpoint folder (repeatable); default: default")
+    parser.add_argument("--model", action="append",
+                        help="model name or checkpoint folder (repeatable); default: default")
     parser.add_argument("--oof", action="append", default=[], metavar="NAME=FILE",
                         help="out-of-fold predictions of model NAME on the reader studies (repeatable)")
     parser.add_argument("--oof-fr", action="append", default=[], metavar="NAME=FILE",
                         help="out-of-fold full-reference predictions of model NAME on mtdgan_dev (repeatable)")
-    parser.add_argument("--data-root", type=Path, help="the shared data folder (default: $VLIQA_SHARED_DATA or ../shared/data)")
+    parser.add_argument("--data-root", type=Path,
+                        help="the shared data folder (default: $VLIQA_SHARED_DATA or ../shared/data)")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--markdown", type=Path, help="write the tables here as GitHub markdown")
     parser.add_argument("--quick", action="store_true", help="a few images per section (for tests)")
@@ -672,7 +678,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         results["seconds"][name] = round(time.perf_counter() - t, 1)
         return value
 
-    mtdgan_tables, results["mtdgan"] = timed("mtdgan", lambda: mtdgan_section(mtdgan, predictors, root, console, fr_oof))
+    mtdgan_tables, results["mtdgan"] = timed("mtdgan",
+                                             lambda: mtdgan_section(mtdgan, predictors, root, console, fr_oof))
     petct_table, results["petct"] = timed("petct", lambda: petct_section(petct, predictors, root, console))
     image_predictors = [p for p in predictors if p.score_fn is not None]  # OOF-only rows score no other images
     results["real_pairs"] = timed("real_pairs", lambda: mayo_and_l067(image_predictors, root, console,

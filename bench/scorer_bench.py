@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _report import Report
+from _report import Report, shipped_models
 from io_bench import bare_pydicom
 from labels_real_check import real_series
 from rich.console import Console
@@ -71,14 +71,16 @@ def held_out(console: Console, report: Report, data: str, model_names: list[str]
         # the LDCTIQAC 2023 sum with the plain Pearson PLCC; RMSE after the logistic fit (baselines are not on 0-4)
         table.add_row(p.name, f"{r.plcc:.3f}", f"{r.srcc:.3f}", f"{r.krcc:.3f}", f"{r.ldctiqac:.3f}",
                       f"{r.rmse_logistic:.3f}", f"{ci.low:.2f}-{ci.high:.2f}" if ci else "")
-        out[p.name] = {"plcc": r.plcc, "srcc": r.srcc, "krcc": r.krcc, "sum": r.ldctiqac, "rmse_logistic": r.rmse_logistic,
+        out[p.name] = {"plcc": r.plcc, "srcc": r.srcc, "krcc": r.krcc, "sum": r.ldctiqac,
+                       "rmse_logistic": r.rmse_logistic,
                        "pairwise_accuracy": r.pairwise_accuracy, "by_degradation": p.by_group}
     console.print(table)
     report.add(table)
     # real CT and phantoms apart: one real test patient, so a score scale that differs between the two kinds shows here
     import pyarrow.parquet as pq
 
-    kind_of = {str(Path(data) / r["path"]): r["source_kind"] for r in pq.read_table(Path(data) / "manifest.parquet").to_pylist()}
+    kind_of = {str(Path(data) / r["path"]): r["source_kind"]
+               for r in pq.read_table(Path(data) / "manifest.parquet").to_pylist()}
     kinds = np.array([kind_of.get(str(p), "?") for p in result.data.paths])
     by_kind = Table(title="held-out SRCC by source kind")
     by_kind.add_column("predictor")
@@ -90,7 +92,8 @@ def held_out(console: Console, report: Report, data: str, model_names: list[str]
         cells = []
         for k in ("real", "phantom"):
             sel = (kinds == k) & np.isfinite(p.scores)
-            value = float(spearmanr(p.scores[sel], result.data.targets[sel]).statistic) if sel.sum() > 2 else float("nan")
+            value = (float(spearmanr(p.scores[sel], result.data.targets[sel]).statistic) if sel.sum() > 2
+                     else float("nan"))
             out[p.name][f"srcc_{k}"] = value
             cells.append(f"{value:.3f}")
         by_kind.add_row(p.name, *cells)
@@ -108,7 +111,8 @@ def dose_and_denoise(console: Console, report: Report, predictors: dict[str, Any
         dose_table.add_column(n, justify="right")
     dose_table.add_column("assessment flags it out of distribution?")
     den_table = Table(title="25 % dose slice denoised at strength 0..1: where the score peaks (label's peak); "
-                            "clean source + denoiser never above the source? (label +x: the label also rates it x above)")
+                            "clean source + denoiser never above the source? (label +x: the label also rates it x "
+                            "above)")
     den_table.add_column("series / denoiser")
     for n in names:
         den_table.add_column(n, justify="right")
@@ -177,7 +181,8 @@ def dicom_vs_png(console: Console, report: Report, model_names: list[str]) -> di
 
 
 def uncompressed_copy(series: Path, out: Path) -> Path:
-    """Writes the series as uncompressed DICOM (explicit VR little endian), as most scanners and PACS exports send it."""
+    """Writes the series as uncompressed DICOM (explicit VR little endian), as most scanners and PACS exports send
+    it."""
     import pydicom
     from pydicom.uid import ExplicitVRLittleEndian
 
@@ -229,8 +234,9 @@ def throughput(console: Console, report: Report, model_name: str, repeats: int) 
                     runs[b].append((time.perf_counter() - t) * len(slices) / 4)
             rate = {k: len(slices) / statistics.median(v) for k, v in runs.items()}
             fastest = max(baselines, key=lambda b: rate[b]) if baselines else None
-            table = Table(title=f"{model_name}: throughput from {label} DICOM, {len(slices)} slices of 512x512, 2 cores, "
-                                f"median of {repeats}, interleaved")
+            table = Table(
+                title=f"{model_name}: throughput from {label} DICOM, {len(slices)} slices of 512x512, 2 cores, "
+                      f"median of {repeats}, interleaved")
             for col in ("path", "slices/s", "ratio to decode"):
                 table.add_column(col, justify="right" if col != "path" else "left")
             for k, v in rate.items():
@@ -241,7 +247,8 @@ def throughput(console: Console, report: Report, model_name: str, repeats: int) 
             report.add(table)
             out[label] = {"rates": rate, "fastest_baseline": fastest,
                           "ratio_end_to_end_to_decode": rate["end_to_end"] / rate["decode"],
-                          "ratio_end_to_end_to_fastest_baseline": rate["end_to_end"] / rate[fastest] if fastest else None}
+                          "ratio_end_to_end_to_fastest_baseline": rate["end_to_end"] / rate[fastest] if fastest
+                          else None}
     return out
 
 
@@ -255,7 +262,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write all results here")
     parser.add_argument("--markdown", type=Path, help="write the tables here as GitHub markdown")
     args = parser.parse_args()
-    model_names = args.model or models.shipped_models()
+    model_names = args.model or shipped_models()
     report = Report("Scorer")
     report.note(f"Models: {', '.join(model_names)}; every baseline of `vliqa.metrics.baselines` beside them.")
     console = Console(width=170)
@@ -274,7 +281,7 @@ def main() -> None:
     if "png" not in args.skip:
         results["png"] = dicom_vs_png(console, report, model_names)
     if "speed" not in args.skip:
-        shipped = set(models.shipped_models())
+        shipped = set(shipped_models())
         results["speed"] = {n: throughput(console, report, n, args.repeats)
                             for n in [m for m in model_names if m in shipped] or model_names[:1]}
     report.write(args.markdown)

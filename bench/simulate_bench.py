@@ -86,7 +86,8 @@ def speed(console: Console) -> None:
     for path, sec in timings.items():
         table.add_row(path, f"{sec:.3f}", f"{1 / sec:.2f}", f"{timings['skimage'] / sec:.1f}x")
     console.print(table)
-    console.print(f"fast path first call for this geometry (plan build, texture-fit table): {plan_s:.1f} s (cached afterwards)")
+    console.print(
+        f"fast path first call for this geometry (plan build, texture-fit table): {plan_s:.1f} s (cached afterwards)")
 
 
 def projectors(console: Console) -> None:
@@ -101,8 +102,9 @@ def projectors(console: Console) -> None:
     for path in ("skimage", "exact", "fast"):
         noise = noise_image_hu(hu, px, 0.25, path, seed=1)
         f, nps = kernels.roi_nps(noise, rois, px)
-        row = (kernels.roi_noise_sigma_hu(noise, rois), kernels.nps_mean_frequency(f, nps), kernels.nps_peak_frequency(f, nps),
-               anisotropy(noise_image_hu(hu, px, 0.03, path, seed=2)), anisotropy(noise_image_hu(hu, px, 0.999, path, seed=2)))
+        row = (kernels.roi_noise_sigma_hu(noise, rois), kernels.nps_mean_frequency(f, nps),
+               kernels.nps_peak_frequency(f, nps), anisotropy(noise_image_hu(hu, px, 0.03, path, seed=2)),
+               anisotropy(noise_image_hu(hu, px, 0.999, path, seed=2)))
         ref = ref or row
         val.add_row(path, *(f"{v:.3g} ({100 * (v / r - 1):+.0f} %)" for v, r in zip(row, ref, strict=True)))
     console.print(val)
@@ -118,9 +120,11 @@ def real_pairs(console: Console, data_root: Path | None) -> None:
     t0 = time.perf_counter()
     results = dose_check.evaluate(pairs)
     elapsed = time.perf_counter() - t0
-    table = Table(title="Simulated 25 % of the full dose vs the real quarter dose (medians over pairs; σ in HU, NPS centroid in 1/mm)")
-    cols = ("patient", "kernel", "role", "pairs", "σ QD real", "σ QD sim", "ratio", "σ added real", "σ added sim", "ratio",
-            "NPS c. QD real", "sim", "ratio", "NPS c. added real", "sim", "ratio", "targets")
+    table = Table(
+        title="Simulated 25 % of the full dose vs the real quarter dose (medians over pairs; σ in HU, NPS centroid in "
+              "1/mm)")
+    cols = ("patient", "kernel", "role", "pairs", "σ QD real", "σ QD sim", "ratio", "σ added real", "σ added sim",
+            "ratio", "NPS c. QD real", "sim", "ratio", "NPS c. added real", "sim", "ratio", "targets")
     for col in cols:
         table.add_column(col, justify="right")
     for g in dose_check.summarize(results):
@@ -137,10 +141,13 @@ def real_pairs(console: Console, data_root: Path | None) -> None:
     lo, hi = dose_check.SIGMA_RATIO_RANGE
     clo, chi = dose_check.CENTROID_RATIO_RANGE
     console.print(
-        f"targets: σ ratio {lo}–{hi}, NPS centroid ratio {clo}–{chi}; fit patients {', '.join(dose_check.FIT_PATIENTS)}, "
+        f"targets: σ ratio {lo}–{hi}, NPS centroid ratio {clo}–{chi}; fit patients "
+        f"{', '.join(dose_check.FIT_PATIENTS)}, "
         f"check patients {', '.join(dose_check.CHECK_PATIENTS)}; {len(results)} pairs in {elapsed:.0f} s "
-        f"(constants: blur {dose.SOURCE_NOISE_BLUR_MM} mm, gain {dose.SOURCE_NOISE_GAIN} x exp({dose.SOURCE_NOISE_GAIN_PER_100MM} "
-        f"(Dw - {dose.REFERENCE_DIAMETER_MM:.0f} mm)/100 mm), bowtie {dose.BOWTIE_RADIUS_MM:.0f} mm / {dose.BOWTIE_MAX_ATTENUATION})"
+        f"(constants: blur {dose.SOURCE_NOISE_BLUR_MM} mm, gain {dose.SOURCE_NOISE_GAIN} x "
+        f"exp({dose.SOURCE_NOISE_GAIN_PER_100MM} "
+        f"(Dw - {dose.REFERENCE_DIAMETER_MM:.0f} mm)/100 mm), bowtie {dose.BOWTIE_RADIUS_MM:.0f} mm / "
+        f"{dose.BOWTIE_MAX_ATTENUATION})"
     )
 
 

@@ -68,8 +68,8 @@ def main(n: int = 1000) -> None:
     compare_ms = (time.perf_counter() - start) / (n // 2) * 1000
     print(f"compare {compare_ms:.3f} ms per pair, parse_preference agreement {agree / (n // 2):.4f}")
     report.add_rows(f"describe and parse, {n} random label sets",
-                    ("style", "describe ms", "parse ms", "aspect levels read back", "aspects", "overall level read back",
-                     "keyword-only baseline"), rows)
+                    ("style", "describe ms", "parse ms", "aspect levels read back", "aspects",
+                     "overall level read back", "keyword-only baseline"), rows)
     report.add_rows(f"A/B comparisons, {n // 2} pairs", ("what", "ms per pair", "preference read back"),
                     [("`compare` + `parse_preference`", f"{compare_ms:.3f}", f"{agree / (n // 2):.4f}")])
     report.write(args.markdown)

@@ -95,7 +95,8 @@ MODULES = _modules()
 
 def test_every_package_has_a_layer() -> None:
     names = {p.stem if p.is_file() else p.name for p in SRC.iterdir()
-             if (p.is_file() and p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and p.name not in DATA_FOLDERS)}
+             if (p.is_file() and p.suffix == ".py" and p.stem != "__init__")
+             or (p.is_dir() and p.name not in DATA_FOLDERS)}
     assert names - set(RANK) == set(), "add the new package to LAYERS here and in docs/architecture.md"
 
 
@@ -109,7 +110,8 @@ def test_no_import_runs_upward() -> None:
                 upward.append(f"{path.relative_to(SRC.parent)}:{line}: {own} imports {target}, which is in no layer")
             elif layer != own and RANK[layer] >= RANK[own] and (module, layer) not in EXCEPTIONS:
                 where = "beside" if RANK[layer] == RANK[own] else "above"
-                upward.append(f"{path.relative_to(SRC.parent)}:{line}: {own} imports {target} ({layer} is {where} {own})")
+                upward.append(
+                    f"{path.relative_to(SRC.parent)}:{line}: {own} imports {target} ({layer} is {where} {own})")
     assert not upward, "imports that run upward:\n" + "\n".join(upward)
 
 

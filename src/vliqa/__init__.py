@@ -22,7 +22,7 @@ def _is_model(path_or_obj: Any) -> bool:
     text = str(path_or_obj)
     if path.exists() or os.sep in text:
         return False
-    if (_models.SHIPPED_DIR / text / WEIGHTS_FILE).is_file():
+    if text == _models.DEFAULT_ALIAS or (_models.SHIPPED_DIR / text / WEIGHTS_FILE).is_file():
         return True
     return text.strip().lower() in _models.predictor_names("baseline")  # a name that is no file: imports no torch
 
@@ -48,9 +48,10 @@ _models.register_predictor_source("baseline", _baseline_names, _baseline_predict
 def load(path_or_obj: Any, **kwargs: Any) -> Any:
     """Gives what `path_or_obj` holds: a CT image or volume, or a quality model.
 
-    A checkpoint folder (model.safetensors + config.json), a shipped model name ("default" = the reader model, "medqm") or a baseline name
-    ("brisque") gives the model, ready to predict (`vliqa.models.load`); anything else is read as CT by `vliqa.io.load` (files, folders,
-    DICOM series, arrays of HU, Pillow images; keyword arguments such as `window` go there). Use
+    A checkpoint folder (model.safetensors + config.json), a shipped model name ("default" = the reader model,
+    "medqm") or a baseline name ("brisque") gives the model, ready to predict (`vliqa.models.load`); anything
+    else is read as CT by `vliqa.io.load` (files, folders, DICOM series, arrays of HU, Pillow images; keyword
+    arguments such as `window` go there). Use
     `vliqa.load_image` / `vliqa.load_model` to say which one you mean.
     """
     if _is_model(path_or_obj):

@@ -41,8 +41,8 @@ def test_train_then_evaluate_from_the_command_line(dataset, tmp_path):
     assert (run_dir / "model.safetensors").is_file()
 
     out = tmp_path / "ev"
-    r = run("evaluate", "--data", str(dataset), "--model", str(run_dir), "--baselines", "noise_sigma,laplacian_variance",
-            "--split", "all", "--out", str(out), "--n-boot", "100")
+    r = run("evaluate", "--data", str(dataset), "--model", str(run_dir), "--baselines",
+            "noise_sigma,laplacian_variance", "--split", "all", "--out", str(out), "--n-boot", "100")
     assert r.returncode == 0, r.stderr
     for text in ("run", "noise_sigma", "laplacian_variance", "SRCC", "LDCTIQAC sum", "2AFC", "n=24"):
         assert text in r.stdout, r.stdout
@@ -87,11 +87,13 @@ def test_bad_inputs_give_exit_1_and_a_line_that_says_what_to_do(case, tmp_path, 
     args, needles = {
         "no_manifest": (["--data", str(tmp_path), "--baselines", "all"], ["manifest.parquet", "vliqa data build"]),
         "csv_missing_image": (["--data", str(csv), "--baselines", "all"], ["a.png", "relative to"]),
-        "split_too_small": (["--data", str(dataset), "--baselines", "all", "--split", "test"], ["split 'test' has 1 row"]),
-        "unknown_baseline": (["--data", str(dataset), "--baselines", "sharpnes", "--split", "all"], ["sharpnes", "niqe"]),
+        "split_too_small": (["--data", str(dataset), "--baselines", "all", "--split", "test"],
+                            ["split 'test' has 1 row"]),
+        "unknown_baseline": (["--data", str(dataset), "--baselines", "sharpnes", "--split", "all"],
+                             ["sharpnes", "niqe"]),
         "nothing_to_evaluate": (["--data", str(dataset)], ["--baselines"]),
         "unknown_model": (["--data", str(dataset), "--model", "defualt", "--split", "all"],
-                          ["defualt", "shipped models: default"]),
+                          ["defualt", "shipped models: medqm, reader", "'default' is reader"]),
     }[case]
     code, err = invoke_cli(capsys, "evaluate", *args)
     assert code == 1, err

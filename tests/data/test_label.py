@@ -58,7 +58,8 @@ def test_upgrade_of_a_merged_folder_is_a_user_error(dataset_copy, tmp_path):
     from vliqa.data.merge import merge_datasets
 
     merge_datasets([dataset_copy, dataset_copy], tmp_path / "merged")
-    r = subprocess.run([VLIQA, "data", "upgrade", str(tmp_path / "merged")], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([VLIQA, "data", "upgrade", str(tmp_path / "merged")], capture_output=True, text=True,
+                       timeout=120)
     assert r.returncode == 1 and "merged" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([VLIQA, "data", "upgrade", str(dataset_copy), "--workers", "0"], capture_output=True, text=True,
                        timeout=120)
@@ -89,7 +90,8 @@ def test_rescoring_keeps_records_and_pairs_in_step_with_the_manifest(dataset_cop
     pairs = pq.read_table(dataset_copy / "pairs.parquet").to_pylist()
     assert [(p["a_id"], p["b_id"]) for p in pairs] == [(p["a_id"], p["b_id"]) for p in pairs_before]
     for p, old in zip(pairs, pairs_before, strict=True):
-        assert (p["overall_a"], p["overall_b"]) == pytest.approx((after[p["a_id"]]["overall"], after[p["b_id"]]["overall"]),
+        assert (p["overall_a"],
+                p["overall_b"]) == pytest.approx((after[p["a_id"]]["overall"], after[p["b_id"]]["overall"]),
                                                                  abs=1e-6)
         if paired not in (p["a_id"], p["b_id"]):
             assert p["text_with_reference"] == old["text_with_reference"]  # untouched pairs keep the build's answers

@@ -160,7 +160,8 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("diag_ds")
     sources = assign_splits(phantom_sources(4, seed=2), seed=2)
-    build_dataset(sources, out, BuildConfig(n=8, seed=2, source="phantom", phantom_size_px=128), workers=1, progress=False)
+    build_dataset(sources, out, BuildConfig(n=8, seed=2, source="phantom", phantom_size_px=128), workers=1,
+                  progress=False)
     return out
 
 

@@ -35,7 +35,8 @@ def noisier(abdomen_slice: CTImage) -> list[CTImage]:
     """The slice with white Gaussian noise of 20, 50 and 100 HU added."""
     rng = np.random.default_rng(0)
     return [
-        abdomen_slice.with_step("noise", {"sigma_hu": s}, abdomen_slice.hu + rng.normal(0, s, abdomen_slice.shape).astype(np.float32))
+        abdomen_slice.with_step("noise", {"sigma_hu": s},
+                                abdomen_slice.hu + rng.normal(0, s, abdomen_slice.shape).astype(np.float32))
         for s in NOISE_LEVELS_HU
     ]
 
@@ -43,7 +44,8 @@ def noisier(abdomen_slice: CTImage) -> list[CTImage]:
 @pytest.fixture(scope="module")
 def blurrier(abdomen_slice: CTImage) -> list[CTImage]:
     """The slice blurred with Gaussians of 1, 2 and 4 px."""
-    return [abdomen_slice.with_step("blur", {"sigma_px": s}, ndimage.gaussian_filter(abdomen_slice.hu, s)) for s in BLUR_SIGMAS_PX]
+    return [abdomen_slice.with_step("blur", {"sigma_px": s}, ndimage.gaussian_filter(abdomen_slice.hu, s))
+            for s in BLUR_SIGMAS_PX]
 
 
 def _quality(name: str, images: list[CTImage]) -> np.ndarray:
@@ -151,7 +153,8 @@ def test_users_register_their_own_baselines(abdomen_slice: CTImage) -> None:
         return float(image.hu.max())
 
     try:
-        assert score_images("mean_display", [abdomen_slice])[0] == pytest.approx(float(to_display(abdomen_slice, "ldctiqac").mean()))
+        assert score_images("mean_display",
+                            [abdomen_slice])[0] == pytest.approx(float(to_display(abdomen_slice, "ldctiqac").mean()))
         assert score_images("max_hu", [abdomen_slice])[0] == float(abdomen_slice.hu.max())
         assert quality_sign("max_hu") == -1.0
         with pytest.raises(InvalidImageError, match="reads HU"):

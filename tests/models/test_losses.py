@@ -26,7 +26,9 @@ NAN = float("nan")
 def test_two_hot_targets_split_a_score_between_its_neighbour_bins():
     bins = score_bins(21)
     target = two_hot_targets(torch.tensor([0.3, 0.0, 4.0, 5.0]), bins)
-    assert target[0, 1] == pytest.approx(0.5) and target[0, 2] == pytest.approx(0.5) and target[0].sum() == pytest.approx(1)
+    assert target[0, 1] == pytest.approx(0.5) and target[0,
+                                                         2] == pytest.approx(0.5) and target[0].sum() == pytest.approx(
+                                                             1)
     assert target[1, 0] == 1 and target[2, 20] == 1 and target[3, 20] == 1  # scores beyond the scale are clamped
     torch.testing.assert_close(target @ bins, torch.tensor([0.3, 0.0, 4.0, 4.0]))
 

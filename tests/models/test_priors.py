@@ -107,7 +107,8 @@ def test_stored_embeddings_match_a_fresh_encode(tmp_path: Path, monkeypatch: pyt
     assert fresh.concepts == stored.concepts
     np.testing.assert_allclose(fresh.embeddings, stored.embeddings, atol=1e-4)
     # a reader's free wording finds the concept it means
-    asked = {"metal implant causes severe streaking": "metal_pelvis", "the edges look blurry and soft": "blurred_vessels",
+    asked = {"metal implant causes severe streaking": "metal_pelvis",
+             "the edges look blurry and soft": "blurred_vessels",
              "concentric rings in the middle of the image": "ring_isocentre",
              "over-smoothed plastic appearance from denoising": "waxy_denoised"}
     nearest = (encoder.encode(list(asked)) @ stored.embeddings.T).argmax(axis=1)

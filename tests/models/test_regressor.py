@@ -36,7 +36,8 @@ def tiny_cfg(**overrides) -> RegressorTrainConfig:
 
 @pytest.mark.slow
 def test_trained_checkpoint_loads_by_path_and_scores_every_image(dataset, checkpoint):
-    assert {"model.safetensors", "config.json", "MODEL_CARD.md", "training_state.pt"} <= {p.name for p in checkpoint.iterdir()}
+    assert {"model.safetensors", "config.json", "MODEL_CARD.md",
+            "training_state.pt"} <= {p.name for p in checkpoint.iterdir()}
     saved = json.loads((checkpoint / "config.json").read_text())
     assert saved["arch"] == "cnn_regressor" and saved["config"]["input_px"] == 64
     training = saved["metadata"]["training"]
@@ -121,10 +122,11 @@ def test_a_changed_config_does_not_silently_mix_two_runs(tmp_path, dataset):
     cfg = tiny_cfg(epochs=1, model={"input_px": 32, "channels": [4, 8]})
     train_regressor(dataset, tmp_path / "run", cfg, progress=False)
     with pytest.raises(DatasetError, match="different configuration.*lr"):
-        train_regressor(dataset, tmp_path / "run", tiny_cfg(epochs=1, lr=0.01, model={"input_px": 32, "channels": [4, 8]}),
-                        progress=False)
+        train_regressor(dataset, tmp_path / "run",
+                        tiny_cfg(epochs=1, lr=0.01, model={"input_px": 32, "channels": [4, 8]}), progress=False)
     # --overwrite starts again
-    result = train_regressor(dataset, tmp_path / "run", tiny_cfg(epochs=1, lr=0.01, model={"input_px": 32, "channels": [4, 8]}),
+    result = train_regressor(dataset, tmp_path / "run",
+                             tiny_cfg(epochs=1, lr=0.01, model={"input_px": 32, "channels": [4, 8]}),
                              overwrite=True, progress=False)
     assert result.epochs_run == 1
 

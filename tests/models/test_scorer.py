@@ -68,7 +68,8 @@ def test_scores_aspects_and_std_are_in_range(mode: str):
     model = tiny(output_mode=mode).eval()
     out = model(tiny_input(), return_maps=True)
     assert out.overall.shape == (3,) and out.aspects.shape == (3, len(ASPECTS)) and out.std.shape == (3,)
-    assert bool(((out.overall >= 0) & (out.overall <= 4)).all()) and bool(((out.aspects >= 0) & (out.aspects <= 4)).all())
+    assert bool(((out.overall >= 0) & (out.overall <= 4))
+                .all()) and bool(((out.aspects >= 0) & (out.aspects <= 4)).all())
     assert bool((out.std > 0).all())
     if mode == "ordinal":
         assert out.overall_logits.shape == (3, 21) and out.overall_log_variance is None
@@ -145,7 +146,8 @@ def test_priors_can_be_left_out_or_randomised_for_ablations():
 
 
 @pytest.mark.parametrize("bad", [dict(output_mode="softmax"), dict(input_px=72), dict(top_k=3),
-                                 dict(channels=(8, 16), depths=(1,)), dict(d_model=33), dict(stem_stride=3, input_px=48)])
+                                 dict(channels=(8, 16), depths=(1,)), dict(d_model=33),
+                                 dict(stem_stride=3, input_px=48)])
 def test_invalid_config_is_refused(bad: dict):
     with pytest.raises(InvalidParameterError):
         ScorerConfig.tiny(**bad)

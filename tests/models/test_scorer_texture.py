@@ -1,4 +1,5 @@
-"""The scorer's fixed texture measurements: an exact Haar pyramid per cell, noise read off real CT, PNG exports alike."""
+"""The scorer's fixed texture measurements: an exact Haar pyramid per cell, noise read off real CT, PNG exports
+alike."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ from vliqa.errors import CorruptFileError, DependencyUnavailableError, InvalidPa
 from vliqa.labels.diagnostic_models import LesionUNet, load_lesion_net_model
 from vliqa.simulate.cnn_denoiser import DenoiserNet, load_denoiser
 
-SHIPPED = {"denoiser": ("cnn_denoiser", "simulation", DenoiserNet), "lesion_net": ("lesion_unet", "diagnostic", LesionUNet)}
+SHIPPED = {"denoiser": ("cnn_denoiser", "simulation", DenoiserNet),
+           "lesion_net": ("lesion_unet", "diagnostic", LesionUNet)}
 LOADERS = {"denoiser": load_denoiser, "lesion_net": load_lesion_net_model}
 
 
@@ -56,7 +57,8 @@ def test_shipped_tool_checkpoints_are_registry_checkpoints_of_their_kind(name: s
 def test_listing_the_quality_models_imports_no_tool_code() -> None:
     code = ("import sys; from vliqa import models; names = models.shipped_models(); "
             "assert 'denoiser' not in names and 'lesion_net' not in names, names; "
-            "assert 'vliqa.simulate.cnn_denoiser' not in sys.modules and 'vliqa.labels.diagnostic_models' not in sys.modules")
+            "assert 'vliqa.simulate.cnn_denoiser' not in sys.modules and 'vliqa.labels.diagnostic_models' not in "
+            "sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -70,7 +72,8 @@ def test_the_tool_loaders_and_the_registry_restore_the_same_weights() -> None:
 def test_the_copy_loads_its_own_weights_and_config(shipped_copy) -> None:
     what, copy, loader = shipped_copy
     # change the copy's weights, so that weights read from anywhere but the folder given cannot pass
-    stored = {name: t * 2.0 if t.is_floating_point() else t for name, t in load_file(copy / "model.safetensors").items()}
+    stored = {name: t * 2.0 if t.is_floating_point() else t
+              for name, t in load_file(copy / "model.safetensors").items()}
     save_file(stored, copy / "model.safetensors")
     loaded = loader(str(copy))
     net = loaded.net if what == "lesion_net" else loaded

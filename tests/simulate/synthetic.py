@@ -7,7 +7,8 @@ import numpy as np
 from vliqa.core import CTImage
 
 
-def ellipse_phantom(size_px: int = 256, *, half_width_px: float = 110.0, half_height_px: float = 80.0, spacing_mm: float = 1.2) -> CTImage:
+def ellipse_phantom(size_px: int = 256, *, half_width_px: float = 110.0, half_height_px: float = 80.0,
+                    spacing_mm: float = 1.2) -> CTImage:
     """Gives a noise-free slice (history starts with 'phantom'): water ellipse, bone, fat, lesion and air inserts."""
     c = (size_px - 1) / 2.0
     yy, xx = np.mgrid[:size_px, :size_px] - c
@@ -17,4 +18,5 @@ def ellipse_phantom(size_px: int = 256, *, half_width_px: float = 110.0, half_he
     for fx, fy, fr, value in inserts:
         r = fr * half_height_px
         hu[(xx - fx * half_width_px) ** 2 + (yy - fy * half_height_px) ** 2 <= r**2] = value
-    return CTImage(hu=hu, pixel_spacing_mm=(spacing_mm, spacing_mm), slice_thickness_mm=3.0, history=({"name": "phantom"},))
+    return CTImage(hu=hu, pixel_spacing_mm=(spacing_mm, spacing_mm), slice_thickness_mm=3.0,
+                   history=({"name": "phantom"},))

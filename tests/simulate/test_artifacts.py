@@ -28,7 +28,8 @@ def test_streak_energy_grows_as_views_drop(phantom):
 
 
 def test_narrower_arc_gives_stronger_limited_angle_artifacts(phantom):
-    energy = [streak_energy_hu(artifacts.limited_angle(phantom, arc_deg=a, start_deg=20.0).hu, phantom.hu) for a in (180.0, 150.0, 90.0)]
+    energy = [streak_energy_hu(artifacts.limited_angle(phantom, arc_deg=a, start_deg=20.0).hu, phantom.hu)
+              for a in (180.0, 150.0, 90.0)]
     assert energy[0] < 1e-3 and energy[1] < energy[2]
 
 

@@ -1,4 +1,5 @@
-"""Denoiser and reconstruction looks on a real abdomen slice: less noise, less texture, lost detail, IR mottle, streaks."""
+"""Denoiser and reconstruction looks on a real abdomen slice: less noise, less texture, lost detail, IR mottle,
+streaks."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def liver_crop(abdomen_series: Path) -> CTImage:
     path = sorted(p for p in abdomen_series.iterdir() if p.name.startswith("CT"))[10]
     ds = pydicom.dcmread(path)
     hu = ds.pixel_array.astype(np.float32) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
-    return CTImage(hu=hu[180:436, 60:316].copy(), pixel_spacing_mm=tuple(float(v) for v in ds.PixelSpacing), source=str(path))
+    return CTImage(hu=hu[180:436, 60:316].copy(), pixel_spacing_mm=tuple(float(v) for v in ds.PixelSpacing),
+                   source=str(path))
 
 
 def high_freq_energy(hu: np.ndarray) -> float:
@@ -127,8 +129,10 @@ def _contrast(hu: np.ndarray, inside: np.ndarray, ring: np.ndarray) -> float:
 
 def test_detail_loss_erases_small_faint_lesions_but_keeps_bright_ones_and_the_grain(liver_crop: CTImage):
     hu = liver_crop.hu.copy()
-    faint, faint_ring = _disk(hu.shape, (110, 100), 3.0), _disk(hu.shape, (110, 100), 7.0) & ~_disk(hu.shape, (110, 100), 4.5)
-    bright, bright_ring = _disk(hu.shape, (110, 125), 3.0), _disk(hu.shape, (110, 125), 7.0) & ~_disk(hu.shape, (110, 125), 4.5)
+    faint, faint_ring = _disk(hu.shape, (110, 100), 3.0), _disk(hu.shape, (110, 100),
+                                                                7.0) & ~_disk(hu.shape, (110, 100), 4.5)
+    bright, bright_ring = _disk(hu.shape, (110, 125), 3.0), _disk(hu.shape, (110, 125),
+                                                                  7.0) & ~_disk(hu.shape, (110, 125), 4.5)
     hu[faint] -= 15.0  # a 6 mm hypodense lesion at 15 HU contrast
     hu[bright] += 150.0  # an enhancing vessel
     with_lesions = liver_crop.replace(hu=hu)

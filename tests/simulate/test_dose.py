@@ -59,7 +59,8 @@ def test_quarter_dose_of_a_real_scan_doubles_its_noise():
     assert step["source_dose_from"] == "image noise" and step["kernel_from"] == "image NPS"
     assert step["header_dose_mgy"] == pytest.approx(18.54, abs=0.01)
     assert step["source_dose_mgy"] == pytest.approx(step["matched_dose_mgy"] / step["noise_gain"])
-    assert 250.0 < step["water_equivalent_diameter_mm"] < 400.0 and step["noise_windows"] >= source_noise.MIN_NOISE_WINDOWS
+    assert 250.0 < step["water_equivalent_diameter_mm"] < 400.0 and step[
+        "noise_windows"] >= source_noise.MIN_NOISE_WINDOWS
     assert step["fine_detector"] is True and not step["noise_free_source"]
 
 
@@ -68,7 +69,8 @@ def test_added_noise_of_a_real_scan_grows_as_one_over_dose_minus_one():
     # 25 %, x 3 from 50 % to 10 % (the same image-based source dose for every fraction, same seed).
     img = abdomen_slices((10,))[0]
     rois = kernels.find_flat_rois(img.hu)
-    added = {f: kernels.roi_noise_sigma_hu(dose.low_dose(img, dose_fraction=f, seed=4).hu - img.hu, rois) for f in (0.5, 0.25, 0.1)}
+    added = {f: kernels.roi_noise_sigma_hu(dose.low_dose(img, dose_fraction=f, seed=4).hu - img.hu, rois)
+             for f in (0.5, 0.25, 0.1)}
     print({f: round(s, 1) for f, s in added.items()})
     assert added[0.25] / added[0.5] == pytest.approx(np.sqrt(3.0), rel=0.08)
     assert added[0.1] / added[0.5] == pytest.approx(3.0, rel=0.08)
@@ -133,7 +135,8 @@ def test_source_dose_comes_from_the_header_or_a_default():
     img = ellipse_phantom(64, half_width_px=25, half_height_px=20)
     assert dose.source_dose_mgy(img) == (dose.DEFAULT_SOURCE_DOSE_MGY, "default")
     assert dose.source_dose_mgy(img.replace(acquisition=Acquisition(exposure_mas=200.0)))[1] == "exposure_mas"
-    assert dose.source_dose_mgy(img.replace(acquisition=Acquisition(ctdi_vol_mgy=9.0, exposure_mas=200.0))) == (9.0, "ctdi_vol_mgy")
+    assert dose.source_dose_mgy(img.replace(acquisition=Acquisition(ctdi_vol_mgy=9.0, exposure_mas=200.0))) == (
+        9.0, "ctdi_vol_mgy")
 
 
 def test_low_dose_is_registered_and_severity_spans_the_dose_range():
@@ -145,4 +148,5 @@ def test_low_dose_is_registered_and_severity_spans_the_dose_range():
     with pytest.raises(InvalidParameterError, match="dose_fraction"):
         dose.low_dose(ellipse_phantom(64, half_width_px=25, half_height_px=20), dose_fraction=1.5)
     with pytest.raises(InvalidParameterError, match="source_noise"):
-        dose.low_dose(ellipse_phantom(64, half_width_px=25, half_height_px=20), dose_fraction=0.5, source_noise_gain=0.0)
+        dose.low_dose(ellipse_phantom(64, half_width_px=25, half_height_px=20), dose_fraction=0.5,
+                      source_noise_gain=0.0)

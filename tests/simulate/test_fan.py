@@ -44,7 +44,8 @@ def test_fan_rays_measure_the_line_integrals_of_an_off_centre_blob():
     assert geom.fov_diameter_mm >= n * 1.2 * np.sqrt(2)
     assert geom.ray_width_at_iso_mm == pytest.approx(1.2)
     clinical = tomo_fan.fan_geometry(
-        512, pixel_size_mm=0.977, n_detectors=tomo_fan.CLINICAL_DETECTORS, channel_pitch_mm=tomo_fan.CLINICAL_CHANNEL_PITCH_MM
+        512, pixel_size_mm=0.977, n_detectors=tomo_fan.CLINICAL_DETECTORS,
+        channel_pitch_mm=tomo_fan.CLINICAL_CHANNEL_PITCH_MM
     )
     assert clinical.fov_diameter_mm == pytest.approx(500.0, abs=5.0)  # the 50 cm scan field of the scanner
     assert clinical.ray_width_at_iso_mm == pytest.approx(0.705, abs=0.001)
@@ -91,7 +92,9 @@ def test_fan_and_parallel_scans_at_the_same_dose_give_alike_noise(noise_hu):
     sigma_fan, sigma_par = kernels.roi_noise_sigma_hu(fan, ROIS), kernels.roi_noise_sigma_hu(par, ROIS)
     freq_fan = kernels.nps_mean_frequency(*kernels.roi_nps(fan, ROIS, 1.2))
     freq_par = kernels.nps_mean_frequency(*kernels.roi_nps(par, ROIS, 1.2))
-    print(f"25 % dose: sigma fan {sigma_fan:.2f} / parallel {sigma_par:.2f} HU; NPS mean f {freq_fan:.3f} / {freq_par:.3f} per mm")
+    print(
+        f"25 % dose: sigma fan {sigma_fan:.2f} / parallel {sigma_par:.2f} HU; NPS mean f {freq_fan:.3f} / "
+        f"{freq_par:.3f} per mm")
     assert sigma_fan == pytest.approx(sigma_par, rel=0.15)
     assert freq_fan == pytest.approx(freq_par, rel=0.15)
 

@@ -1,4 +1,5 @@
-"""Image-domain degradations on a real abdomen slice: blur, thick slice, resample, compression, bit depth, bad window."""
+"""Image-domain degradations on a real abdomen slice: blur, thick slice, resample, compression, bit depth, bad
+window."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def read_slice(series: Path, index: int) -> CTImage:
     path = sorted(p for p in series.iterdir() if p.name.startswith("CT"))[index]
     ds = pydicom.dcmread(path)
     hu = ds.pixel_array.astype(np.float32) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
-    return CTImage(hu=hu, pixel_spacing_mm=tuple(float(v) for v in ds.PixelSpacing), slice_thickness_mm=float(ds.SliceThickness), source=str(path))
+    return CTImage(hu=hu, pixel_spacing_mm=tuple(float(v) for v in ds.PixelSpacing),
+                   slice_thickness_mm=float(ds.SliceThickness), source=str(path))
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +144,8 @@ def test_resample_nearest_makes_blocks_and_linear_blurs(liver_crop: CTImage):
 
 
 def test_jpeg_at_lower_quality_gives_larger_error(liver_slice: CTImage):
-    errs = [float(np.abs(img.jpeg(liver_slice, quality=q).hu - liver_slice.hu)[LIVER_ROI].mean()) for q in (95, 75, 50, 25, 10, 3)]
+    errs = [float(np.abs(img.jpeg(liver_slice, quality=q).hu - liver_slice.hu)[LIVER_ROI].mean())
+            for q in (95, 75, 50, 25, 10, 3)]
     assert all(a < b for a, b in zip(errs, errs[1:], strict=False)), errs
 
 
@@ -155,7 +158,8 @@ def test_jpeg_keeps_bone_by_default_and_clips_it_when_asked(liver_slice: CTImage
 
 
 def test_jpeg2000_at_higher_ratio_gives_larger_error(liver_slice: CTImage):
-    errs = [float(np.abs(img.jpeg2000(liver_slice, compression_ratio=r).hu - liver_slice.hu).mean()) for r in (2, 10, 40, 150)]
+    errs = [float(np.abs(img.jpeg2000(liver_slice, compression_ratio=r).hu - liver_slice.hu).mean())
+            for r in (2, 10, 40, 150)]
     assert errs[0] < 1.0  # ratio 2 on 16-bit HU is visually lossless
     assert all(a < b for a, b in zip(errs, errs[1:], strict=False)), errs
 
@@ -163,7 +167,8 @@ def test_jpeg2000_at_higher_ratio_gives_larger_error(liver_slice: CTImage):
 def test_quantise_posterises_the_window_into_few_levels(liver_slice: CTImage):
     out = img.quantise(liver_slice, bits=3, keep_out_of_window=False).hu
     assert len(np.unique(out)) <= 8
-    errs = [float(np.abs(img.quantise(liver_slice, bits=b).hu - liver_slice.hu)[LIVER_ROI].mean()) for b in (8, 6, 4, 2)]
+    errs = [float(np.abs(img.quantise(liver_slice, bits=b).hu - liver_slice.hu)[LIVER_ROI].mean())
+            for b in (8, 6, 4, 2)]
     assert all(a < b for a, b in zip(errs, errs[1:], strict=False)), errs
 
 

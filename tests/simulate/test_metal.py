@@ -96,7 +96,8 @@ def test_metal_is_bright_and_the_step_records_what_was_inserted(by_severity):
     step = out.history[-1]
     for r, c in step["centres_px"]:
         assert out.hu[int(round(r)), int(round(c))] > 2000.0
-    for key in ("kind", "material", "density_g_per_cm3", "parts", "centres_px", "incident_photons", "region", "kernel", "severity"):
+    for key in ("kind", "material", "density_g_per_cm3", "parts", "centres_px", "incident_photons", "region", "kernel",
+                "severity"):
         assert key in step
     assert step["region"] == "both sides of the abdomen" and step["starved_rays"] > 0
     json.dumps(step)  # the history stays JSON-ready
@@ -124,8 +125,11 @@ def test_params_for_severity_are_valid_from_0_to_1(abdomen):
         params = deg.params_for_severity(float(severity), rng)
         assert params["kind"] in KINDS and params["material"] in metal.MATERIALS
         assert 0.1 <= params["size_scale"] <= 3.0 and params["count"] in (1, 2) and params["side"] in ("right", "left")
-    assert deg.params_for_severity(0.0, rng)["kind"] == "clip" and deg.params_for_severity(0.0, rng)["material"] == "titanium"
-    assert deg.params_for_severity(1.0, rng) | {"side": "x"} == {"kind": "hip", "material": "steel", "count": 2, "size_scale": 1.0, "side": "x"}
+    assert deg.params_for_severity(0.0,
+                                   rng)["kind"] == "clip" and deg.params_for_severity(0.0, rng)[
+                                       "material"] == "titanium"
+    assert deg.params_for_severity(1.0, rng) | {"side": "x"} == {"kind": "hip", "material": "steel", "count": 2,
+                                                                 "size_scale": 1.0, "side": "x"}
 
 
 def test_a_tiny_clip_barely_changes_the_image(abdomen):

@@ -90,6 +90,8 @@ def test_unknown_filter_or_method_raises_clear_error():
 
 
 def test_kernel_names_map_to_softer_or_sharper_textures():
-    assert kernels.kernel_peak_per_mm("B30f") < kernels.kernel_peak_per_mm("['Br38f', '3']") < kernels.kernel_peak_per_mm("B70f")
-    assert kernels.kernel_peak_per_mm("SOFT") < kernels.kernel_peak_per_mm("STANDARD") < kernels.kernel_peak_per_mm("BONE")
+    assert kernels.kernel_peak_per_mm("B30f") < kernels.kernel_peak_per_mm(
+        "['Br38f', '3']") < kernels.kernel_peak_per_mm("B70f")
+    assert kernels.kernel_peak_per_mm("SOFT") < kernels.kernel_peak_per_mm("STANDARD") < kernels.kernel_peak_per_mm(
+        "BONE")
     assert kernels.kernel_peak_per_mm("no-such-kernel") is None

@@ -48,7 +48,8 @@ def test_no_template_is_claimed_by_another_aspect_or_level():
     artefacts = list(P.GENERIC_ARTIFACT) + [phrase_for(n).artifact for n in KNOWN_DISTORTIONS if phrase_for(n).artifact]
     wheres = ["the liver", "the right kidney", "the posterior fossa", "the lung parenchyma"]
     banks = [(a, lv, t) for a, by in P.ASPECT_TEMPLATES.items() for lv, ts in by.items() for t in ts]
-    banks += [("texture", lv, t) for bank in (P.TEXTURE_SMOOTH, P.TEXTURE_COARSE) for lv, ts in bank.items() for t in ts]
+    banks += [("texture", lv, t) for bank in (P.TEXTURE_SMOOTH, P.TEXTURE_COARSE) for lv, ts in bank.items()
+              for t in ts]
     checked = 0
     for aspect, level, template in banks:
         for i, (cause, artefact, where) in enumerate(itertools.product(causes, artefacts, wheres)):

@@ -19,7 +19,8 @@ CONTEXTS = (
 def random_labels(rng: random.Random) -> QualityLabels:
     """Gives labels with uniform aspect and overall scores and up to three random known distortions."""
     names = rng.sample(KNOWN_DISTORTIONS, rng.randint(0, 3))
-    distortions = tuple(Distortion(n, rng.random(), region=rng.choice([None, None, "liver", "periphery"])) for n in names)
+    distortions = tuple(Distortion(n, rng.random(), region=rng.choice([None, None, "liver", "periphery"]))
+                        for n in names)
     return QualityLabels(overall=rng.uniform(0, 4), aspects={a: rng.uniform(0, 4) for a in ASPECTS},
                          distortions=distortions)
 

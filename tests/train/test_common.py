@@ -1,4 +1,5 @@
-"""What the trainers share: one base run config (fields and checks written once), one step loop beside the epoch loop."""
+"""What the trainers share: one base run config (fields and checks written once), one step loop beside the epoch
+loop."""
 
 from __future__ import annotations
 

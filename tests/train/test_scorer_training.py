@@ -1,4 +1,5 @@
-"""Stories of training MedQM-I: each loss, loading the checkpoint to score real DICOM, resuming, fine-tuning, the CLI."""
+"""Stories of training MedQM-I: each loss, loading the checkpoint to score real DICOM, resuming, fine-tuning, the
+CLI."""
 
 from __future__ import annotations
 
@@ -157,8 +158,8 @@ def test_init_fine_tunes_from_the_checkpoint_weights(tmp_path, dataset, trained)
         torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)
 
     with pytest.raises(InvalidParameterError, match="--loss rps"):
-        train_scorer(dataset, tmp_path / "wrong_head", tiny_cfg(epochs=1, loss="regression_rank", init=str(trained["rps"])),
-                     progress=False)
+        train_scorer(dataset, tmp_path / "wrong_head",
+                     tiny_cfg(epochs=1, loss="regression_rank", init=str(trained["rps"])), progress=False)
 
 
 @pytest.mark.slow

@@ -96,13 +96,15 @@ def detect_distortions(aspects: dict[str, float], measures: dict[str, float], *,
     for e in find_evidence(aspects, measures) if evidence is None else evidence:
         conf, notes = found.get(e.distortion, (0.0, []))
         found[e.distortion] = (max(conf, e.confidence), [*notes, e.text])
-    items = [DetectedDistortion(n, round(c, 3), tuple(e)) for n, (c, e) in found.items() if c >= MIN_DISTORTION_CONFIDENCE]
+    items = [DetectedDistortion(n, round(c, 3), tuple(e)) for n, (c, e) in found.items()
+             if c >= MIN_DISTORTION_CONFIDENCE]
     return tuple(sorted(items, key=lambda d: -d.confidence))
 
 
 def measure_only_note(aspects: dict[str, float], measures: dict[str, float], *, evidence: list[Evidence] | None = None,
                       distortions: tuple[DetectedDistortion, ...] | None = None) -> str:
-    """Gives a sentence on the reported distortions only the physics measures found, not the model's aspects ("" if none).
+    """Gives a sentence on the reported distortions only the physics measures found, not the model's aspects
+    ("" if none).
 
     The description is written from the model's scores; without this, an Assessment could list
     "artifacts" among its distortions (from the streak measure) while its text says there are none.
@@ -196,7 +198,8 @@ def _model_version(predictor: Any) -> str:
 class Assessor:
     """Scores CT slices and series with one quality model and gives `Assessment` / `VolumeAssessment` results.
 
-    `model`: a shipped model name ("default" = the reader model, "medqm"), a checkpoint folder, a baseline name ("brisque"; scores on
+    `model`: a shipped model name ("default" = the reader model, "medqm"), a checkpoint folder, a baseline name
+    ("brisque"; scores on
     its own scale, no level, no aspects), or any object with `predict(images) -> Predictions` and a
     `name` (and optionally `scale`, see `vliqa.models.scale_of`). `window`: the display window assumed
     for raster inputs (PNG/JPEG/TIFF), and the window of heatmaps. `measures`: add the physics measures
@@ -307,7 +310,8 @@ class Assessor:
 
     def assess_loaded(self, image: CTImage | CTVolume, *,
                       reference: CTImage | CTVolume | None = None) -> Assessment | VolumeAssessment:
-        """Gives the assessment of an image already loaded: an Assessment for a slice, a VolumeAssessment for a series."""
+        """Gives the assessment of an image already loaded: an Assessment for a slice, a VolumeAssessment for a
+        series."""
         if isinstance(image, CTImage):
             refs = None if reference is None else _references_for([image], reference)
             return self.assess_slices([image], references=refs)[0]

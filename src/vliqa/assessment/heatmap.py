@@ -37,7 +37,8 @@ class Heatmap:
 
 
 def local_noise_map(image: CTImage) -> Heatmap:
-    """Gives the measured local noise sigma map (HU, std of the high-pass residual in sliding windows), scaled to [0, 1]."""
+    """Gives the measured local noise sigma map (HU, std of the high-pass residual in sliding windows), scaled to
+    [0, 1]."""
     hu = image.hu.astype(np.float64)
     residual = hu - ndimage.gaussian_filter(hu, HIGHPASS_SIGMA_PX)
     # anatomical edges survive the high-pass and would read as noise: only flat soft tissue is counted,
@@ -141,7 +142,8 @@ def save_volume_plot(volume: VolumeAssessment, path: str | Path) -> Path:
     ax.scatter(worst, [score[list(index).index(i)] for i in worst], color="red", zorder=3, label="worst slices")
     ood = [i for i, s in zip(index, volume.slices, strict=True) if s.out_of_distribution]
     if ood:
-        ax.scatter(ood, [score[list(index).index(i)] for i in ood], marker="x", color="black", label="out of distribution")
+        ax.scatter(ood, [score[list(index).index(i)] for i in ood], marker="x", color="black",
+                   label="out of distribution")
     if not own_scale:
         ax.set_ylim(0, 4)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

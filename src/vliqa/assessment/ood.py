@@ -82,7 +82,8 @@ def check_image(image: CTImage) -> OODResult:
         body_threshold = max(BODY_THRESHOLD_HU, image.display_window.low_hu + 0.01 * image.display_window.width)
     body = float(np.mean(hu > body_threshold))
     if body < MIN_BODY_FRACTION:
-        return OODResult(True, f"mostly air ({100 * body:.1f} % body; at least {100 * MIN_BODY_FRACTION:.0f} % expected)")
+        return OODResult(True,
+                         f"mostly air ({100 * body:.1f} % body; at least {100 * MIN_BODY_FRACTION:.0f} % expected)")
     r = neighbour_correlation(hu)
     if r < MIN_NEIGHBOUR_CORRELATION:
         shown = 0.0 if abs(r) < 0.005 else r  # no "-0.00"

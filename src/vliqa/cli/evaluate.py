@@ -42,11 +42,20 @@ def results_table(result: object) -> Table:
 
 
 def evaluate(
-    data: Path = typer.Option(..., "--data", help="A dataset folder (vliqa data build) or a CSV of human scores: path,score."),
-    model: list[str] = typer.Option([], "--model", help="Checkpoint folder, shipped model name or baseline name such as brisque (repeatable; as `vliqa assess --model`)."),
-    baselines: str | None = typer.Option(None, "--baselines", help="'all' or a comma-separated list such as noise_sigma,niqe."),
-    split: str = typer.Option("test", "--split", help="Dataset split: train, val, test, train,val or all (ignored for a CSV)."),
-    out: Path | None = typer.Option(None, "--out", help="Folder for evaluation.json and the PNGs (default: DATA/evaluation, or ./evaluation for a CSV)."),
+    data: Path = typer.Option(..., "--data",
+                              help="A dataset folder (vliqa data build) or a CSV of human scores: path,score."),
+    model: list[str]
+    = typer.Option([], "--model",
+                   help="Checkpoint folder, shipped model name or baseline name such as brisque (repeatable; as `vliqa "
+                        "assess --model`)."),
+    baselines: str
+    | None = typer.Option(None, "--baselines", help="'all' or a comma-separated list such as noise_sigma,niqe."),
+    split: str = typer.Option("test", "--split",
+                              help="Dataset split: train, val, test, train,val or all (ignored for a CSV)."),
+    out: Path
+    | None = typer.Option(None, "--out",
+                          help="Folder for evaluation.json and the PNGs (default: DATA/evaluation, or ./evaluation for "
+                               "a CSV)."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the 95 % intervals (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     window: str = typer.Option("ldctiqac", "--window", help="Display window the baselines see."),
@@ -61,7 +70,8 @@ def evaluate(
         names = [b.strip() for b in baselines.split(",") if b.strip()]
         specs += [ALL_BASELINES] if any(n.lower() in ("all", ALL_BASELINES) for n in names) else names
     if not specs:
-        raise InvalidParameterError("nothing to evaluate", hint="give --model NAME_OR_PATH and/or --baselines all|name,name")
+        raise InvalidParameterError("nothing to evaluate",
+                                    hint="give --model NAME_OR_PATH and/or --baselines all|name,name")
     if out is None:
         out = data / "evaluation" if data.is_dir() else Path("evaluation")
     result = run_evaluation(data, specs, split=split, out_dir=out, n_boot=n_boot, seed=seed, window=window,
@@ -69,7 +79,8 @@ def evaluate(
     console.print(results_table(result))
     for p in result.predictors:
         if p.n_failed and p.report is not None:
-            console.print(f"[yellow]note:[/] {p.name} could not score {p.n_failed} image(s); they are left out of its row")
+            console.print(
+                f"[yellow]note:[/] {p.name} could not score {p.n_failed} image(s); they are left out of its row")
     console.print(f"wrote {out / 'evaluation.json'} and {len(result.files) - 1} figure(s) in {out}")
 
 

@@ -64,8 +64,8 @@ def inspect(
 def preview(
     path: Path = typer.Argument(..., help="A file or folder to preview."),
     output: Path = typer.Option(..., "-o", "--output", help="PNG file to write."),
-    window: str = typer.Option("abdomen", "--window", "-w", help="Preset name, 'dicom' (from the tags) or LEVEL,WIDTH."),
-    slice_index: int | None = typer.Option(None, "--slice", help="Slice of a volume (default: the middle one)."),
+    window: str = typer.Option("abdomen", "--window", "-w", help="Preset name, 'dicom' (from the tags) or LEVEL,WIDTH.")
+    , slice_index: int | None = typer.Option(None, "--slice", help="Slice of a volume (default: the middle one)."),
 ) -> None:
     """Write a windowed PNG preview of a slice."""
     from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast

@@ -42,7 +42,9 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool | None = typer.Option(None, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    version: bool
+    | None = typer.Option(None, "--version", callback=_version_callback, is_eager=True,
+                          help="Print the version and exit."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
 ) -> None:
     """Vision-language image quality assessment for CT."""
@@ -97,7 +99,8 @@ def invoke(argv: list[str] | None = None) -> int:
         if debug:
             err_console.print_exception()
         err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback and report it)",
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback and "
+            "report it)",
             highlight=False,
             soft_wrap=True,
         )

@@ -12,8 +12,12 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("regressor")
 def regressor(
     data: Path = typer.Option(..., "--data", help="Dataset folder made by `vliqa data build`."),
-    out: Path = typer.Option(..., "--out", help="Run folder: the best checkpoint, training state and log (an interrupted run resumes here)."),
-    config: Path | None = typer.Option(None, "--config", help="JSON file of RegressorTrainConfig fields (model settings under \"model\")."),
+    out: Path = typer.Option(..., "--out",
+                             help="Run folder: the best checkpoint, training state and log (an interrupted run resumes "
+                                  "here)."),
+    config: Path
+    | None = typer.Option(None, "--config",
+                          help="JSON file of RegressorTrainConfig fields (model settings under \"model\")."),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum number of epochs (overrides the config)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (overrides the config)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming."),
@@ -36,16 +40,30 @@ def regressor(
 
 @app.command("scorer")
 def scorer(
-    data: Path = typer.Option(..., "--data", help="Dataset folder made by `vliqa data build` (or labelled with `vliqa data label`), or a CSV of your own scores (path,score[,aspects]): imported into OUT/data first."),
-    out: Path = typer.Option(..., "--out", help="Run folder: the best checkpoint, training state and log (an interrupted run resumes here)."),
-    config: Path | None = typer.Option(None, "--config", help="JSON file of ScorerTrainConfig fields (model settings under \"model\", loss weights under \"weights\")."),
+    data: Path = typer.Option(..., "--data",
+                              help="Dataset folder made by `vliqa data build` (or labelled with `vliqa data label`), "
+                                   "or a CSV of your own scores (path,score[,aspects]): imported into OUT/data first."),
+    out: Path = typer.Option(..., "--out",
+                             help="Run folder: the best checkpoint, training state and log (an interrupted run resumes "
+                                  "here)."),
+    config: Path
+    | None = typer.Option(None, "--config",
+                          help="JSON file of ScorerTrainConfig fields (model settings under \"model\", loss weights "
+                               "under \"weights\")."),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum number of epochs (overrides the config)."),
-    loss: str | None = typer.Option(None, "--loss", help="rps (21-bin ordinal head, ranked probability score) or regression_rank (regression head + pairwise rank loss)."),
-    init: str | None = typer.Option(None, "--init", help="Checkpoint folder (or shipped model name) to start from: fine-tunes its weights on --data."),
+    loss: str
+    | None = typer.Option(None, "--loss",
+                          help="rps (21-bin ordinal head, ranked probability score) or regression_rank (regression "
+                               "head + pairwise rank loss)."),
+    init: str
+    | None = typer.Option(None, "--init",
+                          help="Checkpoint folder (or shipped model name) to start from: fine-tunes its weights on "
+                               "--data."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (overrides the config)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming."),
 ) -> None:
-    """Train MedQM-I, the blind quality scorer (overall + aspect scores + uncertainty); --init fine-tunes a checkpoint."""
+    """Train MedQM-I, the blind quality scorer (overall + aspect scores + uncertainty); --init fine-tunes a checkpoint.
+    """
     from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast
     from vliqa.train.common import load_config_file  # lazy: imports torch
     from vliqa.train.scorer import ScorerTrainConfig, train_scorer  # lazy: imports torch

@@ -129,7 +129,8 @@ class CTVolume:
     def __post_init__(self) -> None:
         hu = np.asarray(self.hu)
         if hu.ndim != 3:
-            raise InvalidImageError(f"a CT volume must be 3-D (slices, rows, cols), got shape {hu.shape}", path=self.source)
+            raise InvalidImageError(f"a CT volume must be 3-D (slices, rows, cols), got shape {hu.shape}",
+                                    path=self.source)
         if hu.dtype != np.float32:
             hu = hu.astype(np.float32)
         object.__setattr__(self, "hu", hu)

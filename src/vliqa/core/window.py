@@ -116,4 +116,5 @@ def to_display(image: CTImage, window: str | Window | tuple[float, float] | None
 
 def display_to_hu(display: np.ndarray, window: Window) -> np.ndarray:
     """Gives HU values for display values in [0, 1] that were windowed with `window`."""
-    return (np.asarray(display, dtype=np.float32) * np.float32(window.width) + np.float32(window.low_hu)).astype(np.float32)
+    return (np.asarray(display, dtype=np.float32) * np.float32(window.width)
+            + np.float32(window.low_hu)).astype(np.float32)

@@ -136,7 +136,8 @@ def ring_index(image: CTImage, center: tuple[float, float] | None = None) -> flo
     return ring_index_from(*highpass_region(image.hu), center=center)
 
 
-def _azimuthal_means(g: np.ndarray, region: np.ndarray, center: tuple[float, float], radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _azimuthal_means(g: np.ndarray, region: np.ndarray, center: tuple[float, float],
+                     radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gives the mean of g over the region on each circle and the circle's effective sample count."""
     rows, cols = g.shape
     n_phi = 128

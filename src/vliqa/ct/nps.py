@@ -167,6 +167,7 @@ def nps(image: CTImage, rois: list[ROI] | None = None) -> NPSResult:
         variance_hu2=variance,
         n_rois=len(rois),
         roi_size_px=n,
-        method=f"{len(rois)} {n}x{n} px ROIs detrended by a 2nd-order polynomial, no window, zero-padded to {pad}x{pad}",
+        method=f"{len(rois)} {n}x{n} px ROIs detrended by a 2nd-order polynomial, no window, zero-padded to "
+               f"{pad}x{pad}",
         rois=tuple(rois),
     )

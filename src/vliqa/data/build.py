@@ -130,7 +130,8 @@ def _source_and_reference(index: int) -> tuple[CTImage, CTImage, np.ndarray | No
     obj = _load_volume(str(src.path))
     image = obj.slice(int(src.slice_index)) if src.slice_index is not None else obj
     if src.reference_noise_hu is not None:
-        image = noisy_reference(image, src.reference_noise_hu, seed=int(hashlib.sha1(src.source_id.encode()).hexdigest()[:8], 16))
+        image = noisy_reference(image, src.reference_noise_hu,
+                                seed=int(hashlib.sha1(src.source_id.encode()).hexdigest()[:8], 16))
     return image, image, None, ()
 
 
@@ -228,7 +229,8 @@ def label_fields(labels: dict[str, Any], caption: str) -> dict[str, Any]:
 
 
 def saved_build(out: Path) -> tuple[BuildConfig, dict[str, Any]]:
-    """Gives the BuildConfig saved in `out`/state.json and the whole state (its "n_phantoms" is absent in builds older than it).
+    """Gives the BuildConfig saved in `out`/state.json and the whole state (its "n_phantoms" is absent in builds older
+    than it).
 
     A key added to BuildConfig after the folder was built takes its default there.
     """
@@ -375,11 +377,13 @@ def make_pairs(records: list[dict[str, Any]], cfg: BuildConfig, *, tie_margin: f
     return pairs
 
 
-def refresh_pairs(pairs: list[dict[str, Any]], rows: list[dict[str, Any]], *, tie_margin: float = 0.25) -> list[dict[str, Any]]:
+def refresh_pairs(pairs: list[dict[str, Any]], rows: list[dict[str, Any]], *,
+                  tie_margin: float = 0.25) -> list[dict[str, Any]]:
     """Gives `pairs` (the same images paired) with scores, preference and answers from the current labels of `rows`.
 
     After a relabelling: the pairs a build drew stay, what they say follows the new scores. A pair whose two
-    overall scores did not change (by 1e-6) keeps its answers (the overall moves with every aspect); another is rewritten,
+    overall scores did not change (by 1e-6) keeps its answers (the overall moves with every aspect); another is
+    rewritten,
     its text seed taken from its ids.
     """
     by_id = {r["id"]: r for r in rows}

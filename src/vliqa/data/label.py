@@ -58,7 +58,8 @@ def caption_of(row: dict) -> str:
 
 
 def rescore_physics(folder: str | Path) -> int:
-    """Recomputes physics scores from the measures stored in the manifest (after a `Calibration` change); gives rows updated.
+    """Recomputes physics scores from the measures stored in the manifest (after a `Calibration` change); gives rows
+    updated.
 
     What only the build knew (the simulator's artifact field, the phantoms' lesion masks) is kept, unlike
     `relabel_physics`. The only images read are references whose measures predate a measure of the reference
@@ -127,14 +128,17 @@ def _phantom_truth(source_id: str, shape: tuple[int, ...], manifest: Path):
         phantom = make_phantom(region, size_px=int(shape[0]), seed=int(seed))
     except (ValueError, VliqaError) as exc:
         raise DatasetError(f"phantom source id '{source_id}' cannot be regenerated ({exc})", path=manifest,
-                           hint="phantom rows need source_id 'phantom:REGION:SEED' as written by `vliqa data build`") from exc
+                           hint="phantom rows need source_id 'phantom:REGION:SEED' as written by `vliqa data "
+                                "build`") from exc
     if phantom.lesion_mask.shape != tuple(shape):
-        raise DatasetError(f"phantom '{source_id}' regenerates at {phantom.lesion_mask.shape}, the image is {tuple(shape)}",
-                           path=manifest, hint="phantom images must be square, as `vliqa data build` writes them")
+        raise DatasetError(
+            f"phantom '{source_id}' regenerates at {phantom.lesion_mask.shape}, the image is {tuple(shape)}",
+            path=manifest, hint="phantom images must be square, as `vliqa data build` writes them")
     return DiagnosticTruth.from_phantom(phantom)
 
 
-def relabel_diagnostic(folder: str | Path, *, model: str = "lesion_net", calibration=None, progress: bool = True) -> int:
+def relabel_diagnostic(folder: str | Path, *, model: str = "lesion_net", calibration=None,
+                       progress: bool = True) -> int:
     """Writes MedQM-D diagnostic overall scores into a dataset's manifest; gives the number of rows updated.
 
     Phantom rows are judged against their true lesion masks (the phantom is regenerated from

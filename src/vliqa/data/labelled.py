@@ -37,7 +37,8 @@ def split_names(split: str) -> tuple[str, ...]:
     names = tuple(s.strip() for s in key.split(",") if s.strip())
     unknown = [s for s in names if s not in SPLITS]
     if not names or unknown:
-        raise InvalidParameterError(f"unknown split '{split}'", hint="use train, val, test, a list like train,val, or all")
+        raise InvalidParameterError(f"unknown split '{split}'",
+                                    hint="use train, val, test, a list like train,val, or all")
     return names
 
 

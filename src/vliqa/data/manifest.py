@@ -92,9 +92,11 @@ def validate(table: pa.Table, schema: pa.Schema, path: str | Path = "manifest") 
     """Raises DatasetError unless `table` has every column of `schema` with the right type."""
     for fld in schema:
         if fld.name not in table.column_names:
-            raise DatasetError(f"column '{fld.name}' is missing", path=path, hint="rebuild the dataset with this vliqa version")
+            raise DatasetError(f"column '{fld.name}' is missing", path=path,
+                               hint="rebuild the dataset with this vliqa version")
         if not table.schema.field(fld.name).type.equals(fld.type):
-            raise DatasetError(f"column '{fld.name}' has type {table.schema.field(fld.name).type}, expected {fld.type}", path=path)
+            raise DatasetError(f"column '{fld.name}' has type {table.schema.field(fld.name).type}, expected {fld.type}",
+                               path=path)
 
 
 def dumps(obj: Any) -> str:

@@ -66,7 +66,8 @@ def merge_datasets(folders: list[str | Path], out: str | Path) -> int:
             r["id"], r["reference_id"] = prefix + r["id"], prefix + r["reference_id"]
             all_rows.append(r)
         for p in prs:
-            p.update({"a_id": prefix + p["a_id"], "b_id": prefix + p["b_id"], "reference_id": prefix + p["reference_id"]})
+            p.update(
+                {"a_id": prefix + p["a_id"], "b_id": prefix + p["b_id"], "reference_id": prefix + p["reference_id"]})
             all_pairs.append(p)
     write_table(all_pairs, PAIR_SCHEMA, out / "pairs.parquet")
     write_table(all_rows, IMAGE_SCHEMA, out / "manifest.parquet")  # last: a folder with a manifest is complete

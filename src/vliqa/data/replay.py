@@ -42,7 +42,8 @@ REPLAY_FILE = "replay.jsonl"
 
 
 def has_artifact_step(record: dict[str, Any]) -> bool:
-    """Gives True when the record's recipe holds an artifact-type step (its labels use the simulator's artifact field)."""
+    """Gives True when the record's recipe holds an artifact-type step (its labels use the simulator's artifact
+    field)."""
     return any(is_artifact_step(step["name"]) for step in json.loads(record["degradations"] or "[]"))
 
 
@@ -84,7 +85,8 @@ def replay_labels(folder: str | Path, *, phantoms: int | None = None, workers: i
     cfg, state = saved_build(folder)
     if phantoms is None:
         phantoms = state.get("n_phantoms")
-    sources = build_sources(cfg.source, n=cfg.n, phantoms=phantoms, seed=cfg.seed, noisy_references=cfg.noisy_references)
+    sources = build_sources(cfg.source, n=cfg.n, phantoms=phantoms, seed=cfg.seed,
+                            noisy_references=cfg.noisy_references)
     records = _read_records(folder)
     by_candidate = {int(r["candidate"]): r for r in records}
     todo = sorted(c for c, r in by_candidate.items() if every_row or has_artifact_step(r))

@@ -73,7 +73,8 @@ def _guess_region(image: CTImage | CTVolume, fallback: str | None = None) -> str
     text = " ".join(
         str(v or "") for v in (image.acquisition.body_part, image.acquisition.series_description, image.source)
     ).lower()
-    for word, region in (("head", "head"), ("brain", "head"), ("chest", "chest"), ("thorax", "chest"), ("lung", "chest"),
+    for word, region in (("head", "head"), ("brain", "head"), ("chest", "chest"), ("thorax", "chest"),
+                         ("lung", "chest"),
                          ("abdomen", "abdomen"), ("body", "abdomen"), ("liver", "abdomen"), ("pelvis", "abdomen")):
         if word in text:
             return region
@@ -85,7 +86,8 @@ def _patient_id(obj: CTImage | CTVolume, path: str) -> str:
     return hashlib.sha1(uid.encode()).hexdigest()[:12]
 
 
-def real_sources(paths: list[str | Path], *, max_slices_per_series: int = 40, split: str | None = None) -> list[SourceSlice]:
+def real_sources(paths: list[str | Path], *, max_slices_per_series: int = 40,
+                 split: str | None = None) -> list[SourceSlice]:
     """Gives a SourceSlice for each usable slice of every series/volume under `paths`."""
     out: list[SourceSlice] = []
     for obj in load_all([str(p) for p in paths]):
@@ -189,7 +191,8 @@ def build_sources(source: str, *, n: int, phantoms: int | None = None, seed: int
     return assign_splits(sources + noisy_reference_variants(sources, noisy_references, seed=seed), seed=seed)
 
 
-def assign_splits(sources: list[SourceSlice], *, seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> list[SourceSlice]:
+def assign_splits(sources: list[SourceSlice], *, seed: int = 0,
+                  fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> list[SourceSlice]:
     """Gives the sources with a split each, by patient (every slice of a patient in one split)."""
     if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
         raise InvalidParameterError(f"split fractions {fractions} must be >= 0 and sum to 1")

@@ -1,4 +1,5 @@
-"""Reading the one checkpoint format: a folder of model.safetensors + config.json (arch, config, metadata) + MODEL_CARD.md.
+"""Reading the one checkpoint format: a folder of model.safetensors + config.json (arch, config, metadata) +
+MODEL_CARD.md.
 
 Every checkpoint vliqa makes is this folder, written by `vliqa.models.save_checkpoint`. The registry
 (`vliqa.models.load`) reads it here; so do the tool models of the lower layers, which may not import the
@@ -58,7 +59,8 @@ def read_checkpoint(folder: str | Path) -> CheckpointFiles:
     try:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError) as exc:
-        raise CorruptFileError(f"the weights cannot be read ({exc})", path=weights, hint="re-save or re-download it") from exc
+        raise CorruptFileError(f"the weights cannot be read ({exc})", path=weights,
+                               hint="re-save or re-download it") from exc
     metadata = payload.get("metadata")
     card = (folder / CARD_FILE).read_text() if (folder / CARD_FILE).is_file() else ""
     return CheckpointFiles(folder=folder, arch=arch, config=config_values,

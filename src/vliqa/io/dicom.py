@@ -128,7 +128,8 @@ def check_value_representations(ds: Dataset, source: str | None) -> None:
 
 @contextmanager
 def reading_elements(source: str | None) -> Iterator[None]:
-    """Gives a context in which pydicom's errors on a damaged header element (met on first read) are CorruptFileError."""
+    """Gives a context in which pydicom's errors on a damaged header element (met on first read) are
+    CorruptFileError."""
     try:
         yield
     except NotImplementedError as exc:
@@ -171,7 +172,8 @@ def missing_pixels_error(ds: Dataset, source: str | None) -> CorruptFileError | 
     image_class = "Image Storage" in str(getattr(_sop_class(ds), "name", ""))
     if image_class or str(ds.get("Modality") or "").upper() == "CT" or "Rows" in ds:
         return CorruptFileError(
-            f"{where}: {describe_object(ds)} object without pixel data: its header is damaged or the file was cut short",
+            f"{where}: {describe_object(ds)} object without pixel data: its header is damaged or the file was cut "
+            "short",
             path=source,
             hint="copy or export it again from the scanner or PACS",
         )
@@ -205,7 +207,8 @@ def check_dataset(ds: Dataset, source: str | None, *, allow_non_ct: bool) -> lis
                 hint="vliqa assesses CT; pass allow_non_ct=True (CLI: --allow-non-ct) to read it anyway",
             )
         found.append(
-            f"{source or 'dataset'}: modality is {shown}, not CT; read anyway (allow_non_ct) — scores are not calibrated for it"
+            f"{source or 'dataset'}: modality is {shown}, not CT; read anyway (allow_non_ct) — scores are not "
+            "calibrated for it"
         )
     return found
 
@@ -221,7 +224,8 @@ def decode_raw(ds: Dataset, source: str | None) -> np.ndarray:
             raise UnsupportedFormatError(
                 f"{source or 'dataset'}: no decoder for transfer syntax {ts} ({text.splitlines()[0]})",
                 path=source,
-                hint="install pylibjpeg, pylibjpeg-libjpeg and pylibjpeg-openjpeg, or decompress it with dcmdjpeg/gdcmconv",
+                hint="install pylibjpeg, pylibjpeg-libjpeg and pylibjpeg-openjpeg, or decompress it with "
+                     "dcmdjpeg/gdcmconv",
             ) from exc
         raise CorruptFileError(
             f"{source or 'dataset'}: pixel data cannot be decoded ({text.splitlines()[0] if text else exc!r})",

@@ -140,7 +140,8 @@ def _read_payload(path: Path, header: dict[str, str], header_end: int, n_bytes: 
     head_size = _int(header, "HeaderSize", path, 0)
     data_size = data_path.stat().st_size
     if head_size < -1 or head_size > data_size:
-        raise _bad_field(path, "HeaderSize", str(head_size), f"-1 or a byte count within the data file ({data_size} bytes)")
+        raise _bad_field(path, "HeaderSize", str(head_size),
+                         f"-1 or a byte count within the data file ({data_size} bytes)")
     with open(data_path, "rb") as fh:
         if head_size == -1 and not compressed:  # -1: the data are the last n bytes of the file
             fh.seek(0, 2)

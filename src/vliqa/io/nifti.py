@@ -26,7 +26,8 @@ from vliqa.io.image import check_pixels
 def axial_from_affine(
     data_xyz: np.ndarray, affine_ras: np.ndarray
 ) -> tuple[np.ndarray, tuple[float, float], float, tuple[float, ...]]:
-    """Gives (slices (N, rows, cols), (row, col) spacing mm, slice spacing mm, slice z positions mm) in radiological layout."""
+    """Gives (slices (N, rows, cols), (row, col) spacing mm, slice spacing mm, slice z positions mm) in radiological
+    layout."""
     ornt = io_orientation(affine_ras)
     canonical = apply_orientation(data_xyz, ornt)
     affine = affine_ras @ inv_ornt_aff(ornt, data_xyz.shape)

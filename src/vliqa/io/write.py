@@ -67,7 +67,8 @@ def save_preview_png(
 
 
 def save_png16(image: CTImage | CTVolume, path: str | Path, *, slice_index: int | None = None) -> Path:
-    """Writes a 16-bit PNG of round(HU) + 1024 (clipped to 0..65535) with a text chunk `load` reads back; gives the path."""
+    """Writes a 16-bit PNG of round(HU) + 1024 (clipped to 0..65535) with a text chunk `load` reads back; gives the
+    path."""
     ct = _one_slice(image, slice_index, "save_png16")
     stored = np.clip(np.rint(ct.hu.astype(np.float64)) + PNG16_HU_OFFSET, 0, 65535).astype(np.uint16)
     meta = {
@@ -105,7 +106,8 @@ def nifti_affine(image: CTImage | CTVolume) -> np.ndarray:
 
 
 def save_nifti(image: CTImage | CTVolume, path: str | Path) -> Path:
-    """Writes the slice or volume as NIfTI (.nii or .nii.gz) in float32 HU with spacing in the affine; gives the path."""
+    """Writes the slice or volume as NIfTI (.nii or .nii.gz) in float32 HU with spacing in the affine; gives the
+    path."""
     suffix = "".join(Path(path).suffixes[-2:]).lower()
     if not (suffix.endswith(".nii") or suffix.endswith(".nii.gz")):
         raise InvalidParameterError(f"{path}: a NIfTI file name must end in .nii or .nii.gz")

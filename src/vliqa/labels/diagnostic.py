@@ -130,7 +130,8 @@ def get_diagnostic_model(name_or_path: str | Path | DiagnosticModel) -> Diagnost
         return load_lesion_net_model(folder)
     raise UnknownNameError(
         f"unknown diagnostic model '{key}'",
-        hint=f"use one of {', '.join(sorted(_REGISTRY))}, or a checkpoint folder holding config.json and model.safetensors",
+        hint=f"use one of {', '.join(sorted(_REGISTRY))}, or a checkpoint folder holding config.json and "
+             "model.safetensors",
     )
 
 

@@ -61,8 +61,10 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
     # BatchNorm (running statistics at inference) rather than per-image norms: a crop in training
     # and a whole slice at inference then see the same normalisation.
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="replicate", bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-        nn.Conv2d(c_out, c_out, 3, padding=1, padding_mode="replicate", bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="replicate", bias=False), nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, padding_mode="replicate", bias=False), nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
     )
 
 
@@ -173,7 +175,8 @@ class LesionNetModel:
         prob = torch.sigmoid(self._logits(resample(image.hu, size)))
         return F.interpolate(prob, size=image.hu.shape, mode="bilinear", align_corners=False)[0, 0].numpy()
 
-    def losses(self, degraded: CTImage, reference: CTImage, *, truth: DiagnosticTruth | None = None) -> tuple[float, float]:
+    def losses(self, degraded: CTImage, reference: CTImage, *,
+               truth: DiagnosticTruth | None = None) -> tuple[float, float]:
         """Gives (task loss on degraded, task loss on reference) against truth, or against the reference's output."""
         if degraded.hu.shape != reference.hu.shape:
             raise ValueError(f"degraded {degraded.hu.shape} and reference {reference.hu.shape} differ in shape")

@@ -26,9 +26,11 @@ def _score(value: str, where: str, column: str) -> float:
     try:
         score = float(value)
     except ValueError:
-        raise DatasetError(f"{where}: column '{column}' holds '{value}', not a number", hint="scores are numbers 0-4") from None
+        raise DatasetError(f"{where}: column '{column}' holds '{value}', not a number",
+                           hint="scores are numbers 0-4") from None
     if not 0.0 <= score <= 4.0:
-        raise DatasetError(f"{where}: {column} = {score} is outside the 0-4 scale", hint="rescale scores to 0-4 (4 = excellent)")
+        raise DatasetError(f"{where}: {column} = {score} is outside the 0-4 scale",
+                           hint="rescale scores to 0-4 (4 = excellent)")
     return score
 
 

@@ -183,7 +183,8 @@ def measure_against_reference(
 
     `artifact_hu`, when the simulator knows it, is the part of degraded - reference that the
     artifact-type steps added (streaks, rings, motion, blocking). Its RMS as a reader sees it is the artifact
-    amplitude (`visible_artifact_rms`: soft tissue, soft-tissue window, implants left out), and noise is measured on the image
+    amplitude (`visible_artifact_rms`: soft tissue, soft-tissue window, implants left out), and noise is measured on
+    the image
     without it, so a streak is counted once, as an artifact, not again as noise. Without it, the artifact amplitude is
     estimated from the coherent part of the error (`structured_error_index`).
     """
@@ -371,7 +372,8 @@ def distortions_from_steps(steps) -> tuple[Distortion, ...]:
             continue
         params = {k: v for k, v in step.items() if k not in ("name", "severity", "region") and _is_scalar(v)}
         out.append(
-            Distortion(name=str(name), severity=float(step.get("severity", np.nan)), region=step.get("region"), params=params)
+            Distortion(name=str(name), severity=float(step.get("severity", np.nan)), region=step.get("region"),
+                       params=params)
         )
     return tuple(out)
 
@@ -386,7 +388,8 @@ _MEASURE_FIELDS = ("noise_sigma_hu", "noise_sigma_ref_hu", "nps_mean_freq_ratio"
                    "lesion_cnr_ratio", "artifact_rms_ratio", "reference_is_brain")
 
 
-def scores_from_measures(measures: dict[str, float], calibration: Calibration = DEFAULT_CALIBRATION) -> tuple[float, dict[str, float]]:
+def scores_from_measures(measures: dict[str, float],
+                         calibration: Calibration = DEFAULT_CALIBRATION) -> tuple[float, dict[str, float]]:
     """Gives (overall, aspects) from stored measures (`QualityLabels.measures` of physics labels), under `calibration`.
 
     Lets a dataset be rescored after a calibration change without reading its images, and keeps what only the

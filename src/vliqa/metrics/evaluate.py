@@ -91,11 +91,13 @@ class EvaluationResult:
         for p in self.predictors:
             if p.name == name:
                 return p
-        raise UnknownNameError(f"no predictor '{name}' in this evaluation", hint=f"have: {[p.name for p in self.predictors]}")
+        raise UnknownNameError(f"no predictor '{name}' in this evaluation",
+                               hint=f"have: {[p.name for p in self.predictors]}")
 
     def best_baseline(self) -> PredictorEvaluation | None:
         """Gives the baseline with the highest SRCC, or None when no baseline was scored."""
-        scored = [p for p in self.predictors if p.kind == "baseline" and p.report is not None and np.isfinite(p.report.srcc)]
+        scored = [p for p in self.predictors if p.kind == "baseline" and p.report is not None
+                  and np.isfinite(p.report.srcc)]
         return max(scored, key=lambda p: p.report.srcc) if scored else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,7 +136,8 @@ def _load_csv_set(csv_path: Path) -> EvaluationSet:
                            hint="the CSV needs a header line: path,score")
     rows = read_human_scores(csv_path)
     if len(rows) < MIN_ITEMS:
-        raise DatasetError(f"the score file has {len(rows)} row(s); agreement needs at least {MIN_ITEMS}", path=csv_path)
+        raise DatasetError(f"the score file has {len(rows)} row(s); agreement needs at least {MIN_ITEMS}",
+                           path=csv_path)
     loaded = load_scored_slices(csv_path, rows)
     paths, images = [p for p, _ in loaded], [image for _, image in loaded]
     return EvaluationSet(source=str(csv_path), kind="csv", split=None, paths=[str(p) for p in paths], images=images,
@@ -291,5 +294,6 @@ def _degradation_bars(result: EvaluationResult, out_dir: Path, per_group_bars: A
             base = {g: (v["srcc"] if v["srcc"] is not None else float("nan")) for g, v in best.by_group.items()}
         files.append(per_group_bars(values, out_dir / f"degradations_{slug(p.name)}.png",
                                     title=f"SRCC per degradation: {p.name}", baseline_by_group=base,
-                                    model_label=p.name, baseline_label=f"best baseline ({best.name})" if base else "baseline"))
+                                    model_label=p.name,
+                                    baseline_label=f"best baseline ({best.name})" if base else "baseline"))
     return files

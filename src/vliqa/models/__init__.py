@@ -152,7 +152,8 @@ def create_model(arch: str, **config: Any) -> Any:
 
 def save_checkpoint(model: Any, config: Any, folder: str | Path, card_text: str, *,
                     metadata: dict[str, Any] | None = None) -> Path:
-    """Writes `model` as a checkpoint folder (weights, config.json, MODEL_CARD.md), each file atomically; gives the folder.
+    """Writes `model` as a checkpoint folder (weights, config.json, MODEL_CARD.md), each file atomically; gives the
+    folder.
 
     config.json is written last, so a folder interrupted mid-save is not mistaken for a whole checkpoint.
     A tool model's kind goes into the metadata (`"kind"`), so `shipped_models` can pass it over unimported.
@@ -163,7 +164,8 @@ def save_checkpoint(model: Any, config: Any, folder: str | Path, card_text: str,
     if isinstance(arch, str):
         _load_builtin(arch)  # a tool model's class names its arch before the registry has seen it
     if arch is None or arch not in _REGISTRY:
-        raise InvalidParameterError(f"{type(model).__name__} is not a registered model", hint="decorate it with @register_model")
+        raise InvalidParameterError(f"{type(model).__name__} is not a registered model",
+                                    hint="decorate it with @register_model")
     folder = Path(folder)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(folder / WEIGHTS_FILE, safetensors_bytes(tensors, metadata={"arch": arch}))
@@ -243,7 +245,8 @@ DEFAULT_ALIAS = "default"
 
 
 def load(name_or_path: str | os.PathLike, *, kind: str | None = None) -> LoadedModel | Predictor:
-    """Gives the model of a checkpoint folder, a shipped checkpoint or a baseline named `name_or_path`, ready to predict.
+    """Gives the model of a checkpoint folder, a shipped checkpoint or a baseline named `name_or_path`, ready to
+    predict.
 
     A name of a registered predictor source (`register_predictor_source`; the facade plugs in the classical
     baselines, so "brisque", "niqe", ... give a `vliqa.metrics.baselines.BaselinePredictor`: scores on the
@@ -270,7 +273,8 @@ def load(name_or_path: str | os.PathLike, *, kind: str | None = None) -> LoadedM
             if key in source.names():
                 return source.make(key)
     shipped = shipped_models()
-    listing = ", ".join(shipped) if shipped else "none is shipped with this version yet"
+    listing = (", ".join(shipped) + f"; '{DEFAULT_ALIAS}' is {DEFAULT_MODEL}") if shipped else \
+        "none is shipped with this version yet"
     others = "".join(f"; {s.kind}s: {', '.join(s.names())}" for s in _SOURCES.values())
     raise UnknownNameError(
         f"unknown model '{text}' (shipped models: {listing}{others})",
@@ -347,7 +351,9 @@ def _load_builtin(arch: str) -> None:
 
 
 __all__ = [
-    "QUALITY", "QUALITY_SCALE", "SHIPPED_DIR", "LoadedModel", "ModelSpec", "Predictions", "Predictor", "config_from_dict",
-    "create_model", "get_model_spec", "PredictorSource", "DEFAULT_ALIAS", "DEFAULT_MODEL", "list_models", "load", "load_checkpoint",
+    "QUALITY", "QUALITY_SCALE", "SHIPPED_DIR", "LoadedModel", "ModelSpec", "Predictions", "Predictor",
+    "config_from_dict",
+    "create_model", "get_model_spec", "PredictorSource", "DEFAULT_ALIAS", "DEFAULT_MODEL", "list_models", "load",
+    "load_checkpoint",
     "predictor_names", "register_model", "register_predictor_source", "save_checkpoint", "scale_of", "shipped_models",
 ]

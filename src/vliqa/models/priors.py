@@ -133,7 +133,8 @@ def load_priors(name: str = DEFAULT_PRIOR_SET, folder: str | Path | None = None)
     if not meta_path.is_file() or not vec_path.is_file():
         shipped = ", ".join(available_prior_sets()) or "none"
         raise UnknownNameError(f"unknown prior set '{name}' in {folder}",
-                               hint=f"shipped sets: {shipped}; recompute with `python -m vliqa.models.priors --out DIR`")
+                               hint=f"shipped sets: {shipped}; recompute with `python -m vliqa.models.priors --out "
+                                    "DIR`")
     try:
         meta = json.loads(meta_path.read_text())
         concepts = tuple(Concept(c["id"], c["group"], c["text"]) for c in meta["concepts"])
@@ -142,8 +143,9 @@ def load_priors(name: str = DEFAULT_PRIOR_SET, folder: str | Path | None = None)
         raise CorruptFileError(f"prior set '{name}' cannot be read ({exc})", path=folder,
                                hint="recompute it with `python -m vliqa.models.priors --out DIR`") from exc
     if embeddings.shape != (len(concepts), int(meta.get("dim", EMBEDDING_DIM))):
-        raise CorruptFileError(f"prior set '{name}' has {len(concepts)} texts but embeddings of shape {embeddings.shape}",
-                               path=vec_path, hint="the JSON and safetensors files come from different runs; recompute")
+        raise CorruptFileError(
+            f"prior set '{name}' has {len(concepts)} texts but embeddings of shape {embeddings.shape}",
+            path=vec_path, hint="the JSON and safetensors files come from different runs; recompute")
     if meta.get("texts_sha256") != texts_digest([c.text for c in concepts]):
         raise CorruptFileError(f"prior set '{name}': the texts were edited after the embeddings were computed",
                                path=meta_path, hint="recompute with `python -m vliqa.models.priors --out DIR`")
@@ -192,7 +194,8 @@ def write_priors(out: str | Path, concepts: Sequence[Concept] = CONCEPTS, name: 
     }
     out = Path(out)
     vec_path, meta_path = out / f"{name}.safetensors", out / f"{name}.json"
-    atomic_write_bytes(vec_path, save({"embeddings": embeddings}, metadata={"encoder": ENCODER_NAME, "texts_sha256": digest}))
+    atomic_write_bytes(vec_path,
+                       save({"embeddings": embeddings}, metadata={"encoder": ENCODER_NAME, "texts_sha256": digest}))
     atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     return meta_path, vec_path
 

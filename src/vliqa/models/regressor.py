@@ -50,7 +50,8 @@ class RegressorConfig:
             raise InvalidParameterError(f"channels must be positive, got {self.channels}")
         if self.input_px >> (len(self.channels) - 1) < 2:
             raise InvalidParameterError(
-                f"{len(self.channels)} blocks shrink {self.input_px} px below 2 px", hint="use fewer blocks or a larger input"
+                f"{len(self.channels)} blocks shrink {self.input_px} px below 2 px",
+                hint="use fewer blocks or a larger input"
             )
         if not 0.0 <= self.dropout < 1.0:
             raise InvalidParameterError(f"dropout must be in [0, 1), got {self.dropout}")
@@ -83,7 +84,8 @@ class CNNRegressor(nn.Module):
             blocks.append(_block(c_in, c_out, stride=1 if i == 0 else 2))
             c_in = c_out
         self.features = nn.Sequential(*blocks)
-        self.trunk = nn.Sequential(nn.Linear(2 * c_in, config.hidden), nn.ReLU(inplace=True), nn.Dropout(config.dropout))
+        self.trunk = nn.Sequential(nn.Linear(2 * c_in, config.hidden), nn.ReLU(inplace=True),
+                                   nn.Dropout(config.dropout))
         self.overall_head = nn.Linear(config.hidden, 1)
         self.aspect_head = nn.Linear(config.hidden, len(ASPECTS))
         self.class_head = nn.Linear(config.hidden, N_CLASSES)

@@ -90,10 +90,12 @@ class ScorerConfig:
         if self.stem_stride < 1 or self.expand < 1:
             raise InvalidParameterError("stem_stride and expand must be at least 1")
         if self.texture and (self.stem_stride < 2 or self.stem_stride & (self.stem_stride - 1)):
-            raise InvalidParameterError(f"texture=True needs a power-of-two stem_stride (the Haar cell), got {self.stem_stride}",
-                                        hint="use stem_stride 2, 4, 8 or 16, or texture=false")
+            raise InvalidParameterError(
+                f"texture=True needs a power-of-two stem_stride (the Haar cell), got {self.stem_stride}",
+                hint="use stem_stride 2, 4, 8 or 16, or texture=false")
         if self.input_px % self.token_stride:
-            raise InvalidParameterError(f"input_px {self.input_px} must be a multiple of the token stride {self.token_stride}")
+            raise InvalidParameterError(
+                f"input_px {self.input_px} must be a multiple of the token stride {self.token_stride}")
         if self.d_model % self.n_heads:
             raise InvalidParameterError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
         if self.output_mode not in OUTPUT_MODES:
@@ -102,7 +104,8 @@ class ScorerConfig:
             raise InvalidParameterError("need n_bins >= 2, n_experts >= 1, 0 <= top_k <= n_experts, n_queries >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise InvalidParameterError(f"dropout must be in [0, 1), got {self.dropout}")
-        object.__setattr__(self, "overall_calibration", tuple(tuple(float(v) for v in k) for k in self.overall_calibration))
+        object.__setattr__(self, "overall_calibration",
+                           tuple(tuple(float(v) for v in k) for k in self.overall_calibration))
         check_score_map(self.overall_calibration)
         if not (np.isfinite(self.std_scale) and self.std_scale > 0):
             raise InvalidParameterError(f"std_scale must be a positive number, got {self.std_scale}")
@@ -225,7 +228,8 @@ class ImageEncoder(nn.Module):
 
 
 def sincos_position_2d(grid_h: int, grid_w: int, dim: int) -> torch.Tensor:
-    """Gives fixed 2-D sine-cosine position codes (grid_h * grid_w, dim): half the channels for rows, half for columns."""
+    """Gives fixed 2-D sine-cosine position codes (grid_h * grid_w, dim): half the channels for rows, half for
+    columns."""
     quarter = dim // 4
     freqs = 1.0 / (10000 ** (torch.arange(quarter, dtype=torch.float32) / max(quarter, 1)))
     rows = torch.arange(grid_h, dtype=torch.float32)[:, None] * freqs[None]
@@ -248,7 +252,8 @@ class CrossAttention(nn.Module):
         self.q, self.k, self.v, self.out = (nn.Linear(dim, dim) for _ in range(4))
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor,
+                values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Gives (attended (B, Q, dim), weights (B, Q, N) summing to 1 over the N tokens)."""
         b, nq, _ = queries.shape
         nk = keys.shape[1]
@@ -287,7 +292,8 @@ class AttentionBlock(nn.Module):
 
 
 class GatedExperts(nn.Module):
-    """E small MLP experts and a softmax gate over them (optionally top-k); gives every expert's output and the gates."""
+    """E small MLP experts and a softmax gate over them (optionally top-k); gives every expert's output and the
+    gates."""
 
     def __init__(self, dim: int, hidden: int, out: int, n_experts: int, top_k: int = 0, dropout: float = 0.0):
         super().__init__()
@@ -316,7 +322,8 @@ def score_bins(n_bins: int) -> torch.Tensor:
 
 @register_model("medqm_i")
 class MedQMScorer(nn.Module):
-    """MedQM-I: preprocessed windows in, overall score, five aspect scores, uncertainty, gates and attention maps out."""
+    """MedQM-I: preprocessed windows in, overall score, five aspect scores, uncertainty, gates and attention maps
+    out."""
 
     config_class = ScorerConfig
 
@@ -328,7 +335,8 @@ class MedQMScorer(nn.Module):
         self.encoder = ImageEncoder(config, self.texture.n_maps if self.texture else 0)
         self.token_proj = nn.Conv2d(self.encoder.out_channels, d, 1)
         self.token_norm = nn.LayerNorm(d)
-        self.register_buffer("token_position", sincos_position_2d(config.token_grid, config.token_grid, d), persistent=False)
+        self.register_buffer("token_position", sincos_position_2d(config.token_grid, config.token_grid, d),
+                             persistent=False)
 
         # frozen sentence vectors (a buffer: saved in checkpoints, never trained); only the projection learns
         vectors, self.prior_concepts = self._prior_vectors(config.prior_set)
@@ -353,7 +361,8 @@ class MedQMScorer(nn.Module):
 
     @staticmethod
     def _texture_module(config: ScorerConfig) -> TextureFeatures:
-        """Gives the texture measurements: noise bands on the widest window (least clipping), MSCN on the reading window."""
+        """Gives the texture measurements: noise bands on the widest window (least clipping), MSCN on the reading
+        window."""
         windows = [get_window(spec) for spec in config.windows]
         widest = max(range(len(windows)), key=lambda i: windows[i].width)
         return TextureFeatures(config.stem_stride, widest, windows[widest],

@@ -74,7 +74,8 @@ def _resize(channels: torch.Tensor, px: int) -> torch.Tensor:
 
 def image_channels(image: CTImage, windows: Sequence[Window], known_mask: bool,
                    out: np.ndarray | None = None) -> np.ndarray:
-    """Gives the full-resolution channels (len(windows) + known_mask, H, W) in [0, 1] of one slice (written to `out`)."""
+    """Gives the full-resolution channels (len(windows) + known_mask, H, W) in [0, 1] of one slice
+    (written to `out`)."""
     channels = np.empty((len(windows) + int(known_mask), *image.shape), dtype=np.float32) if out is None else out
     for c, window in enumerate(windows):
         channels[c] = apply_window(image.hu, window)

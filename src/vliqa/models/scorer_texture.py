@@ -129,7 +129,8 @@ class TextureFeatures(nn.Module):
         self.register_buffer("quantiles", torch.tensor(quantiles, dtype=torch.float32), persistent=False)
         filters, groups, self.mean_index = haar_basis(block)
         self.register_buffer("filters", filters, persistent=False)
-        # per level, the mean squared hv detail and the mean squared diagonal detail of a cell: a (n_maps, n) averaging map
+        # per level, the mean squared hv detail and the mean squared diagonal detail of a cell: a (n_maps, n) averaging
+        # map
         names = [(level, kind) for level in range(1, self.levels + 1) for kind in ("hv", "diag")]
         average = torch.zeros(len(names), block * block)
         for k, group in enumerate(groups):

@@ -57,23 +57,28 @@ def make_phantom(
     key = str(region).strip().lower()
     if key not in REGIONS:
         raise UnknownNameError(f"unknown phantom region '{region}'", hint=f"use one of {', '.join(REGIONS)}")
-    if isinstance(size_px, bool) or not isinstance(size_px, (int, np.integer)) or not MIN_SIZE_PX <= size_px <= MAX_SIZE_PX:
+    if (isinstance(size_px, bool) or not isinstance(size_px, (int, np.integer))
+        or not MIN_SIZE_PX <= size_px <= MAX_SIZE_PX):
         raise InvalidParameterError(
             f"size_px={size_px!r} is out of range",
             hint=f"give an integer number of pixels from {MIN_SIZE_PX} to {MAX_SIZE_PX} (CT slices are usually 512)",
         )
-    if n_lesions is not None and (isinstance(n_lesions, bool) or not isinstance(n_lesions, (int, np.integer)) or not 0 <= n_lesions <= 20):
+    if (n_lesions is not None
+        and (isinstance(n_lesions, bool) or not isinstance(n_lesions, (int, np.integer)) or not 0 <= n_lesions <= 20)):
         raise InvalidParameterError(f"n_lesions={n_lesions!r} is out of range", hint="give None (random), or 0 to 20")
     if fov_mm is not None and not (np.isfinite(fov_mm) and 100.0 <= float(fov_mm) <= 1000.0):
-        raise InvalidParameterError(f"fov_mm={fov_mm!r} is out of range", hint="give a field of view from 100 to 1000 mm, or None")
+        raise InvalidParameterError(f"fov_mm={fov_mm!r} is out of range",
+                                    hint="give a field of view from 100 to 1000 mm, or None")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidParameterError(f"seed={seed!r} is not a non-negative integer", hint="give an integer seed such as 0")
+        raise InvalidParameterError(f"seed={seed!r} is not a non-negative integer",
+                                    hint="give an integer seed such as 0")
 
     size_px = int(size_px)
     rng = np.random.default_rng([int(seed), REGIONS.index(key)])
     (w_lo, w_hi), (f_lo, f_hi), max_rot, body_part = _REGION_GEOMETRY[key]
     half_w = _uniform(rng, w_lo, w_hi)
-    fov = float(fov_mm) if fov_mm is not None else round(float(np.clip(2 * half_w * _uniform(rng, 1.08, 1.35), f_lo, f_hi)), 2)
+    fov = (float(fov_mm) if fov_mm is not None
+           else round(float(np.clip(2 * half_w * _uniform(rng, 1.08, 1.35), f_lo, f_hi)), 2))
     half_w = min(half_w, 0.46 * fov)
     room = max(0.5 * fov - 1.04 * half_w, 0.0)
     shift = (_uniform(rng, -1, 1) * min(room, 0.04 * fov), _uniform(rng, -1, 1) * min(room, 0.04 * fov))

@@ -100,7 +100,8 @@ def draw_abdomen(canvas: Canvas, rng: np.random.Generator, half_w: float) -> dic
                              (ao[0] + sgn * (ao_r + 5), ao[1]), (ao[0] + sgn * ao_r * 0.5, ao[1] - ao_r - 5)], 2.2)
             canvas.paint(crus, hu["muscle"], "muscle", within=wall.cavity_cover)
     canvas.paint(circle(*ao, ao_r), hu["aorta"], "aorta", texture_hu=1.5)
-    ivc = Ellipse(-u(rng, 18, 28), vert.body_cy - vert.body_ry - u(rng, 8, 16), u(rng, 10, 15), u(rng, 7, 11), u(rng, -0.4, 0.2))
+    ivc = Ellipse(-u(rng, 18, 28), vert.body_cy - vert.body_ry - u(rng, 8, 16), u(rng, 10, 15), u(rng, 7, 11),
+                  u(rng, -0.4, 0.2))
     canvas.paint(ivc, hu["ivc"], "inferior vena cava", texture_hu=1.5)
     _paint_ribs(canvas, rng, wall, muscle_mm, level)
     return {"level": round(level, 3), "phase": phase, "body_width_mm": round(2 * half_w, 1),
@@ -118,7 +119,9 @@ def _plan_organs(rng, level, cav, ac_l, ac_r, bc_a, bc_p, vert_cy, vert_rx, ao, 
     parts: list[Shape] = [right_lobe]
     if level < 0.75:
         s = u(rng, 0.5, 1.0) * (1.0 - level)
-        parts.append(Ellipse(u(rng, -0.1, 0.1) * ac_l, -bc_a * u(rng, 0.45, 0.6), ac_l * 0.4 * s + 10, bc_a * 0.25 * s + 6, u(rng, -0.5, 0.1)))
+        parts.append(
+            Ellipse(u(rng, -0.1, 0.1) * ac_l, -bc_a * u(rng, 0.45, 0.6), ac_l * 0.4 * s + 10, bc_a * 0.25 * s + 6,
+                    u(rng, -0.5, 0.1)))
     liver = Union(parts)
 
     size_sp = u(rng, 0.8, 1.2) * (1.0 - 0.6 * level)
@@ -128,7 +131,8 @@ def _plan_organs(rng, level, cav, ac_l, ac_r, bc_a, bc_p, vert_cy, vert_rx, ao, 
     long_r, short_r = u(rng, 50, 70) * size_sp, u(rng, 22, 32) * size_sp
     outer = Ellipse(*sp_c, long_r, short_r, sp_theta + np.pi / 2)
     inward = (-np.cos(sp_theta), -np.sin(sp_theta))
-    cut = Ellipse(sp_c[0] + inward[0] * short_r * 1.4, sp_c[1] + inward[1] * short_r * 1.4, long_r * 0.75, short_r * 0.9, sp_theta + np.pi / 2)
+    cut = Ellipse(sp_c[0] + inward[0] * short_r * 1.4, sp_c[1] + inward[1] * short_r * 1.4, long_r * 0.75,
+                  short_r * 0.9, sp_theta + np.pi / 2)
     spleen = Difference(outer, cut)
 
     organs: dict[str, Shape] = {"liver": liver, "spleen": spleen}
@@ -146,13 +150,15 @@ def _plan_organs(rng, level, cav, ac_l, ac_r, bc_a, bc_p, vert_cy, vert_rx, ao, 
     organs["stomach"] = StarShape(st_c[0], st_c[1], st_r * fourier_wobble(th, rng, 0.1, range(2, 6)))
     # pancreas: a lobulated band from the duodenum across the aorta towards the splenic hilum
     py = ao[1] - ao_r - u(rng, 8, 14)
-    pts = [(-u(rng, 25, 40), py + u(rng, -8, 4)), (ao[0], py - u(rng, 2, 8)), (ac_l * u(rng, 0.3, 0.45), py + u(rng, -5, 10))]
+    pts = [(-u(rng, 25, 40), py + u(rng, -8, 4)), (ao[0], py - u(rng, 2, 8)),
+           (ac_l * u(rng, 0.3, 0.45), py + u(rng, -5, 10))]
     thick = 1.0 if 0.2 < level < 0.8 else 0.6
     organs["pancreas"] = polyline(pts, [u(rng, 6, 9) * thick, u(rng, 5, 7) * thick, u(rng, 4, 7) * thick])
     return organs
 
 
-def _paint_bowel(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, organs: dict[str, Shape], level: float, hu: dict[str, float]) -> None:
+def _paint_bowel(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, organs: dict[str, Shape], level: float,
+                 hu: dict[str, float]) -> None:
     """Draws bowel loops and colon with gas, fluid or faeces in the free space of the cavity."""
     cav = wall.cavity
     ac_l, ac_r = cav.radius_at(0.0), cav.radius_at(np.pi)
@@ -180,15 +186,19 @@ def _paint_bowel(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, organ
     for i, (x, y, r) in enumerate(placed):
         label = "colon" if i >= len(placed) - 2 and r >= 14 else "bowel"
         aspect = u(rng, 0.6, 1.0)
-        radius = superellipse_radius(th - u(rng, 0, np.pi), r, r * aspect, 2.0) * fourier_wobble(th, rng, 0.12, range(2, 5))
+        radius = superellipse_radius(th - u(rng, 0, np.pi), r, r * aspect,
+                                     2.0) * fourier_wobble(th, rng, 0.12, range(2, 5))
         _paint_loop(canvas, rng, StarShape(x, y, radius), label, hu["bowel wall"], colon=label == "colon")
 
 
-def _paint_loop(canvas: Canvas, rng: np.random.Generator, outer: Shape, label: str, wall_hu: float, *, colon: bool = False) -> None:
+def _paint_loop(canvas: Canvas, rng: np.random.Generator, outer: Shape, label: str, wall_hu: float, *,
+                colon: bool = False) -> None:
     """Draws one bowel loop: an enhancing wall around gas, fluid, faeces or nothing (collapsed)."""
     canvas.paint(outer, wall_hu, label, texture_hu=3.0)
     lumen = Inset(outer, u(rng, 1.2, 2.2))
-    kind = str(rng.choice(["gas", "fluid", "faeces", "collapsed", "gas-fluid"], p=[0.12, 0.33, 0.1, 0.3, 0.15] if not colon else [0.3, 0.0, 0.6, 0.0, 0.1]))
+    kind = str(
+        rng.choice(["gas", "fluid", "faeces", "collapsed", "gas-fluid"],
+                   p=[0.12, 0.33, 0.1, 0.3, 0.15] if not colon else [0.3, 0.0, 0.6, 0.0, 0.1]))
     if kind == "collapsed":  # collapsed loop: a soft-tissue blob with a thin fluid or gas core
         canvas.paint(Inset(outer, u(rng, 4, 7)), u(rng, -200, 20), label, edge_mm=2.0)
         return
@@ -196,7 +206,8 @@ def _paint_loop(canvas: Canvas, rng: np.random.Generator, outer: Shape, label: s
         canvas.paint(lumen, u(rng, -20, 40), label, texture="fine", texture_hu=45.0)
         bx0, bx1, by0, by1 = outer.bbox()
         for _ in range(int(rng.integers(4, 12))):
-            canvas.paint(circle(u(rng, bx0, bx1), u(rng, by0, by1), u(rng, 0.8, 3.0)), -1000.0, label, within=canvas.cover(lumen))
+            canvas.paint(circle(u(rng, bx0, bx1), u(rng, by0, by1), u(rng, 0.8, 3.0)), -1000.0, label,
+                         within=canvas.cover(lumen))
         return
     fluid_hu = u(rng, 200, 320) if rng.random() < 0.12 else u(rng, 5, 25)  # sometimes positive oral contrast
     if kind in ("fluid", "gas-fluid"):
@@ -218,7 +229,8 @@ def _paint_stomach(canvas: Canvas, rng: np.random.Generator, stomach: Shape, hu:
         bx0, bx1, by0, by1 = lumen.bbox()
         lumen_cover = canvas.cover(lumen)
         for _ in range(int(rng.integers(5, 15))):
-            canvas.paint(circle(u(rng, bx0, bx1), u(rng, by0, by1), u(rng, 0.8, 2.5)), -1000.0, "stomach", within=lumen_cover)
+            canvas.paint(circle(u(rng, bx0, bx1), u(rng, by0, by1), u(rng, 0.8, 2.5)), -1000.0, "stomach",
+                         within=lumen_cover)
     else:
         canvas.paint(lumen, u(rng, 5, 20), "stomach", texture_hu=1.5)
     if rng.random() < 0.8:  # supine: the gas cap floats anteriorly over a flat air-fluid level
@@ -226,7 +238,8 @@ def _paint_stomach(canvas: Canvas, rng: np.random.Generator, stomach: Shape, hu:
         canvas.paint(Intersection(lumen, HalfPlane(0.0, 1.0, y0 + (y1 - y0) * u(rng, 0.1, 0.55))), -1000.0, "stomach")
 
 
-def _paint_liver(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, organs: dict[str, Shape], hu: dict[str, float]) -> None:
+def _paint_liver(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, organs: dict[str, Shape],
+                 hu: dict[str, float]) -> None:
     """Draws the liver with its portal/hepatic vessel branches and an optional gallbladder."""
     liver = organs["liver"]
     canvas.paint(liver, hu["liver"], "liver", texture_hu=3.0, coarse_hu=2.0, within=wall.cavity_cover)
@@ -235,17 +248,20 @@ def _paint_liver(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, organ
     hilum = (x0 + (x1 - x0) * 0.72, y0 + (y1 - y0) * u(rng, 0.45, 0.6))
     for _ in range(int(rng.integers(1, 3))):  # a portal branch running in the slice plane
         ang = np.pi + u(rng, -1.0, 1.0)
-        for seg in vessel_tree(rng, hilum, ang, u(rng, 20, 35), u(rng, 2.5, 4.5), depth=2, spread_rad=0.8, min_radius_mm=1.5, stop_prob=0.4):
+        for seg in vessel_tree(rng, hilum, ang, u(rng, 20, 35), u(rng, 2.5, 4.5), depth=2, spread_rad=0.8,
+                               min_radius_mm=1.5, stop_prob=0.4):
             canvas.paint(seg, hu["portal"], "hepatic vessels", within=liver_cov)
     for _ in range(int(rng.integers(4, 12))):  # hepatic veins and portal branches cut across
         canvas.paint(Ellipse(u(rng, x0, x1), u(rng, y0, y1), u(rng, 1.5, 5.0), u(rng, 1.5, 4.0), u(rng, 0, np.pi)),
                      hu["portal"] - u(rng, 0, 25), "hepatic vessels", within=liver_cov)
     if rng.random() < 0.5:
-        gb = Ellipse(x0 + (x1 - x0) * u(rng, 0.55, 0.75), y0 + (y1 - y0) * u(rng, 0.15, 0.35), u(rng, 10, 18), u(rng, 8, 13), u(rng, -1, 1))
+        gb = Ellipse(x0 + (x1 - x0) * u(rng, 0.55, 0.75), y0 + (y1 - y0) * u(rng, 0.15, 0.35), u(rng, 10, 18),
+                     u(rng, 8, 13), u(rng, -1, 1))
         canvas.paint(gb, u(rng, 0, 20), "gallbladder", texture_hu=1.0, within=liver_cov)
 
 
-def _paint_kidney(canvas: Canvas, rng: np.random.Generator, kidney: Shape, label: str, hu: dict[str, float], phase: str) -> None:
+def _paint_kidney(canvas: Canvas, rng: np.random.Generator, kidney: Shape, label: str, hu: dict[str, float],
+                  phase: str) -> None:
     """Draws a kidney: cortex, medullary pyramids in the arterial phase, and the renal sinus fat at the hilum."""
     assert isinstance(kidney, Ellipse)
     k = kidney
@@ -267,13 +283,16 @@ def _paint_kidney(canvas: Canvas, rng: np.random.Generator, kidney: Shape, label
     canvas.paint(Intersection(sinus, Inset(k, 2.0)), FAT_HU + u(rng, 10, 30), "renal sinus", texture_hu=4.0)
 
 
-def _paint_retroperitoneum(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, vert, level: float, ao, ao_r, hu) -> None:
+def _paint_retroperitoneum(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, vert, level: float, ao, ao_r,
+                           hu) -> None:
     """Draws psoas and paraspinal muscles and the lumbar vertebra."""
     for sgn in (-1.0, 1.0):
         ps_r = 4 + 10 * level * u(rng, 0.8, 1.2)
-        canvas.paint(Ellipse(sgn * (vert.body_rx + ps_r * 0.7), vert.body_cy + vert.body_ry * 0.2, ps_r * 1.1, ps_r, sgn * 0.3),
-                     hu["muscle"], "psoas", texture_hu=3.0)
-        para = Ellipse(sgn * u(rng, 24, 32), vert.canal_cy + u(rng, 10, 16), u(rng, 22, 30), u(rng, 20, 26), sgn * u(rng, -0.3, 0.1))
+        canvas.paint(
+            Ellipse(sgn * (vert.body_rx + ps_r * 0.7), vert.body_cy + vert.body_ry * 0.2, ps_r * 1.1, ps_r, sgn * 0.3),
+            hu["muscle"], "psoas", texture_hu=3.0)
+        para = Ellipse(sgn * u(rng, 24, 32), vert.canal_cy + u(rng, 10, 16), u(rng, 22, 30), u(rng, 20, 26),
+                       sgn * u(rng, -0.3, 0.1))
         canvas.paint(para, hu["muscle"], "paraspinal muscle", texture_hu=4.0, within=wall.fat_inner_cover)
     paint_vertebra(canvas, rng, vert, thoracic=False, within=wall.fat_inner_cover)
 

@@ -31,7 +31,8 @@ def u(rng: np.random.Generator, low: float, high: float) -> float:
     return float(rng.uniform(low, high))
 
 
-def body_outline(rng: np.random.Generator, half_width_mm: float, half_height_mm: float, *, wobble: float = 0.025) -> StarShape:
+def body_outline(rng: np.random.Generator, half_width_mm: float, half_height_mm: float, *,
+                 wobble: float = 0.025) -> StarShape:
     """Gives an irregular torso outline: rounded in front, flatter at the back, a groove over the spine."""
     th = angles()
     p_front = u(rng, 1.9, 2.3)
@@ -44,7 +45,8 @@ def body_outline(rng: np.random.Generator, half_width_mm: float, half_height_mm:
     return StarShape(0.0, 0.0, r)
 
 
-def layer_thickness(rng: np.random.Generator, base_mm: float, *, front: float = 0.0, back: float = 0.0, flanks: float = 0.0, wobble: float = 0.15) -> np.ndarray:
+def layer_thickness(rng: np.random.Generator, base_mm: float, *, front: float = 0.0, back: float = 0.0,
+                    flanks: float = 0.0, wobble: float = 0.15) -> np.ndarray:
     """Gives a wall-layer thickness per outline angle, thicker in front / at the back / on the flanks as asked."""
     th = angles()
     t = 1.0 + front * bump(th, -np.pi / 2, 0.6) + back * bump(th, np.pi / 2, 0.35)
@@ -102,7 +104,8 @@ def paint_bone(
 ) -> None:
     """Draws a bone: a dense cortical shell around cancellous bone with a trabecular texture."""
     canvas.paint(shape, cortical_hu, label, within=within)
-    canvas.paint(Inset(shape, cortex_mm), cancellous_hu, label, texture="trabecular", texture_hu=trabecular_hu, within=within, nominal=False)
+    canvas.paint(Inset(shape, cortex_mm), cancellous_hu, label, texture="trabecular", texture_hu=trabecular_hu,
+                 within=within, nominal=False)
 
 
 @dataclass
@@ -128,13 +131,15 @@ def plan_vertebra(rng: np.random.Generator, cy: float, *, thoracic: bool) -> Ver
     return Vertebra(0.0, cy, rx, ry, canal_cy, canal_r, spinous_tip)
 
 
-def paint_vertebra(canvas: Canvas, rng: np.random.Generator, v: Vertebra, *, thoracic: bool, within: np.ndarray | None = None) -> None:
+def paint_vertebra(canvas: Canvas, rng: np.random.Generator, v: Vertebra, *, thoracic: bool,
+                   within: np.ndarray | None = None) -> None:
     """Draws a vertebra: body (cortical shell, cancellous core), pedicles, laminae, processes and the canal."""
     cortical = u(rng, 750, 1000)
     cancellous = u(rng, 200, 300)
     flat_back = HalfPlane(0.0, 1.0, v.body_cy + v.body_ry * 0.85)
     vb = Intersection(Ellipse(v.body_cx, v.body_cy, v.body_rx, v.body_ry), flat_back)
-    paint_bone(canvas, vb, "spine", cortical_hu=cortical, cancellous_hu=cancellous, cortex_mm=u(rng, 1.2, 2.0), within=within)
+    paint_bone(canvas, vb, "spine", cortical_hu=cortical, cancellous_hu=cancellous, cortex_mm=u(rng, 1.2, 2.0),
+               within=within)
     cy, r = v.canal_cy, v.canal_r
     side = r + 2.5
     lamina_y = cy + r + 3.5
@@ -142,13 +147,16 @@ def paint_vertebra(canvas: Canvas, rng: np.random.Generator, v: Vertebra, *, tho
     tp_drop = u(rng, 6, 12) if thoracic else u(rng, -2, 4)
     parts: list[Shape] = []
     for sgn in (-1.0, 1.0):
-        parts.append(Capsule(sgn * v.body_rx * 0.55, v.body_cy + v.body_ry * 0.7, sgn * side, cy - r * 0.2, 3.5, 3.2))  # pedicle
+        parts.append(
+            Capsule(sgn * v.body_rx * 0.55, v.body_cy + v.body_ry * 0.7, sgn * side, cy - r * 0.2, 3.5, 3.2))  # pedicle
         parts.append(Capsule(sgn * side, cy - r * 0.2, sgn * side * 0.9, cy + r * 0.5, 3.2, 3.0))
         parts.append(Capsule(sgn * side * 0.9, cy + r * 0.5, 0.0, lamina_y, 3.0, 2.8))  # lamina
         if not thoracic:  # thoracic transverse processes are hidden under the rib necks drawn with the ribs
-            parts.append(Capsule(sgn * side, cy - r * 0.1, sgn * (side + tp_len), cy + tp_drop, 3.0, 2.2))  # transverse process
+            parts.append(
+                Capsule(sgn * side, cy - r * 0.1, sgn * (side + tp_len), cy + tp_drop, 3.0, 2.2))  # transverse process
     parts.append(Capsule(0.0, lamina_y, 0.0, v.spinous_tip_y, 3.0, 2.2))  # spinous process
-    paint_bone(canvas, Union(parts), "spine", cortical_hu=cortical * 0.85, cancellous_hu=cancellous, cortex_mm=1.2, within=within)
+    paint_bone(canvas, Union(parts), "spine", cortical_hu=cortical * 0.85, cancellous_hu=cancellous, cortex_mm=1.2,
+               within=within)
     canal = Ellipse(0.0, cy, r * 1.1, r * 0.95)
     canvas.paint(canal, u(rng, 10, 25), "spinal canal", texture_hu=1.5)
 

@@ -32,7 +32,8 @@ def _pixel_centres(size_px: int) -> np.ndarray:
 class Canvas:
     """An HU image and label map being drawn, with the body-frame coordinates of every pixel."""
 
-    def __init__(self, size_px: int, fov_mm: float, seed: int, *, shift_mm: tuple[float, float] = (0.0, 0.0), angle_rad: float = 0.0):
+    def __init__(self, size_px: int, fov_mm: float, seed: int, *, shift_mm: tuple[float, float] = (0.0, 0.0),
+                 angle_rad: float = 0.0):
         self.size_px = size_px
         self.pixel_mm = fov_mm / size_px
         self.seed = seed

@@ -61,7 +61,8 @@ def draw_chest(canvas: Canvas, rng: np.random.Generator, half_w: float) -> dict[
         for part in breasts.parts:  # fibroglandular tissue: mottled soft tissue in the fat of the breast
             assert isinstance(part, Ellipse)
             gland = Ellipse(part.cx * 0.95, part.cy + part.b * 0.15, part.a * 0.6, part.b * 0.55, part.angle_rad)
-            canvas.paint(gland, u(rng, -40, 10), "breast", texture_hu=25.0, edge_mm=3.0, within=1.0 - wall.fat_inner_cover)
+            canvas.paint(gland, u(rng, -40, 10), "breast", texture_hu=25.0, edge_mm=3.0,
+                         within=1.0 - wall.fat_inner_cover)
 
     cav = wall.cavity
     bc_a, bc_p = cav.radius_at(-np.pi / 2), cav.radius_at(np.pi / 2)
@@ -79,7 +80,8 @@ def draw_chest(canvas: Canvas, rng: np.random.Generator, half_w: float) -> dict[
 
     back_inner = wall.fat_inner.radius_at(np.pi / 2)
     probe = plan_vertebra(np.random.default_rng(rng.integers(1 << 31)), 0.0, thoracic=True)
-    vert = plan_vertebra(np.random.default_rng(rng.integers(1 << 31)), back_inner - probe.spinous_tip_y - u(rng, 3, 8), thoracic=True)
+    vert = plan_vertebra(np.random.default_rng(rng.integers(1 << 31)), back_inner - probe.spinous_tip_y - u(rng, 3, 8),
+                         thoracic=True)
     front_of_spine = vert.body_cy - vert.body_ry
     med_w = u(rng, 22, 32)  # half-width of the mediastinum behind the sternum
     hilum_y = front_of_spine - u(rng, 25, 45)
@@ -91,7 +93,8 @@ def draw_chest(canvas: Canvas, rng: np.random.Generator, half_w: float) -> dict[
     return {"level": level, "contrast": contrast, "body_width_mm": round(2 * half_w, 1), "breasts": breasts is not None}
 
 
-def _paint_lung_vessels(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, med_w: float, hilum_y: float, level: str, vessel_hu: float) -> None:
+def _paint_lung_vessels(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, med_w: float, hilum_y: float,
+                        level: str, vessel_hu: float) -> None:
     """Draws recursive pulmonary vessel trees from each hilum, vessels cut across, and a few bronchi."""
     within = wall.cavity_cover
     root_r = {"upper": 2.5, "hilar": 4.5, "cardiac": 3.5}[level]
@@ -103,7 +106,8 @@ def _paint_lung_vessels(canvas: Canvas, rng: np.random.Generator, wall: BodyWall
             # spread the trees over the lung: from anterior through lateral to posterior
             base = -np.pi / 2 + (k + u(rng, 0.2, 0.8)) / n_trees * np.pi
             ang = base if sgn > 0 else np.pi - base
-            for seg in vessel_tree(rng, hilum, ang, u(rng, 15, 26), root_r * u(rng, 0.6, 1.0), depth=5, spread_rad=0.6, min_radius_mm=0.45, stop_prob=0.35):
+            for seg in vessel_tree(rng, hilum, ang, u(rng, 15, 26), root_r * u(rng, 0.6, 1.0), depth=5, spread_rad=0.6,
+                                   min_radius_mm=0.45, stop_prob=0.35):
                 canvas.paint(seg, vessel_hu, "pulmonary vessels", within=within)
         for _ in range(int(rng.integers(70, 140))):
             # vessels running through the slice plane are cut across: dots, larger nearer the hilum
@@ -124,15 +128,17 @@ def _paint_lung_vessels(canvas: Canvas, rng: np.random.Generator, wall: BodyWall
             canvas.paint(circle(bx + rb * 1.8, by, rb * 0.8), vessel_hu, "pulmonary vessels", within=within)
 
 
-def _paint_mediastinum(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, vert, med_w: float, hilum_y: float, level: str, hu: dict[str, float]) -> None:
+def _paint_mediastinum(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, vert, med_w: float, hilum_y: float,
+                       level: str, hu: dict[str, float]) -> None:
     """Draws mediastinal fat, the heart or great vessels, airways and the oesophagus for the level."""
     cav = wall.cavity
     front = -cav.radius_at(-np.pi / 2)
     front_of_spine = vert.body_cy - vert.body_ry
     within = wall.cavity_cover
     # a band of mediastinal fat from the sternum to the spine, widening towards the heart
-    band = Union([Ellipse(0.0, (front + front_of_spine) / 2, med_w * u(rng, 0.3, 0.45), (front_of_spine - front) / 2 + 15),
-                  Ellipse(u(rng, 0, 8), front_of_spine - 18, med_w * 0.9, 30)])
+    band = Union(
+        [Ellipse(0.0, (front + front_of_spine) / 2, med_w * u(rng, 0.3, 0.45), (front_of_spine - front) / 2 + 15),
+         Ellipse(u(rng, 0, 8), front_of_spine - 18, med_w * 0.9, 30)])
     canvas.paint(band, FAT_HU + u(rng, 0, 15), "mediastinal fat", texture_hu=5.0, within=within)
     eso = (u(rng, 3, 10), front_of_spine - u(rng, 4, 8))
     ao_desc_r = u(rng, 10, 14)
@@ -140,26 +146,35 @@ def _paint_mediastinum(canvas: Canvas, rng: np.random.Generator, wall: BodyWall,
     if level == "upper":
         trachea = (u(rng, -4, 2), front_of_spine - u(rng, 14, 22))
         eso = (trachea[0] + u(rng, 5, 12), front_of_spine - u(rng, 2, 6))
-        arch = Capsule(-u(rng, 12, 22), front * 0.45 + front_of_spine * 0.55 - 8, ao_desc[0], ao_desc[1] - 4, u(rng, 11, 15))
+        arch = Capsule(-u(rng, 12, 22), front * 0.45 + front_of_spine * 0.55 - 8, ao_desc[0], ao_desc[1] - 4,
+                       u(rng, 11, 15))
         canvas.paint(Inset(arch, -u(rng, 4, 8)), FAT_HU + 5, "mediastinal fat", within=within)
         canvas.paint(arch, hu["aorta"], "aorta", texture_hu=1.5)
-        canvas.paint(circle(trachea[0] - u(rng, 22, 30), trachea[1] - u(rng, 5, 15), u(rng, 8, 11)), hu["vein"], "superior vena cava")
+        canvas.paint(circle(trachea[0] - u(rng, 22, 30), trachea[1] - u(rng, 5, 15), u(rng, 8, 11)), hu["vein"],
+                     "superior vena cava")
         _paint_airway(canvas, rng, circle(*trachea, u(rng, 8, 11)), "trachea")
     elif level == "hilar":
         carina = (u(rng, -3, 3), front_of_spine - u(rng, 10, 16))
         asc = (-u(rng, 8, 18), hilum_y - u(rng, 10, 25))
         trunk = (u(rng, 12, 24), asc[1] - u(rng, 0, 12))
         pa_r = u(rng, 12, 16)
-        canvas.paint(Union([circle(*asc, u(rng, 18, 22)), circle(*trunk, pa_r + 5)]), FAT_HU + 5, "mediastinal fat", within=within)
+        canvas.paint(Union([circle(*asc, u(rng, 18, 22)), circle(*trunk, pa_r + 5)]), FAT_HU + 5, "mediastinal fat",
+                     within=within)
         # pulmonary trunk and its branches to both hila
-        canvas.paint(polyline([trunk, (trunk[0] + 15, trunk[1] + 20), (med_w + 12, hilum_y + 5)], [pa_r, pa_r * 0.7, pa_r * 0.6]), hu["pulmonary"], "pulmonary artery", within=within)
-        canvas.paint(polyline([trunk, (asc[0] + 5, asc[1] + 22), (-med_w - 12, hilum_y + 5)], [pa_r * 0.7, pa_r * 0.65, pa_r * 0.55]), hu["pulmonary"], "pulmonary artery", within=within)
+        canvas.paint(
+            polyline([trunk, (trunk[0] + 15, trunk[1] + 20), (med_w + 12, hilum_y + 5)], [pa_r, pa_r * 0.7, pa_r * 0.6])
+            , hu["pulmonary"], "pulmonary artery", within=within)
+        canvas.paint(
+            polyline([trunk, (asc[0] + 5, asc[1] + 22), (-med_w - 12, hilum_y + 5)],
+                     [pa_r * 0.7, pa_r * 0.65, pa_r * 0.55]), hu["pulmonary"], "pulmonary artery", within=within)
         canvas.paint(circle(*asc, u(rng, 13, 17)), hu["aorta"], "aorta", texture_hu=1.5)
         canvas.paint(circle(*trunk, pa_r), hu["pulmonary"], "pulmonary artery", texture_hu=1.5)
-        canvas.paint(circle(asc[0] - u(rng, 18, 26), asc[1] + u(rng, 0, 10), u(rng, 8, 11)), hu["vein"], "superior vena cava")
+        canvas.paint(circle(asc[0] - u(rng, 18, 26), asc[1] + u(rng, 0, 10), u(rng, 8, 11)), hu["vein"],
+                     "superior vena cava")
         for sgn in (-1.0, 1.0):
             end = (sgn * (med_w + u(rng, 2, 10)), carina[1] + u(rng, 8, 18))
-            _paint_airway(canvas, rng, Capsule(*carina, *end, u(rng, 5.5, 7), u(rng, 4.0, 5.5)), "bronchi", within=within)
+            _paint_airway(canvas, rng, Capsule(*carina, *end, u(rng, 5.5, 7), u(rng, 4.0, 5.5)), "bronchi",
+                          within=within)
     else:
         _paint_heart(canvas, rng, wall, front, front_of_spine, hu)
     canvas.paint(circle(*ao_desc, ao_desc_r + u(rng, 2, 4)), FAT_HU + 5, "mediastinal fat", within=within)
@@ -169,20 +184,23 @@ def _paint_mediastinum(canvas: Canvas, rng: np.random.Generator, wall: BodyWall,
         canvas.paint(circle(eso[0] + u(rng, -1, 1), eso[1] + u(rng, -1, 1), u(rng, 1, 2.5)), -1000.0, "esophagus")
 
 
-def _paint_airway(canvas: Canvas, rng: np.random.Generator, shape: Shape, label: str, within: np.ndarray | None = None) -> None:
+def _paint_airway(canvas: Canvas, rng: np.random.Generator, shape: Shape, label: str,
+                  within: np.ndarray | None = None) -> None:
     """Draws an airway: a soft-tissue wall around air."""
     canvas.paint(shape, u(rng, 30, 60), label, within=within)
     canvas.paint(Inset(shape, u(rng, 1.5, 2.5)), -1000.0 + u(rng, 0, 30), label, within=within)
 
 
-def _paint_heart(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, front: float, front_of_spine: float, hu: dict[str, float]) -> None:
+def _paint_heart(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, front: float, front_of_spine: float,
+                 hu: dict[str, float]) -> None:
     """Draws the heart in its pericardial fat: four chambers when enhanced, myocardium, coronary arteries."""
     cx = u(rng, 10, 30)
     cy = front + (front_of_spine - front) * u(rng, 0.42, 0.55)
     a, b = u(rng, 55, 72), u(rng, 42, 55)
     ang = -u(rng, 0.35, 0.7)  # long axis points to the front and the patient's left
     heart = Ellipse(cx, cy, a, b, ang)
-    canvas.paint(Inset(heart, -u(rng, 3, 7)), FAT_HU + u(rng, 0, 20), "mediastinal fat", texture_hu=5.0, within=wall.cavity_cover)
+    canvas.paint(Inset(heart, -u(rng, 3, 7)), FAT_HU + u(rng, 0, 20), "mediastinal fat", texture_hu=5.0,
+                 within=wall.cavity_cover)
     canvas.paint(heart, hu["myocardium"], "heart", texture_hu=2.0, within=wall.cavity_cover)
     c, s = np.cos(ang), np.sin(ang)
 
@@ -199,7 +217,8 @@ def _paint_heart(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, front
     canvas.paint(Inset(lv, u(rng, 8, 11)), hu["heart left"], "heart", within=wall.cavity_cover, nominal=False)
     for t in (0.15, 0.45, 0.8):  # coronary arteries run in the epicardial fat
         px, py = at(a * np.cos(2 * np.pi * t + 1.0), b * np.sin(2 * np.pi * t + 1.0))
-        canvas.paint(circle(px, py, u(rng, 1.2, 2.0)), hu["aorta"] if hu["aorta"] > 100 else u(rng, 200, 600), "heart", nominal=False)
+        canvas.paint(circle(px, py, u(rng, 1.2, 2.0)), hu["aorta"] if hu["aorta"] > 100 else u(rng, 200, 600), "heart",
+                     nominal=False)
 
 
 def _paint_ribs(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, vert, level: str) -> None:
@@ -220,7 +239,8 @@ def _paint_ribs(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, vert, 
         # the posterior rib meets the transverse process beside the vertebra
         head = (sgn * (vert.body_rx + 3), vert.body_cy + vert.body_ry * 0.2)
         neck = (sgn * (vert.body_rx + u(rng, 14, 20)), vert.canal_cy + u(rng, 0, 5))
-        paint_bone(canvas, polyline([head, neck, (neck[0] + sgn * 9, neck[1] - 2)], [4.0, 4.5, 4.0]), "ribs", cortical_hu=cortical, cancellous_hu=marrow)
+        paint_bone(canvas, polyline([head, neck, (neck[0] + sgn * 9, neck[1] - 2)], [4.0, 4.5, 4.0]), "ribs",
+                   cortical_hu=cortical, cancellous_hu=marrow)
     front = wall.fat_inner.radius_at(-np.pi / 2)
     sternum = Ellipse(u(rng, -2, 2), -front + u(rng, 6, 9), u(rng, 12, 20), u(rng, 5, 8))
     paint_bone(canvas, sternum, "sternum", cortical_hu=cortical * 0.9, cancellous_hu=marrow, cortex_mm=1.5)
@@ -229,4 +249,5 @@ def _paint_ribs(canvas: Canvas, rng: np.random.Generator, wall: BodyWall, vert, 
             p0 = wall.cavity.point_at(np.pi / 2 - sgn * u(rng, 0.45, 0.6), -u(rng, 10, 18))
             p1 = wall.cavity.point_at(np.pi / 2 - sgn * u(rng, 0.95, 1.2), -u(rng, 8, 14))
             blade = polyline([p0, p1], [u(rng, 2.5, 3.5), u(rng, 3.5, 5.0)])
-            paint_bone(canvas, blade, "scapula", cortical_hu=cortical * 0.9, cancellous_hu=marrow, cortex_mm=1.5, within=wall.fat_inner_cover)
+            paint_bone(canvas, blade, "scapula", cortical_hu=cortical * 0.9, cancellous_hu=marrow, cortex_mm=1.5,
+                       within=wall.fat_inner_cover)

@@ -74,7 +74,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "lungs": ("right lung", "left lung"),
     "brain": ("grey matter", "white matter", "basal ganglia", "thalamus", "cerebellum", "brainstem"),
     "bone": ("spine", "ribs", "sternum", "scapula", "skull", "petrous bone"),
-    "vessels": ("aorta", "inferior vena cava", "hepatic vessels", "pulmonary vessels", "pulmonary artery", "superior vena cava"),
+    "vessels": ("aorta", "inferior vena cava", "hepatic vessels", "pulmonary vessels", "pulmonary artery",
+                "superior vena cava"),
     "csf": ("cerebrospinal fluid", "ventricles"),
 }
 

@@ -104,7 +104,8 @@ def draw_head(canvas: Canvas, rng: np.random.Generator, half_w: float) -> dict[s
     gm, wm, csf = u(rng, 36, 42), u(rng, 24, 30), u(rng, 3, 10)
     half_ap = half_w * u(rng, 1.15, 1.3)
     th = angles()
-    r_head = superellipse_radius(th, half_w, half_ap, u(rng, 2.0, 2.3)) * (1 + 0.04 * np.sin(th)) * fourier_wobble(th, rng, 0.012)
+    r_head = superellipse_radius(th, half_w, half_ap,
+                                 u(rng, 2.0, 2.3)) * (1 + 0.04 * np.sin(th)) * fourier_wobble(th, rng, 0.012)
     head = StarShape(0.0, 0.0, r_head)
     canvas.paint(head, u(rng, 30, 45), "scalp", texture_hu=3.0)
     scalp_mm = u(rng, 3.5, 6.0) * (1 + 0.4 * bump(th, np.pi / 2, 0.5))
@@ -140,7 +141,8 @@ def draw_head(canvas: Canvas, rng: np.random.Generator, half_w: float) -> dict[s
 
 
 def _plan_sulci(rng: np.random.Generator, brain: StarShape, level: str, atrophy: float) -> Sulci:
-    """Gives the sulci: ~15 mm apart along the surface, the interhemispheric fissure front and back, Sylvian fissures."""
+    """Gives the sulci: ~15 mm apart along the surface, the interhemispheric fissure front and back, Sylvian
+    fissures."""
     theta = []
     t = u(rng, 0, 0.2)
     mean_r = float(brain.radius_mm.mean())
@@ -150,7 +152,8 @@ def _plan_sulci(rng: np.random.Generator, brain: StarShape, level: str, atrophy:
     theta_arr = np.array(theta) - np.pi
     depth = rng.uniform(7, 18, theta_arr.size) * (1.15 if level == "high" else 1.0)
     width = rng.uniform(0.5, 1.0, theta_arr.size) * (1.0 + 1.5 * atrophy)
-    extra_t, extra_d, extra_w = [-np.pi / 2, np.pi / 2], [u(rng, 30, 45), u(rng, 30, 50)], [1.0 + atrophy, 1.0 + atrophy]
+    extra_t, extra_d, extra_w = [-np.pi / 2, np.pi / 2], [u(rng, 30, 45),
+                                                          u(rng, 30, 50)], [1.0 + atrophy, 1.0 + atrophy]
     if level == "ventricular":
         for sgn in (-1.0, 1.0):  # Sylvian fissures: deep, wide clefts on the anterolateral surface
             extra_t.append(-np.pi / 2 + sgn * u(rng, 1.0, 1.25))
@@ -164,31 +167,38 @@ def _plan_sulci(rng: np.random.Generator, brain: StarShape, level: str, atrophy:
                  grey_mm=u(rng, 2.4, 3.4), warp_rad=u(rng, 0.012, 0.025))
 
 
-def _paint_deep_structures(canvas: Canvas, rng: np.random.Generator, level: str, atrophy: float, gm: float, csf: float) -> None:
+def _paint_deep_structures(canvas: Canvas, rng: np.random.Generator, level: str, atrophy: float, gm: float,
+                           csf: float) -> None:
     """Draws the lateral and third ventricles, basal ganglia, thalami and common calcifications."""
     size = u(rng, 0.7, 1.1) + 0.8 * atrophy
     if level == "high":
         if rng.random() < 0.6:  # the roofs of the lateral ventricle bodies
             for sgn in (-1.0, 1.0):
-                canvas.paint(polyline([(sgn * 8, -15), (sgn * 11, 5), (sgn * 13, 20)], [2.0 * size, 2.5 * size, 2.0 * size]), csf, "ventricles")
+                canvas.paint(
+                    polyline([(sgn * 8, -15), (sgn * 11, 5), (sgn * 13, 20)], [2.0 * size, 2.5 * size, 2.0 * size]),
+                    csf, "ventricles")
         return
     sep = 1.5 + 1.0 * size  # half the septum pellucidum gap
     for sgn in (-1.0, 1.0):
-        caudate = Ellipse(sgn * (sep + 9 * size + u(rng, 2, 4)), -u(rng, 12, 18), u(rng, 4, 6), u(rng, 7, 10), sgn * 0.4)
+        caudate = Ellipse(sgn * (sep + 9 * size + u(rng, 2, 4)), -u(rng, 12, 18), u(rng, 4, 6), u(rng, 7, 10),
+                          sgn * 0.4)
         canvas.paint(caudate, gm - u(rng, 1, 4), "basal ganglia", texture_hu=1.0)
-        lentiform = Ellipse(sgn * u(rng, 20, 26), u(rng, -6, 2), u(rng, 5, 8), u(rng, 13, 17), -sgn * u(rng, 0.15, 0.35))
+        lentiform = Ellipse(sgn * u(rng, 20, 26), u(rng, -6, 2), u(rng, 5, 8), u(rng, 13, 17),
+                            -sgn * u(rng, 0.15, 0.35))
         canvas.paint(lentiform, gm - u(rng, 1, 4), "basal ganglia", texture_hu=1.0)
         thalamus = Ellipse(sgn * (u(rng, 9, 12)), u(rng, 10, 16), u(rng, 7, 9), u(rng, 10, 13), sgn * 0.2)
         canvas.paint(thalamus, gm - u(rng, 2, 5), "thalamus", texture_hu=1.0)
-        pts = [(sgn * (sep + 3 * size), -u(rng, 22, 30)), (sgn * (sep + 4 * size), -10), (sgn * (sep + 12), 10 + 4 * size),
-               (sgn * (sep + 17), 27), (sgn * (sep + 12), 38 + 5 * size)]
+        pts = [(sgn * (sep + 3 * size), -u(rng, 22, 30)), (sgn * (sep + 4 * size), -10),
+               (sgn * (sep + 12), 10 + 4 * size), (sgn * (sep + 17), 27), (sgn * (sep + 12), 38 + 5 * size)]
         radii = [3.5 * size, 3.0 * size, 2.0 * size, 5.0 * size, 2.0 * size]
         canvas.paint(polyline(pts, radii), csf, "ventricles")
         if rng.random() < 0.6:  # calcified choroid plexus in the atrium
-            canvas.paint(circle(pts[3][0], pts[3][1] + 1, u(rng, 1.5, 3.0)), u(rng, 80, 250), "ventricles", nominal=False)
+            canvas.paint(circle(pts[3][0], pts[3][1] + 1, u(rng, 1.5, 3.0)), u(rng, 80, 250), "ventricles",
+                         nominal=False)
     canvas.paint(Capsule(0.0, -2.0, 0.0, 12.0, 0.8 + 1.2 * size), csf, "ventricles")  # third ventricle
     if rng.random() < 0.5:
-        canvas.paint(circle(0.0, u(rng, 18, 24), u(rng, 1.5, 3.0)), u(rng, 100, 300), "thalamus", nominal=False)  # pineal
+        canvas.paint(circle(0.0, u(rng, 18, 24), u(rng, 1.5, 3.0)), u(rng, 100, 300), "thalamus",
+                     nominal=False)  # pineal
 
 
 def _paint_posterior_fossa(canvas: Canvas, rng: np.random.Generator, inner: StarShape, brain: StarShape,
@@ -214,9 +224,11 @@ def _paint_posterior_fossa(canvas: Canvas, rng: np.random.Generator, inner: Star
     canvas.organ_hu["cerebellum"] = gm - 4.0
     v4 = (0.0, cer_cy - u(rng, 6, 12))
     pons = Ellipse(0.0, v4[1] - u(rng, 13, 17), u(rng, 13, 17), u(rng, 11, 14))
-    canvas.paint(Ellipse(pons.cx, pons.cy - 3, pons.a + 4, pons.b + 4), csf, "cerebrospinal fluid", nominal=False)  # cisterns
+    canvas.paint(Ellipse(pons.cx, pons.cy - 3, pons.a + 4, pons.b + 4), csf, "cerebrospinal fluid",
+                 nominal=False)  # cisterns
     canvas.paint(pons, wm + u(rng, 2, 6), "brainstem", texture_hu=1.0)
-    canvas.paint(circle(0.0, pons.cy - pons.b - 2, u(rng, 1.5, 2.2)), u(rng, 40, 55), "brainstem", nominal=False)  # basilar
+    canvas.paint(circle(0.0, pons.cy - pons.b - 2, u(rng, 1.5, 2.2)), u(rng, 40, 55), "brainstem",
+                 nominal=False)  # basilar
     canvas.paint(Ellipse(*v4, u(rng, 4, 7), u(rng, 2.5, 4)), csf, "ventricles")
     # sphenoid body with its air sinus, in front of the pons
     sph = Ellipse(0.0, pons.cy - pons.b - u(rng, 10, 15), u(rng, 10, 14), u(rng, 7, 10))
@@ -233,4 +245,5 @@ def _paint_posterior_fossa(canvas: Canvas, rng: np.random.Generator, inner: Star
         if rng.random() < 0.8:  # mastoid air cells in the lateral part
             mx, my = 0.25 * apex[0] + 0.375 * (p1[0] + p2[0]), 0.25 * apex[1] + 0.375 * (p1[1] + p2[1])
             for _ in range(int(rng.integers(3, 8))):
-                canvas.paint(circle(mx + u(rng, -6, 6), my + u(rng, -5, 5), u(rng, 1.0, 2.5)), -1000.0, "sinus air", within=canvas.cover(wedge))
+                canvas.paint(circle(mx + u(rng, -6, 6), my + u(rng, -5, 5), u(rng, 1.0, 2.5)), -1000.0, "sinus air",
+                             within=canvas.cover(wedge))

@@ -46,7 +46,8 @@ def add_lesions(canvas: Canvas, rng: np.random.Generator, region: str, count: in
     mask = np.zeros(canvas.hu.shape, dtype=bool)
     lesion_labels = np.zeros(canvas.hu.shape, dtype=np.int16)
     lesions: list[Lesion] = []
-    hosts = {name: p for name, p in _HOSTS[region].items() if name in canvas.organ_hu and name not in canvas.heterogeneous}
+    hosts = {name: p for name, p in _HOSTS[region].items() if name in canvas.organ_hu
+             and name not in canvas.heterogeneous}
     if count == 0 or not hosts:
         return lesions, lesion_labels
     organ_masks = {name: canvas.labels == LABEL_IDS[name] for name in hosts}
@@ -68,7 +69,8 @@ def add_lesions(canvas: Canvas, rng: np.random.Generator, region: str, count: in
             r_mm = radius_mm * (1.0 if attempt < 20 else 0.6)  # shrink if the organ is cramped
             idx = int(candidates[rng.integers(candidates.size)])
             row, col = divmod(idx, canvas.size_px)
-            apart = all(np.hypot(row - les.center_px[0], col - les.center_px[1]) > (r_mm + les.radius_mm) / px + 3 for les in lesions)
+            apart = all(np.hypot(row - les.center_px[0], col - les.center_px[1]) > (r_mm + les.radius_mm) / px + 3
+                        for les in lesions)
             if apart and _fits(organ_masks[organ], row, col, r_mm / px + 1.5):
                 radius_mm = r_mm
                 placed = True

@@ -125,7 +125,8 @@ class Capsule(Shape):
 
     def bbox(self) -> BBox:
         r = max(self.r0, self.r1 if self.r1 is not None else self.r0)
-        return (min(self.x0, self.x1) - r, max(self.x0, self.x1) + r, min(self.y0, self.y1) - r, max(self.y0, self.y1) + r)
+        return (min(self.x0, self.x1) - r, max(self.x0, self.x1) + r, min(self.y0, self.y1) - r,
+                max(self.y0, self.y1) + r)
 
     def sdf(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         r1 = self.r0 if self.r1 is None else self.r1
@@ -338,7 +339,8 @@ def superellipse_radius(theta: np.ndarray, a: float, b: float, power: float) -> 
     return (np.power(c / a, power) + np.power(s / b, power)) ** (-1.0 / power)
 
 
-def fourier_wobble(theta: np.ndarray, rng: np.random.Generator, amplitude: float, orders: range = range(2, 7)) -> np.ndarray:
+def fourier_wobble(theta: np.ndarray, rng: np.random.Generator, amplitude: float,
+                   orders: range = range(2, 7)) -> np.ndarray:
     """Gives 1 + a smooth random periodic perturbation of relative size ~amplitude (irregular outlines)."""
     out = np.ones_like(theta)
     for k in orders:

@@ -39,7 +39,8 @@ class _Scan:
         self.geom = tomo.parallel_geometry(square.shape[0], FULL_VIEWS)
         self.method = method
         self.sino = tomo.forward_project(square, self.geom, method=method)
-        self.kernel, self.cutoff, self.filter_name, self.kernel_from = resolve_kernel(image, kernel, self.px_mm, seed=seed)
+        self.kernel, self.cutoff, self.filter_name, self.kernel_from = resolve_kernel(
+            image, kernel, self.px_mm, seed=seed)
 
     def recon_hu(self, sino: np.ndarray, geom: tomo.ParallelGeometry) -> np.ndarray:
         """Gives the FBP of `sino` in HU units of attenuation (not offset: a difference of two is an HU change)."""
@@ -63,18 +64,22 @@ def view_subset(n_views: int, full_views: int = FULL_VIEWS) -> np.ndarray:
 def _sparse_params(severity: float, rng: np.random.Generator) -> dict[str, Any]:
     # Log scale from the full 720 views (no change) down to 24.
     n = np.exp(np.log(FULL_VIEWS) + severity * (np.log(MIN_VIEWS) - np.log(FULL_VIEWS)))
-    return {"n_views": int(np.clip(round(n * np.exp(rng.uniform(-0.05, 0.05)) if severity > 0 else n), MIN_VIEWS, FULL_VIEWS))}
+    return {
+        "n_views": int(
+            np.clip(round(n * np.exp(rng.uniform(-0.05, 0.05)) if severity > 0 else n), MIN_VIEWS, FULL_VIEWS))}
 
 
 @register("sparse_view", params_for_severity=_sparse_params, aspects=("artifacts",), kind="projection",
           description="Fewer projection views: view-aliasing streaks radiating from high-contrast structures.")
-def sparse_view(image: CTImage, *, n_views: int, seed: int = 0, method: str = "fast", kernel: str | float | None = None) -> CTImage:
+def sparse_view(image: CTImage, *, n_views: int, seed: int = 0, method: str = "fast",
+                kernel: str | float | None = None) -> CTImage:
     """Gives the image reconstructed from `n_views` of 720 views over 180 degrees (sparse-view streaks)."""
     if not 2 <= n_views <= FULL_VIEWS:
         raise InvalidParameterError(f"n_views={n_views} is outside 2..{FULL_VIEWS}")
     scan = _Scan(image, method, kernel, seed)
     keep = view_subset(n_views)
-    geom = tomo.ParallelGeometry(scan.geom.size_px, tuple(np.asarray(scan.geom.angles_rad)[keep]), scan.geom.n_det, np.pi / keep.size)
+    geom = tomo.ParallelGeometry(scan.geom.size_px, tuple(np.asarray(scan.geom.angles_rad)[keep]), scan.geom.n_det,
+                                 np.pi / keep.size)
     return scan.degrade("sparse_view", {"n_views": int(keep.size), "full_views": FULL_VIEWS}, scan.sino[keep], geom)
 
 
@@ -86,7 +91,8 @@ def _limited_params(severity: float, rng: np.random.Generator) -> dict[str, Any]
 @register("limited_angle", params_for_severity=_limited_params, aspects=("artifacts",), kind="projection",
           description="Views over less than 180 degrees: a missing wedge blurs and streaks edges along one direction.")
 def limited_angle(
-    image: CTImage, *, arc_deg: float, start_deg: float = 0.0, seed: int = 0, method: str = "fast", kernel: str | float | None = None
+    image: CTImage, *, arc_deg: float, start_deg: float = 0.0, seed: int = 0, method: str = "fast",
+    kernel: str | float | None = None
 ) -> CTImage:
     """Gives the image reconstructed from the views within [start_deg, start_deg + arc_deg) (a missing wedge)."""
     if not 0.0 < arc_deg <= 180.0:
@@ -101,12 +107,16 @@ def limited_angle(
     # Re-spreading the half turn's weight over the kept views would scale every covered frequency by 180/arc,
     # which shifts water by ~ +100 HU and is not what a scanner does.
     n_all = len(scan.geom.angles_rad)
-    geom = tomo.ParallelGeometry(scan.geom.size_px, tuple(np.asarray(scan.geom.angles_rad)[keep]), scan.geom.n_det, np.pi / n_all)
-    return scan.degrade("limited_angle", {"arc_deg": float(arc_deg), "start_deg": float(start_deg), "n_views": int(keep.size)}, scan.sino[keep], geom)
+    geom = tomo.ParallelGeometry(scan.geom.size_px, tuple(np.asarray(scan.geom.angles_rad)[keep]), scan.geom.n_det,
+                                 np.pi / n_all)
+    return scan.degrade("limited_angle",
+                        {"arc_deg": float(arc_deg), "start_deg": float(start_deg), "n_views": int(keep.size)},
+                        scan.sino[keep], geom)
 
 
 def _ring_params(severity: float, rng: np.random.Generator) -> dict[str, Any]:
-    return {"gain_error_std": float(0.004 * severity), "n_defective": int(round(8 * severity)), "defective_error": float(0.08 * severity)}
+    return {"gain_error_std": float(0.004 * severity), "n_defective": int(round(8 * severity)),
+            "defective_error": float(0.08 * severity)}
 
 
 @register("ring", params_for_severity=_ring_params, aspects=("artifacts",), kind="projection",
@@ -130,7 +140,8 @@ def ring(
     bad = rng.choice(np.arange(int(0.2 * n_det), int(0.8 * n_det)), size=min(n_defective, n_det // 2), replace=False)
     gains[bad] += defective_error * rng.choice([-1.0, 1.0], size=bad.size)
     offset = -np.log(np.clip(gains, 1e-3, None)).astype(np.float32)
-    params = {"gain_error_std": float(gain_error_std), "n_defective": int(n_defective), "defective_error": float(defective_error)}
+    params = {"gain_error_std": float(gain_error_std), "n_defective": int(n_defective),
+              "defective_error": float(defective_error)}
     return scan.degrade("ring", params, scan.sino + offset[None, :], scan.geom)
 
 

@@ -58,7 +58,8 @@ def _tv_hu(hu: np.ndarray, weight_hu: float, n_iter: int) -> np.ndarray:
     # eps=0: scikit-image's stopping test compares successive energies, which can
     # pass through equality early for large weights and stop after a few
     # iterations (then more weight gave *less* smoothing); a fixed count is monotone.
-    out = denoise_tv_chambolle(hu.astype(np.float32) / 1000.0, weight=weight_hu / 1000.0, max_num_iter=int(n_iter), eps=0.0)
+    out = denoise_tv_chambolle(hu.astype(np.float32) / 1000.0, weight=weight_hu / 1000.0, max_num_iter=int(n_iter),
+                               eps=0.0)
     return (out * 1000.0).astype(np.float32)
 
 
@@ -96,7 +97,8 @@ def smooth_bilateral(
     sigma_range_hu = float(sigma_range_hu) if sigma_range_hu is not None else 5.0 * strength * noise
     sp = spacing_mm(image)
     out = bilateral_hu(image.hu, sigma_spatial_mm / float(np.mean(sp)), sigma_range_hu)
-    params = {"strength": strength, "sigma_spatial_mm": sigma_spatial_mm, "sigma_range_hu": sigma_range_hu, "noise_sigma_hu": noise}
+    params = {"strength": strength, "sigma_spatial_mm": sigma_spatial_mm, "sigma_range_hu": sigma_range_hu,
+              "noise_sigma_hu": noise}
     return image.with_step("smooth_bilateral", params, out)
 
 
@@ -125,11 +127,13 @@ def smooth_nlm(
     noise = _noise(image, noise_sigma_hu)
     h_hu = float(h_hu) if h_hu is not None else 1.2 * strength * noise
     patch_sigma_hu = float(patch_sigma_hu) if patch_sigma_hu is not None else 0.6 * strength * noise
-    params = {"strength": strength, "h_hu": h_hu, "patch_sigma_hu": patch_sigma_hu, "noise_sigma_hu": noise, "patch_size": int(patch_size), "patch_distance": int(patch_distance)}
+    params = {"strength": strength, "h_hu": h_hu, "patch_sigma_hu": patch_sigma_hu, "noise_sigma_hu": noise,
+              "patch_size": int(patch_size), "patch_distance": int(patch_distance)}
     if h_hu <= 0:
         return image.with_step("smooth_nlm", params, image.hu.copy())
     # scaled to ~unit range: the fast-mode integral images are more accurate there
-    out = denoise_nl_means(image.hu / 1000.0, patch_size=int(patch_size), patch_distance=int(patch_distance), h=h_hu / 1000.0, sigma=patch_sigma_hu / 1000.0, fast_mode=True)
+    out = denoise_nl_means(image.hu / 1000.0, patch_size=int(patch_size), patch_distance=int(patch_distance),
+                           h=h_hu / 1000.0, sigma=patch_sigma_hu / 1000.0, fast_mode=True)
     return image.with_step("smooth_nlm", params, out * 1000.0)
 
 
@@ -168,7 +172,8 @@ def bm3d_available() -> bool:
 
 
 def smooth_bm3d(
-    image: CTImage, *, seed: int = 0, strength: float = 0.5, sigma_hu: float | None = None, noise_sigma_hu: float | None = None
+    image: CTImage, *, seed: int = 0, strength: float = 0.5, sigma_hu: float | None = None,
+    noise_sigma_hu: float | None = None
 ) -> CTImage:
     """Gives the image after BM3D (Tampere `bm3d` package, both stages): very clean, slightly waxy flat regions.
 
@@ -195,7 +200,8 @@ def smooth_bm3d(
 
 
 if bm3d_available():  # the dataset sampler only sees what can run here
-    register("smooth_bm3d", params_for_severity=_strength_for_severity, aspects=DENOISE_ASPECTS, kind="denoise")(smooth_bm3d)
+    register("smooth_bm3d", params_for_severity=_strength_for_severity, aspects=DENOISE_ASPECTS,
+             kind="denoise")(smooth_bm3d)
 
 
 #: smooth_cnn: strength 1 means this many passes of the network
@@ -208,7 +214,8 @@ def smooth_cnn(image: CTImage, *, seed: int = 0, strength: float = 0.5, checkpoi
 
     strength * 2 = number of network passes, the fractional part blended with
     the previous pass: 0.25 is the input plus half of what one pass removes,
-    0.5 one pass, 0.75 half-way between one and two passes, 1 two passes. Each pass takes about 0.1 s on a 512x512 slice (2 threads).
+    0.5 one pass, 0.75 half-way between one and two passes, 1 two passes. Each pass takes about 0.1 s on a 512x512
+    slice (2 threads).
     `checkpoint` is a folder with config.json + model.safetensors (default: shipped).
     """
     from vliqa.simulate.cnn_denoiser import denoise_hu  # lazy: imports torch
@@ -229,7 +236,8 @@ def smooth_cnn(image: CTImage, *, seed: int = 0, strength: float = 0.5, checkpoi
 # ---------------------------------------------------------------- reconstruction textures
 
 
-@register("ir_texture", params_for_severity=_strength_for_severity, aspects=("texture", "sharpness", "noise"), kind="denoise")
+@register("ir_texture", params_for_severity=_strength_for_severity, aspects=("texture", "sharpness", "noise"),
+          kind="denoise")
 def ir_texture(
     image: CTImage,
     *,
@@ -296,14 +304,16 @@ def detail_loss(
     The detail between two scales (a difference of Gaussians with sigmas
     fine_sigma_mm and size_mm = 2 + 6 * strength) is removed where its local
     amplitude is below contrast_hu = 30 * strength (weight 1 / (1 +
-    (amplitude / contrast_hu)**4)) and kept where it is well above. Features smaller than size_mm and fainter than contrast_hu,
+    (amplitude / contrast_hu)**4)) and kept where it is well above. Features smaller than size_mm and fainter than
+    contrast_hu,
     the lesions a reader hunts for, fade into the background; large organs,
     strong edges and the finest band (most of the noise) are untouched.
     """
     strength = _check_strength(strength)
     size_mm = float(size_mm) if size_mm is not None else 2.0 + 6.0 * strength
     contrast_hu = float(contrast_hu) if contrast_hu is not None else 30.0 * strength
-    params = {"strength": strength, "size_mm": size_mm, "contrast_hu": contrast_hu, "fine_sigma_mm": float(fine_sigma_mm)}
+    params = {"strength": strength, "size_mm": size_mm, "contrast_hu": contrast_hu,
+              "fine_sigma_mm": float(fine_sigma_mm)}
     hu = image.hu.astype(np.float32)
     if contrast_hu <= 0 or size_mm <= fine_sigma_mm:
         return image.with_step("detail_loss", params, hu.copy())
@@ -330,8 +340,8 @@ def _streaks_only(before: CTImage, after: CTImage) -> np.ndarray:
     return after.hu.astype(np.float32) - gaussian_mm(before.hu.astype(np.float32), sigma, spacing_mm(before))
 
 
-@register("residual_streaks", params_for_severity=_strength_for_severity, aspects=("artifacts", "texture"), kind="denoise",
-          artifact_part=_streaks_only)
+@register("residual_streaks", params_for_severity=_strength_for_severity, aspects=("artifacts", "texture"),
+          kind="denoise", artifact_part=_streaks_only)
 def residual_streaks(
     image: CTImage,
     *,

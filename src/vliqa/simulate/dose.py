@@ -35,17 +35,17 @@ from vliqa.simulate.registry import register
 #: Sets the noise of noise-free inputs (phantoms) and of real ones given `source_dose`; fitted so that
 #: the full-dose slices of the calibration patients have their measured noise at their header CTDIvol
 #: (docs/simulation.md, bench/calibrate_dose.py).
-PHOTONS_PER_MGY_MM2 = 4.47e4
+PHOTONS_PER_MGY_MM2 = 4.32e4
 #: Width (mm) of the Gaussian blur that the source image's own noise has and inserted noise lacks
 #: (`source_noise`); fitted on real full/quarter-dose pairs (bench/calibrate_dose.py).
 SOURCE_NOISE_BLUR_MM = 0.2
 #: Inserted-noise variance over (1/f - 1) x the source's measured noise variance, for a patient of
 #: REFERENCE_DIAMETER_MM water-equivalent diameter; above 1 when an image shows less noise than its photon
 #: statistics imply. Fitted on real full/quarter-dose pairs with SOURCE_NOISE_BLUR_MM.
-SOURCE_NOISE_GAIN = 1.068
+SOURCE_NOISE_GAIN = 1.058
 #: Log-change of that gain per 100 mm of water-equivalent diameter: larger patients' images understate
 #: their quantum noise more (empirical, fitted on the same pairs; see docs/simulation.md).
-SOURCE_NOISE_GAIN_PER_100MM = 0.455
+SOURCE_NOISE_GAIN_PER_100MM = 0.425
 REFERENCE_DIAMETER_MM = 300.0
 #: Diameters are clipped to this range (about the calibration patients' range) before the size term applies.
 DIAMETER_RANGE_MM = (200.0, 400.0)
@@ -105,7 +105,8 @@ def water_equivalent_diameter_mm(image: CTImage, pixel_size_mm: float) -> float 
     return float(2.0 * np.sqrt(area / np.pi)) if area > 0 else None
 
 
-def noise_gain_for_size(diameter_mm: float | None, gain: float = SOURCE_NOISE_GAIN, per_100mm: float = SOURCE_NOISE_GAIN_PER_100MM) -> float:
+def noise_gain_for_size(diameter_mm: float | None, gain: float = SOURCE_NOISE_GAIN,
+                        per_100mm: float = SOURCE_NOISE_GAIN_PER_100MM) -> float:
     """Gives the inserted-over-measured noise variance gain for a patient of water-equivalent diameter `diameter_mm`."""
     if diameter_mm is None or not np.isfinite(diameter_mm):
         return float(gain)
@@ -130,7 +131,8 @@ def is_noise_free(image: CTImage) -> bool:
     return bool(image.history) and image.history[0].get("name") == "phantom"
 
 
-def resolve_kernel(image: CTImage, kernel: str | float | None, pixel_size_mm: float, *, seed: int = 0) -> tuple[str, float | None, str, str]:
+def resolve_kernel(image: CTImage, kernel: str | float | None, pixel_size_mm: float, *,
+                   seed: int = 0) -> tuple[str, float | None, str, str]:
     """Gives (label, Hann cutoff cycles/pixel or None, FBP filter name, where it came from) for the added noise.
 
     `kernel` may be an FBP filter name (ram-lak, shepp-logan, cosine, hamming, hann), a clinical kernel
@@ -146,7 +148,8 @@ def resolve_kernel(image: CTImage, kernel: str | float | None, pixel_size_mm: fl
         if peak is None:
             raise InvalidParameterError(
                 f"unknown kernel '{kernel}'",
-                hint=f"use an FBP filter ({', '.join(tomo.FILTERS)}), a clinical kernel name like B30f or STANDARD, or a cutoff in cycles/mm",
+                hint=f"use an FBP filter ({', '.join(tomo.FILTERS)}), a clinical kernel name like B30f or STANDARD, or "
+                     "a cutoff in cycles/mm",
             )
         return kernel, kernels.cutoff_for_peak(peak, pixel_size_mm), "hann", "parameter"
     header = image.acquisition.kernel
@@ -196,8 +199,9 @@ def noise_sinogram(
     return noise.astype(np.float32)
 
 
-def bowtie_transmission(t_mm: np.ndarray, radius_mm: float = BOWTIE_RADIUS_MM, max_attenuation: float = BOWTIE_MAX_ATTENUATION) -> np.ndarray:
-    """Gives the relative photon fluence (1 at the centre) of rays at distance `t_mm` from the isocentre behind a bowtie filter.
+def bowtie_transmission(t_mm: np.ndarray, radius_mm: float = BOWTIE_RADIUS_MM,
+                        max_attenuation: float = BOWTIE_MAX_ATTENUATION) -> np.ndarray:
+    """Gives the photon fluence behind a bowtie filter, relative to the centre, at distance `t_mm` from the isocentre.
 
     The bowtie adds the water path that a water cylinder of `radius_mm` lacks away from its centre,
     2 (R - sqrt(R^2 - t^2)) (beyond R: 2R), so that fluence behind such a cylinder is even; its
@@ -270,10 +274,12 @@ def low_dose(
     BOWTIE_RADIUS_MM, BOWTIE_MAX_ATTENUATION; radius 0: none).
     """
     if not 0.0 < dose_fraction <= 1.0:
-        raise InvalidParameterError(f"dose_fraction={dose_fraction} is outside (0, 1]", hint="0.25 means a quarter of the dose")
+        raise InvalidParameterError(f"dose_fraction={dose_fraction} is outside (0, 1]",
+                                    hint="0.25 means a quarter of the dose")
     blur_mm = SOURCE_NOISE_BLUR_MM if source_noise_blur_mm is None else float(source_noise_blur_mm)
     gain = SOURCE_NOISE_GAIN if source_noise_gain is None else float(source_noise_gain)
-    per_100mm = SOURCE_NOISE_GAIN_PER_100MM if source_noise_gain_per_100mm is None else float(source_noise_gain_per_100mm)
+    per_100mm = (SOURCE_NOISE_GAIN_PER_100MM if source_noise_gain_per_100mm is None
+                 else float(source_noise_gain_per_100mm))
     if blur_mm < 0 or gain <= 0 or (bowtie_radius_mm is not None and bowtie_radius_mm < 0):
         raise InvalidParameterError(
             f"source_noise_blur_mm={blur_mm}, bowtie_radius_mm={bowtie_radius_mm} and source_noise_gain={gain} "
@@ -329,8 +335,8 @@ def low_dose(
             )[crop]
         else:
             rec = tomo_fan.fan_fbp(
-                noise, fan, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method, n_parallel_views=n_views,
-                fine_detector=True,
+                noise, fan, filter_name=filter_name, cutoff_cycles_per_px=cutoff, method=method,
+                n_parallel_views=n_views, fine_detector=True,
             )[crop]
         return 1000.0 * rec / (px_mm * tomo.MU_WATER_PER_MM)
 
@@ -402,15 +408,18 @@ def _fan_geometry_for(geometry: str | tomo_fan.FanGeometry, size_px: int, px_mm:
     if isinstance(geometry, tomo_fan.FanGeometry):
         if geometry.size_px != size_px or not np.isclose(geometry.pixel_size_mm, px_mm, rtol=1e-3):
             raise InvalidParameterError(
-                f"the fan geometry is for {geometry.size_px} px of {geometry.pixel_size_mm} mm, the image is {size_px} px of {px_mm:.4g} mm",
-                hint="build it with tomo_fan.fan_geometry(size_px, pixel_size_mm=...) for this image, or pass geometry='fan'",
+                f"the fan geometry is for {geometry.size_px} px of {geometry.pixel_size_mm} mm, the image is {size_px} "
+                f"px of {px_mm:.4g} mm",
+                hint="build it with tomo_fan.fan_geometry(size_px, pixel_size_mm=...) for this image, or pass "
+                     "geometry='fan'",
             )
         return geometry
     if geometry == "parallel":
         return None
     if geometry == "fan":
         return tomo_fan.fan_geometry(size_px, pixel_size_mm=px_mm)
-    raise InvalidParameterError(f"unknown geometry '{geometry}'", hint="use 'parallel', 'fan' or a tomo_fan.FanGeometry")
+    raise InvalidParameterError(f"unknown geometry '{geometry}'",
+                                hint="use 'parallel', 'fan' or a tomo_fan.FanGeometry")
 
 
 def _fan_params(fan: tomo_fan.FanGeometry) -> dict[str, Any]:

@@ -89,12 +89,14 @@ def load_pairs(root: str | os.PathLike | None = None, patients: Iterable[str] | 
         try:
             pair = DosePair(row["patient"], row["kernel"], folder / row["full_dose"], folder / row["quarter_dose"])
         except KeyError as exc:
-            raise DatasetError(f"pairs.csv has no column {exc}", path=table, hint="copy the folder again (SOURCE.txt)") from exc
+            raise DatasetError(f"pairs.csv has no column {exc}", path=table,
+                               hint="copy the folder again (SOURCE.txt)") from exc
         if wanted is not None and pair.patient not in wanted:
             continue
         for path in (pair.full, pair.quarter):
             if not path.is_file():
-                raise DatasetError("pairs.csv lists a file that is missing", path=path, hint="copy the folder again (SOURCE.txt)")
+                raise DatasetError("pairs.csv lists a file that is missing", path=path,
+                                   hint="copy the folder again (SOURCE.txt)")
         out.append(pair)
     return out
 
@@ -191,7 +193,8 @@ class GroupResult:
 
     @property
     def passes(self) -> bool:
-        """Gives True when every sigma ratio is within SIGMA_RATIO_RANGE and every centroid ratio within CENTROID_RATIO_RANGE."""
+        """Gives True when every sigma ratio is within SIGMA_RATIO_RANGE and every centroid ratio within
+        CENTROID_RATIO_RANGE."""
         return all(within(name, value) for name, value in self.ratios.items())
 
 

@@ -38,7 +38,8 @@ def spacing_mm(image: CTImage) -> tuple[float, float]:
     if image.pixel_spacing_mm is None:
         return (DEFAULT_PIXEL_SPACING_MM, DEFAULT_PIXEL_SPACING_MM)
     row, col = image.pixel_spacing_mm
-    return (float(row) if row and row > 0 else DEFAULT_PIXEL_SPACING_MM, float(col) if col and col > 0 else DEFAULT_PIXEL_SPACING_MM)
+    return (float(row) if row and row > 0 else DEFAULT_PIXEL_SPACING_MM,
+            float(col) if col and col > 0 else DEFAULT_PIXEL_SPACING_MM)
 
 
 def gaussian_mm(hu: np.ndarray, sigma_mm: float | tuple[float, float], spacing: tuple[float, float]) -> np.ndarray:
@@ -96,7 +97,8 @@ def bilateral_hu(hu: np.ndarray, sigma_spatial_px: float, sigma_range_hu: float)
 
 def _display_window(level_hu: float, width_hu: float) -> Window:
     if not np.isfinite(width_hu) or width_hu <= 0:
-        raise InvalidParameterError(f"window width {width_hu} HU is invalid", hint="give a positive width in HU, e.g. 400")
+        raise InvalidParameterError(f"window width {width_hu} HU is invalid",
+                                    hint="give a positive width in HU, e.g. 400")
     return Window(level=float(level_hu), width=float(width_hu))
 
 
@@ -143,7 +145,8 @@ def blur(image: CTImage, *, seed: int = 0, sigma_mm: float = 1.0) -> CTImage:
     return image.with_step("blur", {"sigma_mm": sigma_mm}, out)
 
 
-def _slope_field(shape: tuple[int, int], spacing: tuple[float, float], rng: np.random.Generator, max_slope: float) -> np.ndarray:
+def _slope_field(shape: tuple[int, int], spacing: tuple[float, float], rng: np.random.Generator,
+                 max_slope: float) -> np.ndarray:
     """Gives a smooth random in-plane displacement per mm of z (2, H, W): how boundaries tilt through the slab."""
     corr_px = (30.0 / spacing[0], 30.0 / spacing[1])  # organ boundaries tilt coherently over ~3 cm
     field = np.stack([ndimage.gaussian_filter(rng.standard_normal(shape), corr_px, mode="wrap") for _ in range(2)])
@@ -208,7 +211,8 @@ def thick_slice(
     max_slope = _check_range("max_slope", max_slope, 0.0, 3.0)
     n_virtual = int(_check_range("n_virtual", n_virtual, 1, 64))
     base_mm = float(original_thickness_mm or image.slice_thickness_mm or 1.0)
-    params: dict[str, Any] = {"thickness_mm": thickness_mm, "max_slope": max_slope, "n_virtual": n_virtual, "original_thickness_mm": base_mm}
+    params: dict[str, Any] = {"thickness_mm": thickness_mm, "max_slope": max_slope, "n_virtual": n_virtual,
+                              "original_thickness_mm": base_mm}
     if thickness_mm <= base_mm:
         return image.with_step("thick_slice", params, image.hu.copy())
     sp = spacing_mm(image)
@@ -250,11 +254,13 @@ def resample(image: CTImage, *, seed: int = 0, factor: float = 2.0, interpolatio
 
     factor = _check_range("factor", factor, 1.0, 16.0)
     if interpolation not in _INTERP_ORDER:
-        raise InvalidParameterError(f"unknown interpolation '{interpolation}'", hint=f"use one of {', '.join(_INTERP_ORDER)}")
+        raise InvalidParameterError(f"unknown interpolation '{interpolation}'",
+                                    hint=f"use one of {', '.join(_INTERP_ORDER)}")
     h, w = image.shape
     small_shape = (max(4, int(round(h / factor))), max(4, int(round(w / factor))))
     small = resize(image.hu, small_shape, order=1, anti_aliasing=True, preserve_range=True)
-    out = resize(small, (h, w), order=_INTERP_ORDER[interpolation], anti_aliasing=False, preserve_range=True, mode="edge")
+    out = resize(small, (h, w), order=_INTERP_ORDER[interpolation], anti_aliasing=False, preserve_range=True,
+                 mode="edge")
     return image.with_step("resample", {"factor": factor, "interpolation": interpolation}, out)
 
 
@@ -264,7 +270,8 @@ def resample(image: CTImage, *, seed: int = 0, factor: float = 2.0, interpolatio
 def _pillow_roundtrip(raw: np.ndarray, fmt: str, **save_kwargs: Any) -> np.ndarray:
     if fmt == "JPEG2000" and not features.check("jpg_2000"):
         raise DependencyUnavailableError(
-            "Pillow on this machine has no JPEG 2000 codec", hint="install a Pillow wheel built with OpenJPEG (the PyPI wheels are)"
+            "Pillow on this machine has no JPEG 2000 codec",
+            hint="install a Pillow wheel built with OpenJPEG (the PyPI wheels are)"
         )
     buf = io.BytesIO()
     Image.fromarray(raw).save(buf, fmt, **save_kwargs)
@@ -298,13 +305,15 @@ def jpeg(
     raw = _to_8bit(image.hu, window)
     decoded = _from_8bit(_pillow_roundtrip(raw, "JPEG", quality=quality, subsampling=0), window)
     out = _export_error_back(image.hu, decoded, window, keep_out_of_window)
-    params = {"quality": quality, "window_level_hu": float(window_level_hu), "window_width_hu": float(window_width_hu), "keep_out_of_window": bool(keep_out_of_window)}
+    params = {"quality": quality, "window_level_hu": float(window_level_hu), "window_width_hu": float(window_width_hu),
+              "keep_out_of_window": bool(keep_out_of_window)}
     return image.with_step("jpeg", params, out)
 
 
 @register(
     "jpeg2000",
-    params_for_severity=lambda s, rng: {"compression_ratio": float(round(2.0 * (150.0 / 2.0) ** (s * rng.uniform(0.95, 1.05)), 1))},
+    params_for_severity=lambda s, rng: {
+        "compression_ratio": float(round(2.0 * (150.0 / 2.0) ** (s * rng.uniform(0.95, 1.05)), 1))},
     aspects=("artifacts", "texture", "sharpness"),
     kind="image",
 )
@@ -317,10 +326,12 @@ def jpeg2000(image: CTImage, *, seed: int = 0, compression_ratio: float = 20.0, 
     and ringing at edges grow with it.
     """
     if not features.check("jpg_2000"):
-        raise DependencyUnavailableError("Pillow on this machine has no JPEG 2000 codec", hint="install a Pillow wheel built with OpenJPEG")
+        raise DependencyUnavailableError("Pillow on this machine has no JPEG 2000 codec",
+                                         hint="install a Pillow wheel built with OpenJPEG")
     compression_ratio = _check_range("compression_ratio", compression_ratio, 1.0, 1000.0)
     stored = np.clip(np.round(image.hu + hu_offset), 0, 65535).astype(np.uint16)
-    decoded = _pillow_roundtrip(stored, "JPEG2000", quality_mode="rates", quality_layers=[compression_ratio], irreversible=True)
+    decoded = _pillow_roundtrip(stored, "JPEG2000", quality_mode="rates", quality_layers=[compression_ratio],
+                                irreversible=True)
     out = decoded.astype(np.float32) - np.float32(hu_offset)
     return image.with_step("jpeg2000", {"compression_ratio": compression_ratio, "hu_offset": float(hu_offset)}, out)
 
@@ -351,7 +362,8 @@ def quantise(
     step = np.minimum(np.floor(disp * levels), levels - 1)
     decoded = ((step + 0.5) / levels * window.width + window.low_hu).astype(np.float32)
     out = _export_error_back(image.hu, decoded, window, keep_out_of_window)
-    params = {"bits": bits, "window_level_hu": float(window_level_hu), "window_width_hu": float(window_width_hu), "keep_out_of_window": bool(keep_out_of_window)}
+    params = {"bits": bits, "window_level_hu": float(window_level_hu), "window_width_hu": float(window_width_hu),
+              "keep_out_of_window": bool(keep_out_of_window)}
     return image.with_step("quantise", params, out)
 
 
@@ -388,5 +400,6 @@ def wrong_window(
     bad = _display_window(level_hu, width_hu)
     ref = _display_window(reference_level_hu, reference_width_hu)
     out = _from_8bit(_to_8bit(image.hu, bad), ref)
-    params = {"level_hu": float(level_hu), "width_hu": float(width_hu), "reference_level_hu": float(reference_level_hu), "reference_width_hu": float(reference_width_hu)}
+    params = {"level_hu": float(level_hu), "width_hu": float(width_hu), "reference_level_hu": float(reference_level_hu),
+              "reference_width_hu": float(reference_width_hu)}
     return image.with_step("wrong_window", params, out)

@@ -85,7 +85,8 @@ def cutoff_for_peak(peak_per_mm: float, pixel_mm: float) -> float:
     return float(peak_per_mm / HANN_PEAK_RATIO * pixel_mm)
 
 
-def find_flat_rois(hu: np.ndarray, roi_px: int = 32, hu_range: tuple[float, float] = (-150.0, 250.0), max_rois: int = 40) -> list[tuple[int, int]]:
+def find_flat_rois(hu: np.ndarray, roi_px: int = 32, hu_range: tuple[float, float] = (-150.0, 250.0),
+                   max_rois: int = 40) -> list[tuple[int, int]]:
     """Gives top-left corners of flat soft-tissue ROIs (all pixels in `hu_range`, least structure first)."""
     rows, cols = hu.shape
     smooth = ndimage.gaussian_filter(hu.astype(np.float64), 2.0)  # structure, nearly blind to the noise
@@ -128,7 +129,8 @@ def roi_noise_sigma_hu(hu: np.ndarray, rois: list[tuple[int, int]], roi_px: int 
     return float(np.sqrt(np.mean(var)))
 
 
-def roi_nps(hu: np.ndarray, rois: list[tuple[int, int]], pixel_mm: float, roi_px: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def roi_nps(hu: np.ndarray, rois: list[tuple[int, int]], pixel_mm: float,
+            roi_px: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Gives (frequency 1/mm, radial NPS HU^2 mm^2) averaged over the ROIs (ICRU 87 style, plane-detrended)."""
     acc = np.zeros((roi_px, roi_px))
     for r, c in rois:
@@ -139,7 +141,8 @@ def roi_nps(hu: np.ndarray, rois: list[tuple[int, int]], pixel_mm: float, roi_px
     df = 1.0 / (roi_px * pixel_mm)
     bins = np.round(radius / df).astype(int)
     nyq_bins = roi_px // 2
-    radial = np.bincount(bins.ravel(), nps2d.ravel())[: nyq_bins + 1] / np.maximum(np.bincount(bins.ravel())[: nyq_bins + 1], 1)
+    radial = np.bincount(bins.ravel(),
+                         nps2d.ravel())[: nyq_bins + 1] / np.maximum(np.bincount(bins.ravel())[: nyq_bins + 1], 1)
     return np.arange(nyq_bins + 1) * df, radial
 
 
@@ -193,4 +196,5 @@ def fit_kernel_cutoff(hu: np.ndarray, pixel_mm: float, *, seed: int = 0, roi_px:
         means.append(nps_mean_frequency(*roi_nps(noise, rois, pixel_mm, roi_px), NPS_FIT_LOW_PER_MM))
     means_arr = np.maximum.accumulate(np.asarray(means))  # monotone for interpolation
     cutoff = float(np.exp(np.interp(target, means_arr, np.log(cutoffs))))
-    return cutoff, {"n_rois": len(rois), "nps_mean_freq_per_mm": target, "nps_peak_freq_per_mm": nps_peak_frequency(freq, nps)}
+    return cutoff, {"n_rois": len(rois), "nps_mean_freq_per_mm": target,
+                    "nps_peak_freq_per_mm": nps_peak_frequency(freq, nps)}

@@ -51,7 +51,8 @@ from vliqa.simulate.metal_placement import DEFAULT_MATERIAL, KINDS, MetalPart, f
 from vliqa.simulate.registry import register
 
 #: Mean energy (keV) of each 5 keV bin and its share of the detector signal (energy x photons, sum 1).
-SPECTRUM_KEV = (23.5, 28.0, 32.8, 37.6, 42.6, 47.5, 52.5, 58.1, 62.5, 67.5, 72.5, 77.5, 82.5, 87.5, 92.4, 97.4, 102.4, 107.4, 112.2, 116.7)
+SPECTRUM_KEV = (23.5, 28.0, 32.8, 37.6, 42.6, 47.5, 52.5, 58.1, 62.5, 67.5, 72.5, 77.5, 82.5, 87.5, 92.4, 97.4, 102.4,
+                107.4, 112.2, 116.7)
 SPECTRUM_WEIGHT = (0.00219, 0.01224, 0.02966, 0.04768, 0.06173, 0.07078, 0.07549, 0.15435, 0.07585, 0.09963,
                    0.05982, 0.05702, 0.05318, 0.04848, 0.04304, 0.03691, 0.03011, 0.02256, 0.01419, 0.0051)
 #: Mass attenuation (cm^2/g) per bin. Steel: 316L; cocr: ASTM F75 CoCrMo; amalgam: Ag-Hg-Sn.
@@ -91,7 +92,8 @@ def mu_per_mm(material: str, density_g_per_cm3: float | None = None) -> np.ndarr
     return np.asarray(MASS_ATTENUATION_CM2_PER_G[material]) * rho / 10.0
 
 
-def transmission(water_mm: np.ndarray, metal_mm: dict[str, np.ndarray], density: dict[str, float] | None = None) -> np.ndarray:
+def transmission(water_mm: np.ndarray, metal_mm: dict[str, np.ndarray],
+                 density: dict[str, float] | None = None) -> np.ndarray:
     """Gives the detected fraction I/I0 of the polychromatic beam after water_mm of water and metal_mm of each metal."""
     water = mu_per_mm("water")
     metals = {m: mu_per_mm(m, (density or {}).get(m)) for m in metal_mm}
@@ -116,7 +118,8 @@ def water_corrected(polychromatic_p: np.ndarray) -> np.ndarray:
     return np.interp(polychromatic_p, q_table, p_table)
 
 
-def adaptive_low_signal_filter(noise: np.ndarray, hit: np.ndarray, counts: np.ndarray, threshold_photons: float) -> np.ndarray:
+def adaptive_low_signal_filter(noise: np.ndarray, hit: np.ndarray, counts: np.ndarray,
+                               threshold_photons: float) -> np.ndarray:
     """Gives the post-log noise sinogram with the noise of low-count rays (`hit` rays, `counts` read) smoothed.
 
     Clinical scanners do not reconstruct starved rays raw: an adaptive filter smooths each ray with its
@@ -147,7 +150,8 @@ def _resample_views(values: np.ndarray, src: tomo.ParallelGeometry, dst: tomo.Pa
     return ext[lo + 1] * (1 - frac) + ext[lo + 2] * frac
 
 
-def _detector_coords(geom: tomo.ParallelGeometry, offsets: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _detector_coords(geom: tomo.ParallelGeometry,
+                     offsets: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     theta = np.asarray(geom.angles_rad, dtype=np.float64)[:, None, None]
     t = (np.arange(geom.n_det) - (geom.n_det - 1) / 2.0)[None, :, None] + np.asarray(offsets)[None, None, :]
     return np.cos(theta), np.sin(theta), t
@@ -234,7 +238,8 @@ def _severity_params(severity: float, rng: np.random.Generator) -> dict[str, Any
 
 
 @register("metal", params_for_severity=_severity_params, aspects=("artifacts",), kind="projection",
-          description="Metal implant: bright/dark streaks from photon starvation, dark bands and cupping from beam hardening.")
+          description="Metal implant: bright/dark streaks from photon starvation, dark bands and cupping from beam "
+                      "hardening.")
 def metal(
     image: CTImage,
     *,
@@ -268,9 +273,11 @@ def metal(
     if material not in DENSITY_G_PER_CM3:
         raise InvalidParameterError(f"unknown metal '{material}'", hint=f"use one of {', '.join(MATERIALS)}")
     if side not in ("right", "left"):
-        raise InvalidParameterError(f"side='{side}' is not a patient side", hint="use 'right' or 'left' (patient's right is on the image left)")
+        raise InvalidParameterError(f"side='{side}' is not a patient side",
+                                    hint="use 'right' or 'left' (patient's right is on the image left)")
     if not 0.1 <= size_scale <= 3.0 or count < 1:
-        raise InvalidParameterError(f"size_scale={size_scale}, count={count}: need 0.1 <= size_scale <= 3 and count >= 1")
+        raise InvalidParameterError(
+            f"size_scale={size_scale}, count={count}: need 0.1 <= size_scale <= 3 and count >= 1")
     rng = np.random.default_rng(seed)
     px_mm = pixel_mm(image)
     hu = image.hu

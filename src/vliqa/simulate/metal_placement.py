@@ -82,8 +82,8 @@ def find_anatomy(hu: np.ndarray, px_mm: float) -> Anatomy:
     lateral = _lateral_bones(smoothed, body, centre, half_w, px_mm)
     part = _body_part(hu, body, depth, centre, (half_h, half_w), lateral, px_mm)
     return Anatomy(
-        part=part, body=body, depth_px=depth, centre_rc=centre, half_height_px=half_h, half_width_px=half_w, top_row=int(r0),
-        vertebra_rc=_vertebra(bone, centre, half_h, half_w) if part != "head" else None,
+        part=part, body=body, depth_px=depth, centre_rc=centre, half_height_px=half_h, half_width_px=half_w,
+        top_row=int(r0), vertebra_rc=_vertebra(bone, centre, half_h, half_w) if part != "head" else None,
         lateral_bone_rc=lateral,
     )
 
@@ -113,12 +113,14 @@ def _has_trachea(hu: np.ndarray, body: np.ndarray, depth: np.ndarray, centre: tu
     index = np.arange(1, n + 1)
     areas = ndimage.sum_labels(air, labels, index=index) * px_mm**2
     for area, (r, c) in zip(areas, ndimage.center_of_mass(air, labels, index=index), strict=True):
-        if 80.0 <= area <= 700.0 and abs(c - centre[1]) < 0.12 * half_hw[1] and centre[0] - 0.7 * half_hw[0] < r < centre[0]:
+        if (80.0 <= area <= 700.0 and abs(c - centre[1]) < 0.12 * half_hw[1]
+            and centre[0] - 0.7 * half_hw[0] < r < centre[0]):
             return True
     return False
 
 
-def _vertebra(bone: np.ndarray, centre: tuple[float, float], half_h: float, half_w: float) -> tuple[float, float] | None:
+def _vertebra(bone: np.ndarray, centre: tuple[float, float], half_h: float,
+              half_w: float) -> tuple[float, float] | None:
     """Gives the anterior-most point of the largest bone near the midline behind the body centre."""
     rows = np.arange(bone.shape[0])[:, None]
     cols = np.arange(bone.shape[1])[None, :]

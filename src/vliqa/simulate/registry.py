@@ -81,8 +81,8 @@ def register(
             params_for_severity=params_for_severity,
             aspects=aspects,
             kind=kind,
-            description=description or (fn.__doc__ or "").strip().splitlines()[0] if (description or fn.__doc__) else "",
-            artifact_part=artifact_part,
+            description=description or (fn.__doc__ or "").strip().splitlines()[0] if (description or fn.__doc__)
+            else "", artifact_part=artifact_part,
         )
         return fn
 
@@ -108,8 +108,8 @@ def list_degradations() -> list[Degradation]:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register decorators.
-    for mod in ("vliqa.simulate.dose", "vliqa.simulate.artifacts", "vliqa.simulate.image_domain", "vliqa.simulate.denoise",
-                "vliqa.simulate.metal"):
+    for mod in ("vliqa.simulate.dose", "vliqa.simulate.artifacts", "vliqa.simulate.image_domain",
+                "vliqa.simulate.denoise", "vliqa.simulate.metal"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:

@@ -154,7 +154,8 @@ def blur(hu: np.ndarray, pixel_mm: float, blur_mm: float) -> np.ndarray:
     return np.fft.irfft2(np.fft.rfft2(np.asarray(hu, dtype=np.float64)) * transfer, s=hu.shape)
 
 
-def hann_noise_field(size_px: int, cutoff_px: float, pixel_mm: float, blur_mm: float, seed: int = _FIELD_SEED) -> np.ndarray:
+def hann_noise_field(size_px: int, cutoff_px: float, pixel_mm: float, blur_mm: float,
+                     seed: int = _FIELD_SEED) -> np.ndarray:
     """Gives stationary noise with the NPS of FBP noise, f W(f)^2 G(f)^2 up to the Nyquist radius (W: Hann)."""
     z = np.fft.fft2(np.random.default_rng(seed).standard_normal((size_px, size_px)))
     f = np.fft.fftfreq(size_px)

@@ -67,7 +67,8 @@ class ParallelGeometry:
 
     def subset(self, keep: np.ndarray) -> ParallelGeometry:
         """Gives the geometry of the views `keep` (indices), each still weighted as in a full scan of that step."""
-        return ParallelGeometry(self.size_px, tuple(np.asarray(self.angles_rad)[keep]), self.n_det, self.view_weight_rad)
+        return ParallelGeometry(self.size_px, tuple(np.asarray(self.angles_rad)[keep]), self.n_det,
+                                self.view_weight_rad)
 
 
 def parallel_geometry(size_px: int, n_views: int = DEFAULT_N_VIEWS) -> ParallelGeometry:
@@ -216,7 +217,8 @@ def fbp(
     _check_method(method)
     sino = np.asarray(sinogram, dtype=np.float64)
     if sino.shape != (geom.n_views, geom.n_det):
-        raise InvalidParameterError(f"sinogram shape {sino.shape} does not match the geometry {(geom.n_views, geom.n_det)}")
+        raise InvalidParameterError(
+            f"sinogram shape {sino.shape} does not match the geometry {(geom.n_views, geom.n_det)}")
     fft_len = 2 * geom.n_det
     filt = ramp_filter(fft_len, filter_name, cutoff_cycles_per_px)
     if fine_detector:

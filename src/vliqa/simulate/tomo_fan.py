@@ -110,7 +110,8 @@ def fan_geometry(
     scanner is `n_detectors=CLINICAL_DETECTORS, channel_pitch_mm=CLINICAL_CHANNEL_PITCH_MM`.
     """
     if n_views < 8:
-        raise InvalidParameterError(f"n_views={n_views} is too few", hint="use at least 8 views over 360 degrees (scanners use about 1000)")
+        raise InvalidParameterError(f"n_views={n_views} is too few",
+                                    hint="use at least 8 views over 360 degrees (scanners use about 1000)")
     if pixel_size_mm <= 0:
         raise InvalidParameterError(f"pixel_size_mm={pixel_size_mm} must be positive")
     half_diagonal_mm = size_px * pixel_size_mm / np.sqrt(2.0)
@@ -232,8 +233,10 @@ def _keys(d: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def _rebin_plan(geom: FanGeometry, parallel: tomo.ParallelGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Gives the cubic-interpolation taps of the two rebinning steps: (view index, view weight, channel index, channel weight, inside)."""
+def _rebin_plan(geom: FanGeometry,
+                parallel: tomo.ParallelGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Gives the cubic-interpolation taps of the two rebinning steps: (view index, view weight, channel index, channel
+    weight, inside)."""
     theta = np.concatenate([np.asarray(parallel.angles_rad), np.asarray(parallel.angles_rad) + np.pi])
     view = np.mod((theta[:, None] - geom.gammas_rad[None, :]) / (2.0 * np.pi / geom.n_views), geom.n_views)
     v0 = np.floor(view)
@@ -249,8 +252,10 @@ def _rebin_plan(geom: FanGeometry, parallel: tomo.ParallelGeometry) -> tuple[np.
     return view_idx, view_w, chan_idx, chan_w, inside
 
 
-def rebin_to_parallel(fan_sinogram: np.ndarray, geom: FanGeometry, n_parallel_views: int = tomo.DEFAULT_N_VIEWS) -> tuple[np.ndarray, tomo.ParallelGeometry]:
-    """Gives the parallel sinogram (180 degrees, `n_parallel_views` views) rebinned from a fan sinogram, and its geometry.
+def rebin_to_parallel(fan_sinogram: np.ndarray, geom: FanGeometry,
+                      n_parallel_views: int = tomo.DEFAULT_N_VIEWS) -> tuple[np.ndarray, tomo.ParallelGeometry]:
+    """Gives the parallel sinogram (180 degrees, `n_parallel_views` views) rebinned from a fan sinogram, and its
+    geometry.
 
     Two separable cubic (Keys) interpolations: along the views of each channel to the parallel angles
     theta and theta + pi (beta = theta - gamma), then along the channels to gamma = arcsin(t / R); the ray
@@ -259,7 +264,8 @@ def rebin_to_parallel(fan_sinogram: np.ndarray, geom: FanGeometry, n_parallel_vi
     """
     sino = np.asarray(fan_sinogram, dtype=np.float64)
     if sino.shape != (geom.n_views, geom.n_det):
-        raise InvalidParameterError(f"fan sinogram shape {sino.shape} does not match the geometry {(geom.n_views, geom.n_det)}")
+        raise InvalidParameterError(
+            f"fan sinogram shape {sino.shape} does not match the geometry {(geom.n_views, geom.n_det)}")
     parallel = tomo.parallel_geometry(geom.size_px, n_parallel_views)
     view_idx, view_w, chan_idx, chan_w, inside = _rebin_plan(geom, parallel)
     channels = np.arange(geom.n_det)[None, :]

@@ -160,7 +160,8 @@ def _verdict(preferred: Preference, labels_a: QualityLabels, labels_b: QualityLa
         because = " and ".join(P.BETTER[a] for a in wins[:2])
     else:
         w, lo = (labels_a, labels_b) if preferred == "A" else (labels_b, labels_a)
-        because = f"its overall score is higher ({float(w.overall):.1f} against {float(lo.overall):.1f} on the 0-4 scale)"
+        because = (f"its overall score is higher ({float(w.overall):.1f} against {float(lo.overall):.1f} on the 0-4 "
+                   "scale)")
     if losses:
         because += f", although {P.WORSE[losses[0]]}"
     if with_reference:

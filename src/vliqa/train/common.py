@@ -71,7 +71,8 @@ class BaseTrainConfig:
 
     @property
     def validates_on_training_rows(self) -> bool:
-        """True when the validation split shares rows with the training split (figures then say nothing of generalisation)."""
+        """True when the validation split shares rows with the training split
+        (figures then say nothing of generalisation)."""
         return bool(set(split_names(self.val_split)) & set(split_names(self.train_split)))
 
 
@@ -199,7 +200,8 @@ class RunProgress:
 
     @classmethod
     def resume(cls, out: str | Path, model: Any, optimizer: Any, average: WeightAverage | None = None) -> RunProgress:
-        """Gives the progress saved in `out` after restoring the model, optimiser, weight average and RNGs; a fresh start if none."""
+        """Gives the progress saved in `out` after restoring the model, optimiser, weight average and RNGs; a fresh
+        start if none."""
         state = load_state(out)
         if state is None:
             return cls()
@@ -295,7 +297,8 @@ def cosine_lr(lr: float, min_lr: float, epochs: int, epoch: int) -> float:
 
 
 def check_resume(out: Path, cfg: Any) -> None:
-    """Refuses to continue a run in `out` that was started with a different configuration (epochs and patience may change)."""
+    """Refuses to continue a run in `out` that was started with a different configuration
+    (epochs and patience may change)."""
     saved_path = out / TRAIN_CONFIG_FILE
     if not saved_path.is_file():
         return
@@ -384,7 +387,8 @@ def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, m
 
 
 def progress_bar(title: str, counter: str | None = None, *, enabled: bool = True) -> Any:
-    """Gives the rich progress bar every training loop shows: title (and `counter` with field `at`), bar, done/total, info, time.
+    """Gives the rich progress bar every training loop shows: title (and `counter` with field `at`), bar, done/total,
+    info, time.
 
     Tasks added to it need the field `info` (and `at` when `counter` is given).
     """
@@ -395,7 +399,8 @@ def progress_bar(title: str, counter: str | None = None, *, enabled: bool = True
 
 def run_steps(steps: int, step: Callable[[int], float], *, title: str, progress: bool = True, log_every: int = 100,
               describe: Callable[[float], str] | None = None) -> list[float]:
-    """The loop of the fixed-recipe trainers (the CNN denoiser, the lesion net): `steps` optimiser steps; gives their losses.
+    """The loop of the fixed-recipe trainers (the CNN denoiser, the lesion net): `steps` optimiser steps; gives their
+    losses.
 
     `step(i)` runs step i (draw a batch, forward, backward, optimiser and scheduler step) and gives its loss;
     `describe(loss)` says it for the progress bar and the log ("loss 0.1234" by default). The bar is `run_epochs`'s,

@@ -1,4 +1,5 @@
-"""Training the tiny MSE CNN denoiser that `smooth_cnn` uses (`vliqa.simulate.cnn_denoiser`): the shipped checkpoint's recipe.
+"""Training the tiny MSE CNN denoiser that `smooth_cnn` uses (`vliqa.simulate.cnn_denoiser`): the shipped checkpoint's
+recipe.
 
 Reproduce the shipped checkpoint (about 3-4 minutes on 2 CPU cores; `make denoiser`):
 
@@ -43,7 +44,8 @@ def load_clean_slices(data_dirs: tuple[Path, ...]) -> list[np.ndarray]:
     slices = []
     for folder in data_dirs:
         if not folder.is_dir():
-            raise DatasetError(f"training data folder {folder} does not exist", path=folder, hint="pass existing DICOM folders with --data")
+            raise DatasetError(f"training data folder {folder} does not exist", path=folder,
+                               hint="pass existing DICOM folders with --data")
         for path in sorted(folder.rglob("*")):
             if not path.is_file() or path.suffix.lower() in (".txt", ".md", ".json"):
                 continue
@@ -55,7 +57,8 @@ def load_clean_slices(data_dirs: tuple[Path, ...]) -> list[np.ndarray]:
             if hu.ndim == 2 and min(hu.shape) >= 128:
                 slices.append(np.maximum(hu, -1024.0))
     if not slices:
-        raise DatasetError(f"no DICOM slices found under {', '.join(map(str, data_dirs))}", hint="pass folders of CT DICOM files")
+        raise DatasetError(f"no DICOM slices found under {', '.join(map(str, data_dirs))}",
+                           hint="pass folders of CT DICOM files")
     return slices
 
 
@@ -90,7 +93,8 @@ def train_cnn_denoiser(
     threads: int = 2,
     progress: bool = True,
 ) -> Path:
-    """Gives the folder where it wrote a freshly trained denoiser checkpoint (model.safetensors, config.json, MODEL_CARD.md)."""
+    """Gives the folder where it wrote a freshly trained denoiser checkpoint (model.safetensors, config.json,
+    MODEL_CARD.md)."""
     if steps < 1:
         raise InvalidParameterError(f"steps={steps} must be at least 1")
     out_dir = Path(out_dir)
@@ -163,17 +167,20 @@ def model_card(config: DenoiserConfig, t: dict) -> str:
 `vliqa.simulate` (`smooth_cnn`) can make training and benchmark images of that kind. It is *not* a
 denoiser to use on patient images.
 
-**Architecture.** {len(config.dilations)} 3x3 conv layers (dilations {list(config.dilations)}), {config.channels} channels,
+**Architecture.** {len(config.dilations)} 3x3 conv layers (dilations {list(config.dilations)}), {config.channels} \
+channels,
 ReLU, residual output (input minus predicted noise), reflect padding; {t['n_params']} parameters.
 Input (HU - {config.hu_offset:g}) / {config.hu_scale:g}.
 
 **Data.** Clean targets: {t['n_slices']} real CT slices bundled with vliqa ({', '.join(t['data'])}; see
 `vliqa/samples/README.md` for sources and licences). Inputs: the same patches plus CT-like noise (white
 Gaussian noise filtered by sqrt(|f|) times a Hann window with cutoff 0.35-0.5 cycles/pixel, so the noise
-power spectrum is ramp times window as in filtered back projection) with sigma {t['noise_sigma_hu'][0]:g}-{t['noise_sigma_hu'][1]:g} HU.
+power spectrum is ramp times window as in filtered back projection) with sigma \
+{t['noise_sigma_hu'][0]:g}-{t['noise_sigma_hu'][1]:g} HU.
 The targets keep their own full-dose noise (about 13 HU in liver).
 
-**Recipe.** {t['steps']} Adam steps (lr 1e-3, cosine to 5e-5), batch {t['batch_size']} patches of {t['patch_px']}x{t['patch_px']},
+**Recipe.** {t['steps']} Adam steps (lr 1e-3, cosine to 5e-5), batch {t['batch_size']} patches of \
+{t['patch_px']}x{t['patch_px']},
 plain MSE, seed {t['seed']}, 2 CPU threads: {t['train_seconds']} s wall, {t['train_cpu_seconds']} s CPU.
 
 **Result.** On 256 fixed validation patches with 40 HU CT-like noise: RMSE to the target
@@ -183,18 +190,21 @@ plain MSE, seed {t['seed']}, 2 CPU threads: {t['train_seconds']} s wall, {t['tra
 flattens trabecular bone and can leave small bright spots in it after two passes. Inference on a
 512x512 slice takes about 0.15 s per pass on 2 CPU threads.
 
-**Reproduce.** `python -m vliqa.train.denoiser --out src/vliqa/models/{SHIPPED_NAME} --steps {t['steps']} --seed {t['seed']}` (`make denoiser`)
+**Reproduce.** `python -m vliqa.train.denoiser --out src/vliqa/models/{SHIPPED_NAME} --steps {t['steps']} --seed \
+{t['seed']}` (`make denoiser`)
 (bit-identical weights need the same torch version and thread count).
 """
 
 
 def main(argv: list[str] | None = None) -> None:
     """Trains the denoiser from the command line and says where it went."""
-    parser = argparse.ArgumentParser(description="Train vliqa's tiny MSE CT denoiser (reproduces the shipped checkpoint).")
+    parser = argparse.ArgumentParser(
+        description="Train vliqa's tiny MSE CT denoiser (reproduces the shipped checkpoint).")
     parser.add_argument("--out", type=Path, default=SHIPPED_DIR / SHIPPED_NAME, help="output folder")
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, nargs="*", default=None, help="DICOM folders of clean slices (default: bundled samples)")
+    parser.add_argument("--data", type=Path, nargs="*", default=None,
+                        help="DICOM folders of clean slices (default: bundled samples)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     data = tuple(args.data) if args.data else BUNDLED_DATA_DIRS

@@ -79,7 +79,8 @@ def _to_grid(image, mask: np.ndarray, config: LesionNetConfig) -> tuple[torch.Te
 
 def make_training_pool(n_phantoms: int, *, seed: int, config: LesionNetConfig, variants: int = 3,
                        seed0: int = TRAIN_SEED0) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Gives (input, lesion mask) pairs on the model grid: each phantom at full dose plus `variants - 1` degraded scans."""
+    """Gives (input, lesion mask) pairs on the model grid: each phantom at full dose plus `variants - 1` degraded
+    scans."""
     rng = np.random.default_rng(seed)
     pool = []
     for k in range(n_phantoms):
@@ -168,7 +169,8 @@ def validation_dice(net: LesionUNet, n_phantoms: int, *, dose_fraction: float, s
 
 
 def calibration_set(model: LesionNetModel, n: int, *, seed: int, size_px: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Gives (relative diagnostic losses, physics overall labels) of `n` phantom samples made as the dataset builder makes them."""
+    """Gives (relative diagnostic losses, physics overall labels) of `n` phantom samples made as the dataset builder
+    makes them."""
     # The dataset builder's recipe sampler, so the calibration set has the dataset's mix of degradations.
     rng = np.random.default_rng(seed)
     losses, targets = [], []
@@ -183,7 +185,8 @@ def calibration_set(model: LesionNetModel, n: int, *, seed: int, size_px: int = 
     return np.array(losses), np.array(targets)
 
 
-def train_lesion_net(out_dir: str | Path, *, steps: int = 2500, seed: int = 0, n_phantoms: int = 144, batch_size: int = 16,
+def train_lesion_net(out_dir: str | Path, *, steps: int = 2500, seed: int = 0, n_phantoms: int = 144,
+                     batch_size: int = 16,
                      crop_px: int = 64, n_calibration: int = 90, threads: int = 1, progress: bool = True) -> Path:
     """Gives the folder where it wrote a freshly trained lesion_net (weights, config, mapping, model card)."""
     if steps < 1 or n_phantoms < 4:
@@ -211,7 +214,9 @@ def train_lesion_net(out_dir: str | Path, *, steps: int = 2500, seed: int = 0, n
 
     t2 = time.time()
     losses, targets = calibration_set(LesionNetModel(net), n_calibration, seed=seed + 1)
-    mapping = fit_sigmoid(losses, targets, fitted_to=f"physics overall labels of {n_calibration} phantom samples (dataset recipes, 256 px)")
+    mapping = fit_sigmoid(losses, targets,
+                          fitted_to=f"physics overall labels of {n_calibration} phantom samples (dataset recipes, 256 "
+                                    "px)")
     cal_s = time.time() - t2
     cal_srcc = float(srcc(losses * -1.0, targets))
     common.logger.info("lesion_net mapping a=%.4f b=%.4f; calibration SRCC %.3f (%.1f s)", mapping.a, mapping.b,
@@ -227,16 +232,19 @@ def train_lesion_net(out_dir: str | Path, *, steps: int = 2500, seed: int = 0, n
         "n_calibration": n_calibration, "calibration_srcc": round(cal_srcc, 4),
         "n_params": sum(p.numel() for p in net.parameters()), "torch": torch.__version__, "threads": threads,
     }
-    # config.json comes last (save_checkpoint writes it after the weights and card): a whole checkpoint, mapping included
+    # config.json comes last (save_checkpoint writes it after the weights and card): a whole checkpoint, mapping
+    # included
     return save_checkpoint(net, config, out_dir, _model_card(config, training, mapping),
                            metadata={"name": NAME, "training": training})
 
 
 def recalibrate_lesion_net(folder: str | Path, *, n_calibration: int | None = None) -> Path:
-    """Refits the sigmoid mapping of a trained lesion_net to the current physics labels, keeping its weights; gives the folder.
+    """Refits the sigmoid mapping of a trained lesion_net to the current physics labels, keeping its weights; gives the
+    folder.
 
     The mapping is fitted to physics overall labels, so it goes stale when the physics labeller changes (as in
-    0.5.0 and 0.6.0: CHANGELOG.md, docs/labels.md); the U-Net itself does not depend on them. Same calibration samples as
+    0.5.0 and 0.6.0: CHANGELOG.md, docs/labels.md); the U-Net itself does not depend on them. Same calibration samples
+    as
     training made (seed + 1), unless `n_calibration` asks for another count.
     """
     folder = Path(folder)
@@ -246,7 +254,8 @@ def recalibrate_lesion_net(folder: str | Path, *, n_calibration: int | None = No
     n = int(n_calibration or training["n_calibration"])
     t0 = time.time()
     losses, targets = calibration_set(model, n, seed=int(training["seed"]) + 1)
-    mapping = fit_sigmoid(losses, targets, fitted_to=f"physics overall labels of {n} phantom samples (dataset recipes, 256 px)")
+    mapping = fit_sigmoid(losses, targets,
+                          fitted_to=f"physics overall labels of {n} phantom samples (dataset recipes, 256 px)")
     training.update({"n_calibration": n, "calibration_srcc": round(float(srcc(losses * -1.0, targets)), 4),
                      "calibration_seconds": round(time.time() - t0, 1), "recalibrated": True,
                      "labels_version": __version__})
@@ -277,7 +286,8 @@ slice than on its clean reference (`vliqa.labels.diagnostic`). It is *not* a cli
 
 **Architecture.** U-Net, {len(config.channels)} levels ({', '.join(map(str, config.channels))} channels), two 3x3
 conv + ReLU per block, max-pool down, transposed-conv up, 1x1 head; {t['n_params']} parameters. Input: the slice
-resampled to {config.pixel_mm} mm pixels, windowed three ways (level/width {', '.join(f'{lv:g}/{wd:g}' for lv, wd in config.windows)} HU:
+resampled to {config.pixel_mm} mm pixels, windowed three ways (level/width \
+{', '.join(f'{lv:g}/{wd:g}' for lv, wd in config.windows)} HU:
 brain, liver, lung) as channels. Output: lesion probability per pixel.
 
 **Data.** {t['n_phantoms']} procedural phantoms (`vliqa.phantom`, abdomen/chest/head in turn, seeds from {TRAIN_SEED0},
@@ -286,9 +296,12 @@ brain, liver, lung) as channels. Output: lesion probability per pixel.
 degradation ({', '.join(n for n, _ in TRAIN_AUGMENT)}, severity up to 0.3-0.4): {t['n_training_slices']} slices.
 True lesion masks come from the phantom.
 
-**Recipe.** {t['steps']} Adam steps (one-cycle, peak lr 3e-3), batch {t['batch_size']} crops of {t['crop_px']}x{t['crop_px']} model pixels
-(60 % centred near a lesion, random flips), loss soft Dice (batch-pooled) + 2 x BCE, seed {t['seed']}, {t['threads']} CPU thread(s).
-Data {t['data_seconds']} s, training {t['train_seconds']} s, calibration {t['calibration_seconds']} s (wall; {t['total_cpu_seconds']} s CPU in all).
+**Recipe.** {t['steps']} Adam steps (one-cycle, peak lr 3e-3), batch {t['batch_size']} crops of \
+{t['crop_px']}x{t['crop_px']} model pixels
+(60 % centred near a lesion, random flips), loss soft Dice (batch-pooled) + 2 x BCE, seed {t['seed']}, {t['threads']} \
+CPU thread(s).
+Data {t['data_seconds']} s, training {t['train_seconds']} s, calibration {t['calibration_seconds']} s (wall; \
+{t['total_cpu_seconds']} s CPU in all).
 
 **Validation.** Dice (threshold 0.5, pooled) on 12 held-out phantoms with 1-3 lesions at 256 px:
 {t['val_dice_full_dose']} at full dose, {t['val_dice_10pct_dose']} at 10 % dose. By region (8 phantoms each,
@@ -296,7 +309,8 @@ full dose / 10 % dose): {", ".join(f"{r} {v[0]} / {v[1]}" for r, v in t['val_dic
 
 **Diagnostic loss and mapping.** Relative loss L = (1 - soft Dice + BCE in the body) on the degraded slice minus
 the same on the reference, against the true lesion mask (phantoms) or the model's own output on the reference
-(real images). Score q = 4 sigmoid((a - L)/b) / sigmoid(a/b), with a = {mapping.a:.4f}, b = {mapping.b:.4f} fitted by least
+(real images). Score q = 4 sigmoid((a - L)/b) / sigmoid(a/b), with a = {mapping.a:.4f}, b = {mapping.b:.4f} fitted by \
+least
 squares to the physics overall labels of {t['n_calibration']} phantom samples degraded with the dataset recipes
 (SRCC of -L with the physics labels there: {t['calibration_srcc']}). Stored in `{MAPPING_FILE}`.{_recalibrated_note(t)}
 
@@ -309,24 +323,28 @@ Its loss responds most to what breaks segmentation: streaks and motion (limited 
 smoothing of faint lesions, and low dose in the head. On real CT it finds few lesions: real-image labels
 rest on pseudo-truth (changes of its output against the reference).
 
-**Reproduce.** `python -m vliqa.train.lesion_net --out src/vliqa/models/lesion_net --steps {t['steps']} --phantoms {t['n_phantoms']} --seed {t['seed']}` (`make lesion-net`)
+**Reproduce.** `python -m vliqa.train.lesion_net --out src/vliqa/models/lesion_net --steps {t['steps']} --phantoms \
+{t['n_phantoms']} --seed {t['seed']}` (`make lesion-net`)
 (bit-identical weights need the same torch version ({t['torch']}) and thread count).
 """
 
 
 def main(argv: list[str] | None = None) -> None:
     """Trains lesion_net (or refits its mapping) from the command line and says where it went."""
-    parser = argparse.ArgumentParser(description="Train vliqa's lesion_net diagnostic model (reproduces the shipped checkpoint).")
+    parser = argparse.ArgumentParser(
+        description="Train vliqa's lesion_net diagnostic model (reproduces the shipped checkpoint).")
     parser.add_argument("--out", type=Path, default=SHIPPED_DIR / SHIPPED_NAME, help="output folder")
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--phantoms", type=int, default=144, help="training phantoms")
     parser.add_argument("--calibration", type=int, default=None,
-                        help="calibration samples for the sigmoid fit (default 90; with --recalibrate, the training run's)")
+                        help="calibration samples for the sigmoid fit (default 90; with --recalibrate, the training "
+                             "run's)")
     # One thread by default: on a shared 2-core machine two threads ran this small net 2-3x slower.
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--recalibrate", action="store_true",
-                        help="keep the weights in --out and refit only the sigmoid mapping to the current physics labels")
+                        help="keep the weights in --out and refit only the sigmoid mapping to the current physics "
+                             "labels")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.recalibrate:

@@ -167,7 +167,8 @@ def _pair_items(root: Path) -> list[Item]:
 
 #: Exports the model is taught to see through: each scores as the slice's own reading display does.
 TRAIN_EXPORTS = (
-    ExportSpec(40, 80), ExportSpec(40, 350), ExportSpec(50, 500), ExportSpec(-600, 1500), ExportSpec(40, 400, air_grey=10),
+    ExportSpec(40, 80), ExportSpec(40, 350), ExportSpec(50, 500), ExportSpec(-600, 1500),
+    ExportSpec(40, 400, air_grey=10),
     ExportSpec(40, 400, jpeg_quality=75), ExportSpec(40, 400, size_px=256), ExportSpec(40, 400, size_px=1024),
     ExportSpec(40, 400, overlay=True),
 )
@@ -224,7 +225,8 @@ def _simulated_items(root: Path) -> list[Item]:
     if head.is_dir():
         volume = load_image(head)
         real += [volume.slice(i) for i in (14, 17, 20)]
-    phantoms = [make_phantom(kind, seed=seed).image for kind in ("abdomen", "head", "chest") for seed in SIM_PHANTOM_SEEDS]
+    phantoms = [make_phantom(kind, seed=seed).image for kind in ("abdomen", "head", "chest")
+                for seed in SIM_PHANTOM_SEEDS]
     out: list[Item] = []
     for k, image in enumerate(real + phantoms):
         series = [(image if d == 1.0 else low_dose(image, dose_fraction=d, seed=k), 1.0 - n / (len(SIM_DOSES) - 1))

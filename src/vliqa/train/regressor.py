@@ -96,7 +96,8 @@ the spread of the class posterior, not a calibrated interval.
 
 **Recipe.** AdamW lr {cfg.lr} cosine to {cfg.min_lr}, weight decay {cfg.weight_decay}, batch {cfg.batch_size},
 loss MSE(overall) + {cfg.aspect_weight} MSE(aspects) + {cfg.ce_weight} CE(class), flips={cfg.augment}, seed {cfg.seed},
-{cfg.threads} CPU threads; {result['epochs_run']} epochs run (max {cfg.epochs}, patience {cfg.patience}), best weights kept,
+{cfg.threads} CPU threads; {result['epochs_run']} epochs run (max {cfg.epochs}, patience {cfg.patience}), best weights \
+kept,
 {result['seconds']:.1f} s.
 
 **Result.** Best epoch {result['best_epoch']}: validation PLCC {val['plcc']:.3f}, SRCC {val['srcc']:.3f},

@@ -99,12 +99,14 @@ class ScorerTrainConfig(common.BaseTrainConfig):
 
     def __post_init__(self) -> None:
         if self.loss not in LOSS_OUTPUT_MODES:
-            raise InvalidParameterError(f"unknown loss '{self.loss}'", hint=f"use one of {', '.join(LOSS_OUTPUT_MODES)}")
+            raise InvalidParameterError(f"unknown loss '{self.loss}'",
+                                        hint=f"use one of {', '.join(LOSS_OUTPUT_MODES)}")
         # the loss decides the head, so the saved config always says which head was trained
         object.__setattr__(self, "model", dataclasses.replace(self.model, output_mode=LOSS_OUTPUT_MODES[self.loss]))
         super().__post_init__()
         if not 0.0 <= self.ema_decay < 1.0:
-            raise InvalidParameterError(f"ema_decay must be in [0, 1), got {self.ema_decay}", hint="0 turns the average off")
+            raise InvalidParameterError(f"ema_decay must be in [0, 1), got {self.ema_decay}",
+                                        hint="0 turns the average off")
         for name in ("affine_p", "png_export_p", "width_jitter", "max_zoom"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InvalidParameterError(f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -188,13 +190,15 @@ def initial_model(cfg: ScorerTrainConfig) -> MedQMScorer:
     if start.config.output_mode != cfg.model.output_mode:
         wanted = next(k for k, v in LOSS_OUTPUT_MODES.items() if v == start.config.output_mode)
         raise InvalidParameterError(
-            f"the checkpoint's head is {start.config.output_mode}; the loss '{cfg.loss}' trains the {cfg.model.output_mode} head",
+            f"the checkpoint's head is {start.config.output_mode}; the loss '{cfg.loss}' trains the "
+            f"{cfg.model.output_mode} head",
             path=start.folder, hint=f"fine-tune it with --loss {wanted}")
     start.model.train()
     return start.model
 
 
-def model_card(cfg: ScorerTrainConfig, model_cfg: ScorerConfig, data: Path, result: dict[str, Any], n_params: int) -> str:
+def model_card(cfg: ScorerTrainConfig, model_cfg: ScorerConfig, data: Path, result: dict[str, Any],
+               n_params: int) -> str:
     """Gives the MODEL_CARD.md text of a trained MedQM-I scorer."""
     m, val, w = model_cfg, result["best_val"], cfg.weights
     head = "21-bin ordinal head, RPS loss, expected score" if m.output_mode == "ordinal" else \
@@ -210,11 +214,14 @@ scores (noise, artifacts, sharpness, contrast, texture) and a predictive std, fr
 {n_params} parameters. See docs/scorer.md.
 
 **Data.** `{data}`: {result['n_train']} training rows (split '{cfg.train_split}'), {result['n_val']} validation rows
-(split '{cfg.val_split}'); labels as in the manifest (`label_source`).{f" Fine-tuned from `{cfg.init}`." if cfg.init else ""}
+(split '{cfg.val_split}'); labels as in the manifest \
+(`label_source`).{f" Fine-tuned from `{cfg.init}`." if cfg.init else ""}
 
 **Recipe.** loss '{cfg.loss}' (weights overall {w.overall}, rank {w.rank} margin {w.rank_margin}, aspects {w.aspects},
 balance {w.balance}); AdamW lr {cfg.lr} cosine to {cfg.min_lr}, weight decay {cfg.weight_decay}, grad clip
-{cfg.grad_clip}, batch {cfg.batch_size}; {f"weights averaged (EMA, decay {cfg.ema_decay}), the average kept" if cfg.ema_decay else "no weight average"}; augmentation {cfg.augment} (flips/quarter turns, affine p {cfg.affine_p}
+{cfg.grad_clip}, batch {cfg.batch_size}; \
+{f"weights averaged (EMA, decay {cfg.ema_decay}), the average kept" if cfg.ema_decay else "no weight average"}; \
+augmentation {cfg.augment} (flips/quarter turns, affine p {cfg.affine_p}
 rot {cfg.max_rotation_deg} deg zoom {cfg.max_zoom}, level jitter {cfg.level_jitter_hu} HU, width jitter
 {cfg.width_jitter}, PNG export p {cfg.png_export_p} via {list(cfg.export_windows)}); seed {cfg.seed},
 {cfg.threads} CPU threads; {result['epochs_run']} epochs run (max {cfg.epochs}, patience {cfg.patience}), best weights
@@ -225,7 +232,8 @@ KRCC {val['krcc']:.3f} (sum {val['sum']:.3f}), RMSE {val['rmse']:.3f}.
 {"Validation was on the training rows themselves: these figures say nothing about generalisation." if on_train else ""}
 
 **Limitations.** Labels are what the dataset says (physics-derived for simulated sets); agreement with radiologists
-is measured only by `vliqa evaluate` on a human-scored set. The std is the model's own spread, scaled on the validation split
+is measured only by `vliqa evaluate` on a human-scored set. The std is the model's own spread, scaled on the \
+validation split
 after training (see "Score map"): calibrated there, not a guarantee on images unlike the training data.
 
 **Reproduce.** `vliqa train scorer --data {data} --out OUT --config train_config.json` with the train_config.json
@@ -247,7 +255,8 @@ def fit_std_scale(pred: np.ndarray, std: np.ndarray, target: np.ndarray) -> floa
 
 
 def calibrate_checkpoint(folder: str | Path, data: str | Path, split: str = "val") -> tuple[tuple[float, float], ...]:
-    """Fits the overall-score map and the std scale of a MedQM-I checkpoint on `split` of `data`, stores them in its config; gives the knots.
+    """Fits the overall-score map and the std scale of a MedQM-I checkpoint on `split` of `data`, stores them in its
+    config; gives the knots.
 
     See `vliqa.models.score_map`: a strictly increasing map, so rankings are unchanged; the raw score's shrinkage
     toward the middle of the scale is undone. The map replaces any earlier one (fine-tuned checkpoints get their own).
@@ -271,17 +280,21 @@ def calibrate_checkpoint(folder: str | Path, data: str | Path, split: str = "val
     ece_before = calibration(mapped, mapped_std, targets).ece
     ece_after = calibration(mapped, mapped_std * std_scale, targets).ece
     payload.setdefault("metadata", {}).setdefault("training", {})["overall_calibration"] = {
-        "split": split, "n": int(len(items)), "n_knots": len(knots), "rmse_before": before.rmse, "rmse_after": after.rmse,
+        "split": split, "n": int(len(items)), "n_knots": len(knots), "rmse_before": before.rmse,
+        "rmse_after": after.rmse,
         "plcc_before": before.plcc, "plcc_after": after.plcc, "std_scale": std_scale, "std_ece_before": ece_before,
         "std_ece_after": ece_after}
     atomic_write_text(folder / CONFIG_FILE, json.dumps(payload, indent=2) + "\n")
     note = (f"**Score map.** The overall score is read through a strictly increasing piecewise-linear map "
             f"({len(knots)} knots) fitted on the '{split}' split ({len(items)} rows) after training "
-            f"(`vliqa.models.score_map`): rankings unchanged (but for ties where it clips at 0 or 4); RMSE {before.rmse:.3f} -> {after.rmse:.3f}, "
-            f"PLCC {before.plcc:.3f} -> {after.plcc:.3f} on that split. The predictive std is scaled by {std_scale:.3f} "
+            "(`vliqa.models.score_map`): rankings unchanged (but for ties where it clips at 0 or 4); RMSE "
+            f"{before.rmse:.3f} -> {after.rmse:.3f}, "
+            f"PLCC {before.plcc:.3f} -> {after.plcc:.3f} on that split. The predictive std is scaled by "
+            f"{std_scale:.3f} "
             f"so that standardised errors there have unit RMS (interval calibration error {ece_before:.3f} -> "
             f"{ece_after:.3f}). `predict(images, raw=True)` gives the raw score and std.")
-    atomic_write_text(folder / CARD_FILE, replace_card_paragraph((folder / CARD_FILE).read_text(), "**Score map.**", note))
+    atomic_write_text(folder / CARD_FILE,
+                      replace_card_paragraph((folder / CARD_FILE).read_text(), "**Score map.**", note))
     return knots
 
 
@@ -312,7 +325,8 @@ class _OverallOnly(torch.nn.Module):
 
 def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, overwrite: bool = False,
                  progress: bool = True) -> TrainResult:
-    """Trains (or resumes, or fine-tunes with cfg.init) MedQM-I on dataset `data`; gives the best checkpoint and its scores."""
+    """Trains (or resumes, or fine-tunes with cfg.init) MedQM-I on dataset `data`; gives the best checkpoint and its
+    scores."""
     started = time.perf_counter()
     data, out = Path(data), Path(out)
     n_train, n_val = common.open_run(data, out, cfg, overwrite=overwrite)
@@ -332,7 +346,8 @@ def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, o
         images = [train_set.image(int(i)) for i in idx]
         if cfg.augment:
             images = [augment(im, cfg, rng) for im in images]
-        terms = scorer_loss(model(model.preprocess(images)), train_set.overall[idx], train_set.aspects[idx], cfg.weights)
+        terms = scorer_loss(model(model.preprocess(images)), train_set.overall[idx], train_set.aspects[idx],
+                            cfg.weights)
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -29,4 +29,5 @@ from vliqa.metrics.baselines.registry import (
     score_images,
 )
 
-__all__ = ["OWN_SCALE", "Baseline", "BaselinePredictor", "get_baseline", "list_baselines", "quality_sign", "register_baseline", "score_images"]
+__all__ = ["OWN_SCALE", "Baseline", "BaselinePredictor", "get_baseline", "list_baselines", "quality_sign",
+           "register_baseline", "score_images"]

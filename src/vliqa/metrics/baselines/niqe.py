@@ -73,7 +73,8 @@ def niqe_features(display: np.ndarray, *, keep_flat_patches: bool = False) -> np
     img = np.asarray(display, dtype=np.float64) * 255.0
     if min(img.shape) < 2 * NIQE_PATCH_PX + 1:
         raise ImageSizeError(
-            f"NIQE needs images larger than {2 * NIQE_PATCH_PX}x{2 * NIQE_PATCH_PX} px, got {img.shape[0]}x{img.shape[1]}",
+            f"NIQE needs images larger than {2 * NIQE_PATCH_PX}x{2 * NIQE_PATCH_PX} px, got "
+            f"{img.shape[0]}x{img.shape[1]}",
             hint="NIQE's pristine model uses 96 px patches at two scales",
         )
     h, w = (s - s % NIQE_PATCH_PX for s in img.shape)

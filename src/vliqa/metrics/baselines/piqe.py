@@ -56,7 +56,8 @@ def _is_noisy(blocks: np.ndarray, block_var: np.ndarray) -> np.ndarray:
 
 
 def piqe_details(display: np.ndarray) -> dict[str, np.ndarray | float]:
-    """Gives the PIQE score with its block masks: activity, noticeable artefact and noise (each (rows, cols) of blocks)."""
+    """Gives the PIQE score with its block masks: activity, noticeable artefact and noise
+    (each (rows, cols) of blocks)."""
     img = np.round(np.asarray(display, dtype=np.float64) * 255.0)
     pad = [(0, (-s) % PIQE_BLOCK_PX) for s in img.shape]
     if any(p for _, p in pad):

@@ -145,7 +145,8 @@ def _check_display(name: str, display: np.ndarray) -> np.ndarray:
         )
     arr = arr.astype(np.float32, copy=False)
     if not np.all(np.isfinite(arr)):
-        raise InvalidImageError(f"baseline '{name}': the display image holds NaN or inf", hint="fix or mask those pixels")
+        raise InvalidImageError(f"baseline '{name}': the display image holds NaN or inf",
+                                hint="fix or mask those pixels")
     lo, hi = float(arr.min()), float(arr.max())
     if lo < -1e-3 or hi > 1.0 + 1e-3:
         raise InvalidImageError(
