@@ -45,3 +45,21 @@ def test_exports_are_tied_to_their_own_slice():
                   fr=np.zeros(0, np.float32), targets={"anchor": float(n == 0)}) for g in range(2) for n in range(3)]
     rows = consistency_pairs(items, np.ones(len(items), bool))
     assert sorted(map(tuple, rows.tolist())) == [(1, 0), (2, 0), (4, 3), (5, 3)]
+
+
+def test_a_sites_score_csv_joins_training_as_its_own_ranked_source(tmp_path):
+    from pathlib import Path
+
+    import vliqa
+    from vliqa.train.reader import SOURCE_WEIGHT, _score_spec, scored_items
+
+    folder = Path(vliqa.__file__).parent / "samples" / "abdomen_ct_dicom"
+    files = sorted(folder.iterdir())[:3]
+    csv = tmp_path / "site.csv"
+    csv.write_text("path,score\n" + "".join(f"{f},{s}\n" for f, s in zip(files, (1.0, 2.5, 3.5), strict=True)))
+    path, weight = _score_spec(f"{csv}:0.5")
+    items = scored_items(path, weight)
+    assert [i.absolute for i in items] == [1.0, 2.5, 3.5]
+    assert {i.source for i in items} == {"scores:site.csv"} and SOURCE_WEIGHT["scores:site.csv"] == 0.5
+    pairs = ranking_pairs(items, "overall", np.ones(3, bool))
+    assert len(pairs) == 3 and pairs[:, 2].sum() == pytest.approx(0.5)

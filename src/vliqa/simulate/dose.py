@@ -35,17 +35,17 @@ from vliqa.simulate.registry import register
 #: Sets the noise of noise-free inputs (phantoms) and of real ones given `source_dose`; fitted so that
 #: the full-dose slices of the calibration patients have their measured noise at their header CTDIvol
 #: (docs/simulation.md, bench/calibrate_dose.py).
-PHOTONS_PER_MGY_MM2 = 4.32e4
+PHOTONS_PER_MGY_MM2 = 4.4e4
 #: Width (mm) of the Gaussian blur that the source image's own noise has and inserted noise lacks
 #: (`source_noise`); fitted on real full/quarter-dose pairs (bench/calibrate_dose.py).
 SOURCE_NOISE_BLUR_MM = 0.2
 #: Inserted-noise variance over (1/f - 1) x the source's measured noise variance, for a patient of
 #: REFERENCE_DIAMETER_MM water-equivalent diameter; above 1 when an image shows less noise than its photon
 #: statistics imply. Fitted on real full/quarter-dose pairs with SOURCE_NOISE_BLUR_MM.
-SOURCE_NOISE_GAIN = 1.058
+SOURCE_NOISE_GAIN = 1.06
 #: Log-change of that gain per 100 mm of water-equivalent diameter: larger patients' images understate
 #: their quantum noise more (empirical, fitted on the same pairs; see docs/simulation.md).
-SOURCE_NOISE_GAIN_PER_100MM = 0.425
+SOURCE_NOISE_GAIN_PER_100MM = 0.43
 REFERENCE_DIAMETER_MM = 300.0
 #: Diameters are clipped to this range (about the calibration patients' range) before the size term applies.
 DIAMETER_RANGE_MM = (200.0, 400.0)

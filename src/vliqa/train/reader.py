@@ -31,10 +31,11 @@ from scipy.stats import kendalltau, rankdata, spearmanr
 
 from vliqa.core import CTImage
 from vliqa.data import readers
-from vliqa.errors import VliqaError
+from vliqa.errors import InputNotFoundError, VliqaError
 from vliqa.io.export import ExportSpec, display_export
 from vliqa.io.load import load as load_image
 from vliqa.io.write import atomic_write_text
+from vliqa.labels.human import load_scored_slices, read_human_scores
 from vliqa.models import save_checkpoint
 from vliqa.models.reader import TARGETS, RankHead, ReaderConfig, ReaderModel
 from vliqa.models.reader_features import fr_features, nr_features, reading_display
@@ -263,13 +264,36 @@ def _rel(root: Path, path: Path) -> str:
     return readers.data_key(path, root)
 
 
-def collect(root: Path) -> list[Item]:
-    """Gives every training item of the real reader data under `root`, features computed."""
+def scored_items(csv_path: Path, weight: float = 1.0) -> list[Item]:
+    """Gives the slices of a readers' score CSV (path,score[,noise,...]) as one ranked group with absolute scores.
+
+    The rows are a source of their own ("scores:<file name>") weighing `weight` in the ranking loss; each row
+    also calibrates the 0-4 mapping. Rows are spread over the folds so that cross-validation leaves some out.
+    """
+    scores = read_human_scores(csv_path)
+    source = f"scores:{csv_path.name}"
+    SOURCE_WEIGHT[source] = float(weight)
+    out = []
+    for n, ((path, image), row) in enumerate(zip(load_scored_slices(csv_path, scores), scores, strict=True)):
+        labels = row.labels
+        targets = {"overall": float(labels.overall), **{a: float(v) for a, v in (labels.aspects or {}).items()
+                                                        if a in TARGETS}}
+        out.append(Item(key=str(path), source=source, group=source, fold=n % FOLDS, nr=nr_features(_display(image)),
+                        fr=np.zeros(0, np.float32), targets=targets, absolute=float(labels.overall)))
+    return out
+
+
+def collect(root: Path, scores: Sequence[tuple[Path, float]] = ()) -> list[Item]:
+    """Gives every training item of the real reader data under `root` and of the score CSVs, features computed."""
     items: list[Item] = []
+    parts = (_mtdgan_items, _petct_items, _pair_items, _export_items, _simulated_items)
     with Progress(transient=True) as progress:
-        task = progress.add_task("reader data: features", total=5)
-        for part in (_mtdgan_items, _petct_items, _pair_items, _export_items, _simulated_items):
+        task = progress.add_task("reader data: features", total=len(parts) + len(scores))
+        for part in parts:
             items += part(root)
+            progress.advance(task)
+        for csv_path, weight in scores:
+            items += scored_items(csv_path, weight)
             progress.advance(task)
     return items
 
@@ -526,9 +550,13 @@ def card_text(cv: dict[str, dict[str, float]], items: Sequence[Item], settings: 
     return "\n".join(lines) + "\n"
 
 
-def train(root: Path, out: Path, settings: TrainSettings, oof_dir: Path | None = None) -> dict[str, dict[str, float]]:
-    """Cross-validates, writes the out-of-fold predictions (to `oof_dir`, default out/oof), fits on all data, saves."""
-    items = collect(root)
+def train(root: Path, out: Path, settings: TrainSettings, oof_dir: Path | None = None,
+          scores: Sequence[tuple[Path, float]] = ()) -> dict[str, dict[str, float]]:
+    """Cross-validates, writes the out-of-fold predictions (to `oof_dir`, default out/oof), fits on all data, saves.
+
+    `scores`: (CSV, weight) pairs of a site's own reader scores that join the training data.
+    """
+    items = collect(root, scores)
     oof = cross_validate(items, settings)
     cv = {"nr": figures(items, oof["nr"]), "fr": figures(items, oof["fr"])}
     out.mkdir(parents=True, exist_ok=True)
@@ -541,12 +569,28 @@ def train(root: Path, out: Path, settings: TrainSettings, oof_dir: Path | None =
     return cv
 
 
+def _score_spec(spec: str) -> tuple[Path, float]:
+    """Gives (CSV path, weight) from 'file.csv' or 'file.csv:0.5'."""
+    path, weight = spec, 1.0
+    head, sep, tail = spec.rpartition(":")
+    if sep:
+        try:
+            path, weight = head, float(tail)
+        except ValueError:
+            path = spec
+    if not Path(path).is_file():
+        raise InputNotFoundError("score CSV not found", path=path, hint="pass a CSV of path,score rows")
+    return Path(path), weight
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the reader-model training from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     parser.add_argument("--data-root", type=Path, default=None, help="folder holding reader_studies/ and mayo_*")
     parser.add_argument("--oof-dir", type=Path, default=None, help="where the out-of-fold JSON files go")
+    parser.add_argument("--scores", action="append", default=[], metavar="CSV[:WEIGHT]",
+                        help="a readers' score CSV (path,score[,aspects]) that joins training, weight 1 by default")
     parser.add_argument("--hidden", type=int, default=TrainSettings.hidden)
     parser.add_argument("--ensemble", type=int, default=TrainSettings.ensemble)
     parser.add_argument("--steps", type=int, default=TrainSettings.steps)
@@ -556,7 +600,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = TrainSettings(hidden=args.hidden, ensemble=args.ensemble, steps=args.steps,
                              weight_decay=args.weight_decay)
     root = readers.resolve_root(args.data_root)
-    cv = train(root, args.out, settings, args.oof_dir)
+    cv = train(root, args.out, settings, args.oof_dir, [_score_spec(spec) for spec in args.scores])
     print(json.dumps(cv, indent=1))
     return 0
 
