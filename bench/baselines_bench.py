@@ -4,7 +4,8 @@
 
 Display baselines are timed on the already windowed display image (the
 windowing is shared by all of them); HU baselines and the shipped models on the
-CTImage (a model windows the slice itself and scores the slices as one batch).
+CTImage (a model windows the slice itself and scores the slices as one batch, on one torch thread as the
+Assessor runs it).
 The best of `--repeats` passes over `--slices` slices is reported, as the machine
 is shared.
 """
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from _report import Report, shipped_models
 from rich.console import Console
 from rich.table import Table
@@ -34,6 +36,7 @@ def time_baselines(n_slices: int, repeats: int) -> list[tuple[str, str, float, f
     slices = [volume.slice(i) for i in np.linspace(0, len(volume) - 1, n_slices).round().astype(int)]
     displays = [to_display(s, "ldctiqac") for s in slices]
     rows = []
+    torch.set_num_threads(1)  # as the Assessor runs a model by default: more threads busy-wait on a shared machine
     for name in shipped_models():
         model = models.load(name)
         model.predict(slices[:1])  # warm-up: first torch call

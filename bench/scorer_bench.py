@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -197,8 +198,8 @@ def uncompressed_copy(series: Path, out: Path) -> Path:
     return out
 
 
-def throughput(console: Console, report: Report, model_name: str, repeats: int) -> dict[str, Any]:
-    """Slices/s end to end from DICOM files (read, decode, window, score, build the Assessment) on 2 cores.
+def throughput(console: Console, report: Report, model_name: str, repeats: int, threads: int) -> dict[str, Any]:
+    """Slices/s end to end from DICOM files (read, decode, window, score, build the Assessment), torch on `threads`.
 
     Beside it, in the same process and interleaved: the bare pydicom decode of the same files, the model alone on
     slices in memory, and each classical baseline (on 4 slices, scaled). Both the bundled JPEG 2000 series and an
@@ -207,8 +208,8 @@ def throughput(console: Console, report: Report, model_name: str, repeats: int) 
     from vliqa.assessment import Assessor
 
     bundled = bundled_samples_dir() / "abdomen_ct_dicom"
-    torch.set_num_threads(2)
-    assessor = Assessor(model_name, measures=False, threads=2)
+    torch.set_num_threads(threads)
+    assessor = Assessor(model_name, measures=False, threads=threads)
     vol = load(bundled)
     slices = [vol.slice(i) for i in range(len(vol))]
     baselines = {b: BaselinePredictor(b) for b in SPEED_BASELINES if b in {x.name for x in list_baselines()}}
@@ -235,7 +236,8 @@ def throughput(console: Console, report: Report, model_name: str, repeats: int) 
             rate = {k: len(slices) / statistics.median(v) for k, v in runs.items()}
             fastest = max(baselines, key=lambda b: rate[b]) if baselines else None
             table = Table(
-                title=f"{model_name}: throughput from {label} DICOM, {len(slices)} slices of 512x512, 2 cores, "
+                title=f"{model_name}: throughput from {label} DICOM, {len(slices)} slices of 512x512, "
+                      f"{threads} torch thread{'s' if threads > 1 else ''} on {os.cpu_count()} cores, "
                       f"median of {repeats}, interleaved")
             for col in ("path", "slices/s", "ratio to decode"):
                 table.add_column(col, justify="right" if col != "path" else "left")
@@ -258,6 +260,8 @@ def main() -> None:
                         help="model name or checkpoint folder (repeatable); default: every shipped model")
     parser.add_argument("--data", default="data/ctiqa-default", help="dataset folder with a test split")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1, the Assessor's default: more busy-wait on a shared machine)")
     parser.add_argument("--skip", action="append", default=[], choices=["held_out", "real", "png", "speed"])
     parser.add_argument("--json", type=Path, help="write all results here")
     parser.add_argument("--markdown", type=Path, help="write the tables here as GitHub markdown")
@@ -266,7 +270,7 @@ def main() -> None:
     report = Report("Scorer")
     report.note(f"Models: {', '.join(model_names)}; every baseline of `vliqa.metrics.baselines` beside them.")
     console = Console(width=170)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     results: dict[str, Any] = {"models": model_names}
     if "held_out" not in args.skip:
         if Path(args.data).is_dir():
@@ -282,7 +286,7 @@ def main() -> None:
         results["png"] = dicom_vs_png(console, report, model_names)
     if "speed" not in args.skip:
         shipped = set(shipped_models())
-        results["speed"] = {n: throughput(console, report, n, args.repeats)
+        results["speed"] = {n: throughput(console, report, n, args.repeats, args.threads)
                             for n in [m for m in model_names if m in shipped] or model_names[:1]}
     report.write(args.markdown)
     if args.json:

@@ -35,8 +35,9 @@ HAAR_LEVELS = 4
 #: The no-reference features, in the order the model reads them.
 NR_FEATURES = ("ln0", "ln1", "ln2", "ln0c", "ln1c", "r01", "r12", "r23", "dr01", "e0", "e1", "er01", "er12",
                "snr_e1", "edge_g", "patch", "lcon", "clip_lo", "clip_hi", "tissue_level")
-#: The full-reference features: the image's features minus the reference's, and two similarity indices.
-FR_FEATURES = tuple(f"d_{k}" for k in NR_FEATURES) + ("ssim", "gms")
+#: The full-reference features: the image's features minus the reference's, their absolute values (a departure
+#: from the reference either way costs: more noise, or waxy smoothing), and two similarity indices.
+FR_FEATURES = tuple(f"d_{k}" for k in NR_FEATURES) + tuple(f"a_{k}" for k in NR_FEATURES) + ("ssim", "gms")
 #: Body pixels are those brighter than this (display units) after the air is taken as black.
 BODY_THRESHOLD = 0.04
 #: A display value within this of 0 or 1 counts as clipped by the window.
@@ -196,4 +197,5 @@ def fr_features(display: np.ndarray, reference_display: np.ndarray,
             hint="the reference must be the same slice at the same size (e.g. the full-dose image)")
     ref_nr = nr_features(reference_display) if reference_nr is None else reference_nr
     ssim, gms = _similarity(display, reference_display)
-    return np.concatenate([nr_features(display) - ref_nr, np.array([ssim, gms], dtype=np.float32)])
+    diff = nr_features(display) - ref_nr
+    return np.concatenate([diff, np.abs(diff), np.array([ssim, gms], dtype=np.float32)])
