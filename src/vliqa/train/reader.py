@@ -64,6 +64,8 @@ class Item:
     targets: dict[str, float] = field(default_factory=dict)
     #: An absolute reader score on the 0-4 scale, when the study gives one.
     absolute: float | None = None
+    #: Absolute 0-4 readings of single aspects, when the study grades them (calibrate the aspect heads).
+    aspect_absolute: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,7 +106,7 @@ def _mtdgan_items(root: Path) -> list[Item]:
                    "sharpness": s["structure"], "texture": -max(0.0, noise_raw - 7.0)}
         items.append(Item(key=_rel(root, r.path), source="mtdgan", group=r.group, fold=_set_number(r.group) % FOLDS,
                           nr=nr_features(d), fr=fr_features(d, ref_d, ref_nr), targets=targets,
-                          absolute=targets["overall_abs"]))
+                          absolute=targets["overall_abs"], aspect_absolute=_mtdgan_aspects(s)))
         items[-1].targets["anchor"] = 1.0 if r.anchor else 0.0
     _add_composite(items)
     return items
@@ -114,6 +116,15 @@ def _mtdgan_absolute(scores: dict[str, float]) -> float:
     """Gives a 0-4 reading of the three reader aspects: mean of 1-|noise-7|/6, (contrast-1)/4, (structure-1)/4."""
     noise = 1.0 - min(1.0, -scores["noise_q"] / 6.0)
     return 4.0 * float(np.mean([noise, (scores["contrast"] - 1) / 4, (scores["structure"] - 1) / 4]))
+
+
+def _mtdgan_aspects(scores: dict[str, float]) -> dict[str, float]:
+    """Gives 0-4 readings of the graded aspects: noise 4(1-|noise-7|/6), texture 4(1-smoothing/7), contrast and
+    sharpness (structure) 1-5 -> 0-4; normal dose reads 4 on each."""
+    raw = scores.get("noise_raw", 7.0)
+    return {"noise": 4.0 * (1.0 - min(1.0, -scores["noise_q"] / 6.0)),
+            "texture": 4.0 * (1.0 - min(1.0, max(0.0, raw - 7.0) / 7.0)),
+            "contrast": scores["contrast"] - 1.0, "sharpness": scores["structure"] - 1.0}
 
 
 def _set_number(group: str) -> int:
@@ -401,6 +412,7 @@ def _fit_model(items: Sequence[Item], use: np.ndarray, settings: TrainSettings) 
     has_fr = np.array([i.fr.size > 0 for i in items])
     x_fr = np.stack([i.fr if i.fr.size else np.zeros(len(config.fr_features), np.float32) for i in items])
     absolute = np.array([np.nan if i.absolute is None else i.absolute for i in items])
+    graded = {t: np.array([i.aspect_absolute.get(t, np.nan) for i in items]) for t in TARGETS if t != "overall"}
     is_export = np.array([i.source == "export" for i in items])
     for t in TARGETS:
         for heads, x, allowed in ((model.nr, x_nr, use), (model.fr, x_fr, use & has_fr)):
@@ -410,8 +422,9 @@ def _fit_model(items: Sequence[Item], use: np.ndarray, settings: TrainSettings) 
             fit_use = allowed | (use & is_export) if heads is model.nr else allowed
             same = _reindex(consistency_pairs(items, fit_use), fit_use) if heads is model.nr else None
             head = fit_head(x[fit_use], _reindex(pairs, fit_use), settings, settings.seed, same)
-            cal_use = allowed & np.isfinite(absolute)
-            calibrate(head, x[cal_use], absolute[cal_use])
+            target = absolute if t == "overall" or np.isfinite(graded[t][allowed]).sum() < 20 else graded[t]
+            cal_use = allowed & np.isfinite(target)
+            calibrate(head, x[cal_use], target[cal_use])
             heads[t] = head
     return model
 
