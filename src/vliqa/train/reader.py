@@ -46,7 +46,7 @@ logger = logging.getLogger("vliqa.train")
 
 FOLDS = 5
 #: Relative weight of each source's groups in the ranking loss.
-SOURCE_WEIGHT = {"mtdgan": 1.0, "petct": 1.0, "mayo": 0.2, "l067": 0.5, "export": 0.0, "sim": 0.3}
+SOURCE_WEIGHT = {"mtdgan": 1.0, "petct": 2.0, "mayo": 0.2, "l067": 0.5, "export": 0.0, "sim": 0.3}
 MAYO_PATIENTS = ("L096", "L143", "L192", "L286")
 
 
