@@ -76,10 +76,10 @@ def test_less_dose_scores_lower_on_a_real_slice(default, abdomen_slice):
 
 
 @pytest.mark.slow
-def test_python_api_and_cli_use_the_default(abdomen_series, tmp_path):
+def test_python_api_and_cli_use_the_default_reader_model(abdomen_series, tmp_path):
     files = sorted(p for p in abdomen_series.iterdir() if p.name.startswith("CT."))
     result = vliqa.assess(files[0], measures=False)
-    assert result.model == "medqm" and 0.0 <= result.score <= 4.0 and not result.out_of_distribution
+    assert result.model == "reader" and 0.0 <= result.score <= 4.0 and not result.out_of_distribution
     r = subprocess.run([VLIQA, "assess", str(files[0]), "--format", "json", "--no-measures"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
