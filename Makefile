@@ -35,9 +35,10 @@ lint: install-dev
 	$(BIN)/ruff check src tests bench
 
 # Every benchmark, each writing its current tables into out/bench/, then BENCHMARKS.md assembled from them (about
-# 30-60 min on 2 cores). A script that fails leaves its section saying so (and `make bench` fails at the end); one
-# whose input is absent says what it needs: the scorer's held-out split `make dataset`, the reader benchmark
-# ../shared/data, the reference check a virtualenv at REFERENCE_PYTHON (bench/baselines_reference_check.py).
+# 15 min on 2 idle cores, more on a shared machine). A script that fails leaves its section saying so (and
+# `make bench` fails at the end); one whose input is absent says what it needs: the scorer's held-out split
+# `make dataset`, the reader benchmark ../shared/data, the reference check a virtualenv at REFERENCE_PYTHON
+# (bench/baselines_reference_check.py).
 BENCH_OUT := out/bench
 REFERENCE_PYTHON ?= /tmp/refvenv/bin/python
 SHIPPED_MODELS = $(shell $(BIN)/python bench/_report.py shipped)

@@ -102,7 +102,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "simulate", "CT simulator", "bench/simulate_bench.py",
         "Low-dose simulation speed of the fast and exact projectors against scikit-image, the noise each gives, and "
-        "the simulated against the real quarter dose of the Mayo pairs in ../shared/data when present."),
+        "the simulated against the real quarter dose of the Mayo pairs in ../shared/data when present.",
+        "`.venv/bin/python bench/simulate_bench.py` (without a `--markdown` option `make bench` keeps what it "
+        "prints)"),
     Benchmark(
         "fan", "Fan beam", "bench/fan_bench.py",
         "The fan-beam path (rebinned to parallel) against the default parallel fast path on a real slice: round trip, "
@@ -123,8 +125,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
 
 INTRO = """# Benchmarks
 
-The current figures of every benchmark of vliqa, one section each. Where a benchmark compares predictors, the shipped
-models (`default`, the MedQM-I scorer, and `reader`, the reader model) sit beside every classical baseline, measured
+The current figures of every benchmark of vliqa, one section each. Where a benchmark compares predictors, every shipped
+quality model (`vliqa.models.shipped_models()`, the default model first) sits beside every classical baseline, measured
 in the same run. Each section opens with the date, the commit (marked when the working tree had uncommitted changes)
 and the machine it ran on. Speed figures come from whatever else the machine was doing: compare within a table, where
 both sides ran interleaved in one process.

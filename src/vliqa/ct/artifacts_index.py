@@ -23,7 +23,7 @@ few hot pixels cannot dominate.
 
 An earlier version scored lines and circles against the slice's own noise level;
 dense artefacts (sparse view, many detector rings) raised that level with them and
-the indices fell as the artefacts grew (BENCHMARKS.md, "Streak and ring indices").
+the indices fell as the artefacts grew (BENCHMARKS.md, "Streak and ring indices", and its history in git).
 """
 
 from __future__ import annotations
