@@ -56,7 +56,7 @@ def machine_text() -> str:
 
 
 def header_text(name: str) -> str:
-    """Gives the heading line of a benchmark: its name, today's date, the commit and the machine."""
+    """Gives the heading line of a benchmark: its name, the date of the run, the commit and the machine."""
     return f"{name}, {dt.date.today().isoformat()}, commit {commit_text()}, {machine_text()}"
 
 
