@@ -387,21 +387,30 @@ def fit_head(x: np.ndarray, pairs: np.ndarray, settings: TrainSettings, seed: in
 
 
 def calibrate(head: RankHead, x: np.ndarray, absolute: np.ndarray) -> None:
-    """Fits the head's sigmoid (score = 4 sigmoid(a r + b)) to absolute 0-4 reader scores by least squares."""
+    """Fits the head's sigmoid (score = 4 sigmoid(a r + b), a > 0) to absolute 0-4 reader scores by least squares.
+
+    The slope stays positive (a higher rank is a better image) and starts from the straight-line fit of the
+    logit of the scores on the rank, so the fit cannot run off to a saturated sigmoid.
+    """
     with torch.no_grad():
-        r = head.rank(torch.from_numpy(np.asarray(x, np.float32))).mean(0)
-    y = torch.from_numpy(np.asarray(absolute, np.float32))
-    ab = torch.tensor([1.0, 0.0], requires_grad=True)
-    opt = torch.optim.LBFGS([ab], max_iter=200)
+        r = head.rank(torch.from_numpy(np.asarray(x, np.float32))).mean(0).double()
+    y = torch.from_numpy(np.asarray(absolute, np.float64))
+    logit = torch.logit((y / 4.0).clamp(0.02, 0.98))
+    slope = float(((r - r.mean()) * (logit - logit.mean())).sum() / ((r - r.mean()) ** 2).sum().clamp_min(1e-9))
+    slope = max(slope, 1e-2)
+    params = torch.tensor([np.log(slope), float(logit.mean() - slope * r.mean())], dtype=torch.float64,
+                          requires_grad=True)
+    opt = torch.optim.LBFGS([params], max_iter=200, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = ((4 * torch.sigmoid(ab[0] * r + ab[1]) - y) ** 2).mean()
+        loss = ((4 * torch.sigmoid(params[0].exp() * r + params[1]) - y) ** 2).mean()
         loss.backward()
         return loss
 
     opt.step(closure)
-    head.cal.copy_(ab.detach())
+    a, b = float(params[0].detach().exp()), float(params[1].detach())
+    head.cal.copy_(torch.tensor([a, b], dtype=head.cal.dtype))
 
 
 def _fit_model(items: Sequence[Item], use: np.ndarray, settings: TrainSettings) -> ReaderModel:
