@@ -221,7 +221,7 @@ SIM_DOSES = (1.0, 0.5, 0.25, 0.1)
 #: Denoiser looks readers penalise against the slice they came from (degradation, strength).
 SIM_SMOOTHING = (("smooth_tv", 0.8), ("smooth_nlm", 0.9), ("smooth_gaussian", 0.7), ("smooth_cnn", 1.0))
 #: Phantom seeds of the training dose series (the reader benchmark uses 0-2).
-SIM_PHANTOM_SEEDS = (10, 11)
+SIM_PHANTOM_SEEDS = (10, 11, 12, 13)
 
 
 def _simulated_items(root: Path) -> list[Item]:
