@@ -106,8 +106,15 @@ class ReaderModel(nn.Module):
     def pair_features(self, images: Sequence[CTImage], references: Sequence[CTImage]) -> np.ndarray:
         """Gives the full-reference features (N, len(FR_FEATURES)) of `images` against `references`."""
         px = self.config.measure_px
-        return np.stack([fr_features(reading_display(im, px), reading_display(ref, px))
-                         for im, ref in zip(images, references, strict=True)])[:, self._fr_index]
+        measured: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # one reference for a whole series: measure it once
+        rows = []
+        for im, ref in zip(images, references, strict=True):
+            if id(ref) not in measured:
+                ref_display = reading_display(ref, px)
+                measured[id(ref)] = (ref_display, nr_features(ref_display))
+            ref_display, ref_nr = measured[id(ref)]
+            rows.append(fr_features(reading_display(im, px), ref_display, ref_nr))
+        return np.stack(rows)[:, self._fr_index]
 
     # ------------------------------------------------------------ scoring
 
