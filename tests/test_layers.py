@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("metrics",),
     ("train",),
     ("assessment",),
+    ("report",),
     ("vliqa",),
     ("cli",),
 )

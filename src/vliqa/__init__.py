@@ -10,7 +10,7 @@ from vliqa.errors import VliqaError
 from vliqa.io import load as load_image
 
 __all__ = ["Assessor", "CTImage", "CTVolume", "VliqaError", "__version__", "assess", "create_model", "load",
-           "load_image", "load_model"]
+           "load_image", "load_model", "write_report"]
 
 def _is_model(path_or_obj: Any) -> bool:
     """True for a checkpoint folder (weights + config.json), the name of a shipped checkpoint or of a baseline."""
@@ -71,6 +71,30 @@ def assess(path_or_obj: Any, *, model: Any = "default", window: Any = None, meas
     from vliqa.assessment import Assessor  # lazy: keeps `import vliqa` to the image readers and the registry
 
     return Assessor(model, window=window, measures=measures).assess(path_or_obj, reference=reference)
+
+
+def write_report(path_or_obj: Any, out: str | os.PathLike, *, model: Any = "default", reference: Any = None,
+                 window: Any = None, measures: bool = True, template_dir: str | os.PathLike | None = None,
+                 figures_dir: str | os.PathLike | None = None, metadata: dict[str, Any] | None = None,
+                 title: str | None = None) -> Path:
+    """Assesses a file, folder, array or image and writes its quality report to `out`; gives the path written.
+
+    The suffix of `out` names the format: .md, .html, .pdf (needs `pip install 'vliqa[report]'`) or .json. The
+    other keywords are `vliqa.assess`'s and `vliqa.report.write_report`'s. This is `vliqa report`; to report on
+    an assessment you already have, call `vliqa.report.write_report(result, image, out)` (the package
+    `vliqa.report` holds the builder, the renderers and the templates, hence this function's name).
+    """
+    from vliqa.assessment import Assessor  # lazy: keeps `import vliqa` to the image readers and the registry
+    from vliqa.report import check_output  # lazy: as above (the report package imports the Assessor)
+    from vliqa.report import write_report as write
+
+    check_output(out, template_dir=template_dir)  # a wrong suffix or template is said before the model loads
+    assessor = Assessor(model, window=window, measures=measures)
+    image = load_image(path_or_obj, window=window)
+    ref = None if reference is None else load_image(reference, window=window)
+    result = assessor.assess_loaded(image, reference=ref)
+    return write(result, image, out, template_dir=template_dir, figures_dir=figures_dir, metadata=metadata,
+                 assessor=assessor, title=title)
 
 
 def __getattr__(name: str):

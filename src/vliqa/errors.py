@@ -80,3 +80,11 @@ class DatasetError(VliqaError):
 
 class DependencyUnavailableError(VliqaError):
     """A codec, optional library or checkpoint that a step needs is not installed on this machine."""
+
+
+class ReportFormatError(InvalidParameterError):
+    """A report was asked for in a format vliqa does not write (the suffix of the output names the format)."""
+
+
+class ReportTemplateError(VliqaError):
+    """A report template is missing, or it fails to render (a syntax error, a field it names does not exist)."""

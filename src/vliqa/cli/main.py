@@ -56,6 +56,7 @@ def _register_subcommands() -> None:
     from vliqa.cli import data as data_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import evaluate as evaluate_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import images as images_cli  # lazy: keeps `vliqa --help` fast
+    from vliqa.cli import report as report_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import train as train_cli  # lazy: keeps `vliqa --help` fast
 
     images_cli.register(app)
@@ -63,6 +64,7 @@ def _register_subcommands() -> None:
     app.add_typer(train_cli.app, name="train", help="Train quality models on a dataset.")
     evaluate_cli.register(app)
     assess_cli.register(app)
+    report_cli.register(app)
 
 
 _register_subcommands()

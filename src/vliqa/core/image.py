@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -59,6 +59,8 @@ class CTImage:
     #: Each processing step applied (degradations, resampling), in order, with parameters.
     history: tuple[dict[str, Any], ...] = ()
     warnings: tuple[str, ...] = ()
+    #: The image domain (`vliqa.core.photo.DOMAINS`): HU, not a photograph's colours.
+    domain: ClassVar[str] = "ct"
 
     def __post_init__(self) -> None:
         hu = np.asarray(self.hu)
@@ -125,6 +127,7 @@ class CTVolume:
     display_window: Window | None = None
     history: tuple[dict[str, Any], ...] = ()
     warnings: tuple[str, ...] = ()
+    domain: ClassVar[str] = "ct"
 
     def __post_init__(self) -> None:
         hu = np.asarray(self.hu)

@@ -56,8 +56,10 @@ CHECKPOINT_FORMAT = 1
 #: so loading a regressor never imports the scorer's code and vice versa). "module:Class" names a tool model
 #: of a lower layer (which may not import the registry): its class, registered from here with its own `kind`.
 _BUILTIN_ARCHS = {"cnn_regressor": "vliqa.models.regressor", "medqm_i": "vliqa.models.scorer",
-                  "reader_mlp": "vliqa.models.reader", "cnn_denoiser": "vliqa.simulate.cnn_denoiser:DenoiserNet",
-                  "lesion_unet": "vliqa.labels.diagnostic_models:LesionUNet"}
+                  "reader_mlp": "vliqa.models.reader", "photo_mlp": "vliqa.models.photo",
+                  "cnn_denoiser": "vliqa.simulate.cnn_denoiser:DenoiserNet",
+                  "lesion_unet": "vliqa.labels.diagnostic_models:LesionUNet",
+                  "quality_vlm": "vliqa.models.vlm.model"}
 #: The kind of a model that scores slices; tool models name their job instead ("simulation", "diagnostic").
 QUALITY = "quality"
 #: The `scale` of a predictor whose overall scores are on the LDCTIQAC 0-4 scale (every checkpoint).
@@ -220,16 +222,21 @@ def _shipped_configs() -> dict[str, dict[str, Any]]:
     return found
 
 
-def shipped_models() -> list[str]:
+def shipped_models(domain: str | None = "ct") -> list[str]:
     """Gives the names of the quality models shipped inside the package whose architecture is registered.
 
     Tool checkpoints (the denoiser, the lesion net) are shipped too, and load by name, but are not listed.
+    `domain`: only the models of that image domain, "ct" (the default: what scores CT) or "photo" (the photo
+    model); None for all. A checkpoint names its domain in config.json's metadata ("domain"; "ct" when absent).
     """
     names = []
     for name, payload in _shipped_configs().items():
         metadata = payload.get("metadata")
         if isinstance(metadata, dict) and metadata.get("kind", QUALITY) != QUALITY:
             continue  # known from the file alone: its code is not imported
+        model_domain = metadata.get("domain", "ct") if isinstance(metadata, dict) else "ct"
+        if domain is not None and model_domain != domain:
+            continue
         arch = payload.get("arch")
         if isinstance(arch, str):
             _load_builtin(arch)

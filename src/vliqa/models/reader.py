@@ -118,16 +118,23 @@ class ReaderModel(nn.Module):
 
     # ------------------------------------------------------------ scoring
 
-    def _heads_predict(self, heads: nn.ModuleDict, x: np.ndarray, images: Sequence[CTImage]) -> Predictions:
-        """Gives Predictions from features `x` through `heads`, with the artifacts aspect added."""
+    def _heads_predict(self, heads: nn.ModuleDict, x: np.ndarray, images: Sequence[CTImage],
+                       artifacts: np.ndarray | None = None) -> Predictions:
+        """Gives Predictions from features `x` through `heads`, with the artifacts aspect added (or given)."""
         t = torch.from_numpy(np.asarray(x, dtype=np.float32))
         with torch.no_grad():
             out = {name: head.score(t) for name, head in heads.items()}
         overall, std = (v.numpy().astype(np.float64) for v in out["overall"])
         aspects = {name: out[name][0].numpy().astype(np.float64) if name in out else overall.copy()
                    for name in ("noise", "texture", "sharpness", "contrast")}
-        aspects["artifacts"] = self._artifacts(images, overall)
+        aspects["artifacts"] = (self._artifacts(images, overall) if artifacts is None
+                                else np.asarray(artifacts, dtype=np.float64))
         return Predictions(overall=overall, aspects=aspects, std=std)
+
+    def predict_features(self, x: np.ndarray, artifacts: np.ndarray, *, full_reference: bool = False) -> Predictions:
+        """Gives the predictions for features already measured (`features` or `pair_features`), the artifacts
+        aspect given (a caller that runs the artifacts model itself need not run it twice)."""
+        return self._heads_predict(self.fr if full_reference else self.nr, x, [], artifacts)
 
     def _artifacts(self, images: Sequence[CTImage], fallback: np.ndarray) -> np.ndarray:
         """Gives the artifacts aspect from `artifacts_from`, or the overall score when none is configured."""

@@ -1,0 +1,473 @@
+"""Trains the quality VLM (`make train-vlm`): examples from a CT-IQA dataset and photos, a tokenizer, the model.
+
+Sources and labels:
+- CT: a dataset folder of `vliqa data build` (degraded slices of real CT and phantoms with their references).
+  Levels are the reader-fitted labeller's: the `reader` model's full-reference scores of each slice against
+  its reference (overall, noise, texture, sharpness, contrast) with the physics artefact score (readers'
+  studies grade no artefacts); distortions and where come from the build's records.
+- photos: scikit-image's photographs with DepictQA's distortion families (`vliqa.data.photos`).
+
+Tasks per image: caption (IQAGPT), distortion identification, free questions (including ones the image
+cannot answer); per pair of slices of one reference, and of two photos of one crop: comparison and
+reasoning, with and without the reference, both orders. Phrasings are drawn anew each step from the
+template banks, so the model learns the meaning, not one sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vliqa.core import ASPECTS, Distortion, QualityLabels
+from vliqa.data.labelled import manifest_rows
+from vliqa.errors import DatasetError
+from vliqa.io import load
+from vliqa.models import save_checkpoint
+from vliqa.models.vlm.encoder import CT_FR_DIM, CT_GLOBAL_DIM, GRID_DIM, ImageTokens, VisionEncoder
+from vliqa.models.vlm.model import QualityVLM, VLMConfig, slot_loss, text_loss
+from vliqa.models.vlm.prompts import Example, FeatureStore, collate, sequence, soft_preference
+from vliqa.models.vlm.vocab import LEVEL_TOKENS, PREF_TOKENS, TOKENIZER_FILE, train_tokenizer
+from vliqa.text import DescriptionContext, compare, describe, identify_text, question_for
+from vliqa.text.questions import QUESTION_KINDS, answer_question, sample_question
+from vliqa.train.common import run_steps
+
+logger = logging.getLogger("vliqa.train")
+
+#: question kinds drawn for free questions, and how often (unanswerable ones keep "I cannot tell" in mind)
+ASK_WEIGHTS = {k: 1.0 for k in QUESTION_KINDS} | {"unanswerable": 1.5, "lesion": 1.5}
+_TAG_WORDS = {"<image_A>": "Image A", "<image_B>": "Image B", "<image_ref>": "the reference"}
+
+
+@dataclass(frozen=True)
+class VLMTrainConfig:
+    data: tuple[str, ...] = ("data/vlm-ct",)
+    photos: int = 1200
+    photo_pairs: int = 800
+    steps: int = 1500
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    warmup: int = 150
+    seed: int = 0
+    vocab_size: int = 2048
+    d_model: int = 128
+    n_layers: int = 3
+    n_heads: int = 4
+    max_pairs_per_reference: int = 6
+    features_cache: str = "data/vlm-features.npz"
+
+
+@dataclass
+class ImageItem:
+    """One training image: key, domain, labels, where, and its reference key."""
+
+    key: str
+    labels: QualityLabels
+    split: str
+    reference: str | None
+    context: DescriptionContext
+    domain: str = "ct"
+    region: str | None = None
+
+
+def _words(question: str) -> str:
+    for tag, word in _TAG_WORDS.items():
+        question = question.replace(tag, word)
+    return question
+
+
+def _distortions(degradations_json: str) -> tuple[Distortion, ...]:
+    out = []
+    for step in json.loads(degradations_json or "[]"):
+        name = step.get("name")
+        if name:
+            out.append(Distortion(name=name, severity=float(step.get("severity", 0.5))))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- CT features and labels
+
+def ct_items(folders: tuple[str, ...], encoder: VisionEncoder, store: FeatureStore, cache: Path | None,
+             progress: bool = True) -> list[ImageItem]:
+    """Gives the CT images of the dataset folders with reader-fitted labels; their vectors go into `store`."""
+    rows = []
+    for folder in folders:
+        for row in manifest_rows(folder, "all"):
+            rows.append((Path(folder), row))
+    if not rows:
+        raise DatasetError(f"no images in {', '.join(folders)}", hint="build one with `vliqa data build`")
+    cached = _read_cache(cache)
+    todo = [(f, r) for f, r in rows if f"ct:{r['id']}" not in cached["global"]]
+    refs_todo = sorted({(str(f), r["reference_id"], r["reference_path"]) for f, r in rows
+                        if f"ref:{r['reference_id']}" not in cached["global"]})
+    chunk = 32
+
+    def encode(batch_keys: list[str], images: list[Any]) -> None:
+        for key, tokens in zip(batch_keys, encoder.encode_ct(images), strict=True):
+            cached["global"][key] = tokens.global_vec
+            cached["grid"][key] = tokens.grid
+
+    for start in range(0, len(refs_todo), chunk):
+        part = refs_todo[start:start + chunk]
+        refs = [load(str(Path(f) / p)) for f, _, p in part]
+        encode([f"ref:{rid}" for _, rid, _ in part], refs)
+        for (_, rid, _), row in zip(part, encoder.encode_ct_pairs(refs, refs), strict=True):
+            cached["fr"][f"ref:{rid}"] = row
+        logger.info("reference vectors %d/%d", min(start + chunk, len(refs_todo)), len(refs_todo))
+    for start in range(0, len(todo), chunk):
+        part = todo[start:start + chunk]
+        images = [load(str(f / r["path"])) for f, r in part]
+        encode([f"ct:{r['id']}" for _, r in part], images)
+        refs = [load(str(f / r["reference_path"])) for f, r in part]
+        fr = encoder.encode_ct_pairs(images, refs)
+        for (_, r), row in zip(part, fr, strict=True):
+            cached["fr"][f"ct:{r['id']}"] = row
+        logger.info("image vectors %d/%d", min(start + chunk, len(todo)), len(todo))
+        if cache is not None and (start // chunk) % 10 == 9:
+            _write_cache(cache, cached)
+    if cache is not None and (todo or refs_todo):
+        _write_cache(cache, cached)
+    items = []
+    for _, r in rows:
+        key, ref = f"ct:{r['id']}", f"ref:{r['reference_id']}"
+        store.add(key, ImageTokens("ct", cached["global"][key], cached["grid"][key]))
+        store.add(ref, ImageTokens("ct", cached["global"][ref], cached["grid"][ref]))
+        fr = cached["fr"][key]
+        store.add_pair(key, ref, fr)
+        labels = reader_labels(fr, r)
+        organs = tuple(json.loads(r.get("organs") or "[]"))
+        region = r.get("region") or None
+        ctx = DescriptionContext(body_region=region if region in ("abdomen", "chest", "head") else None,
+                                 organs=organs)
+        items.append(ImageItem(key, labels, r["split"], ref, ctx, "ct", region))
+        store.add_pair(ref, ref, cached["fr"][ref])  # the reference against itself (a clean image in a pair)
+    return items
+
+
+def reader_labels(fr: np.ndarray, row: dict[str, Any]) -> QualityLabels:
+    """Gives the reader-fitted labels of a dataset row: the reader's full-reference scores (the last five values
+    of its full-reference vector: overall, noise, texture, sharpness, contrast) and the physics artefact score."""
+    overall, noise, texture, sharpness, contrast = (float(v) for v in fr[-5:])
+    artifacts = float(row["artifacts"])
+    # readers' grades carry no artefacts: an artefact the physics sees caps the verdict at its level
+    overall = min(overall, artifacts + 0.5)
+    aspects = {"noise": noise, "artifacts": artifacts, "sharpness": sharpness, "contrast": contrast,
+               "texture": texture}
+    aspects = {a: float(np.clip(v, 0.0, 4.0)) for a, v in aspects.items()}
+    return QualityLabels(overall=float(np.clip(overall, 0.0, 4.0)), aspects=aspects,
+                         distortions=_distortions(row.get("degradations", "[]")), source="reader")
+
+
+def _read_cache(path: Path | None) -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {"global": {}, "grid": {}, "fr": {}}
+    if path is None or not path.is_file():
+        return out
+    with np.load(path) as z:
+        for name in z.files:
+            part, _, key = name.partition("|")
+            out[part][key] = z[name]
+    return out
+
+
+def _write_cache(path: Path, cached: dict[str, dict[str, np.ndarray]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **{f"{part}|{key}": v for part, d in cached.items() for key, v in d.items()})
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------- photos
+
+def photo_items(n: int, store: FeatureStore, encoder: VisionEncoder, seed: int) -> tuple[list[ImageItem],
+                                                                                          list[tuple[str, str, str]]]:
+    """Gives photo items of every split and photo pairs (a, b, reference) with their vectors in `store`."""
+    from vliqa.data.photos import photo_samples  # noqa: PLC0415  # lazy: the photo domain is optional here
+
+    items: list[ImageItem] = []
+    pairs: list[tuple[str, str, str]] = []
+    shares = {"train": 0.8, "val": 0.1, "test": 0.1}
+    for split, share in shares.items():
+        samples = photo_samples(split, max(4, int(n * share)), seed)
+        keys = [f"photo:{split}:{i}" for i in range(len(samples))]
+        tokens = encoder.encode_photos([s.image for s in samples])
+        refs: dict[str, str] = {}
+        for key, s, t in zip(keys, samples, tokens, strict=True):
+            store.add(key, t)
+            ref_key = f"photoref:{split}:{s.photo_id}:{_crop_key(s.reference)}"
+            if ref_key not in store.images:
+                (rt,) = encoder.encode_photos([s.reference])
+                store.add(ref_key, rt)
+                refs[ref_key] = s.photo_id
+            store.add_pair(key, ref_key, encoder.encode_photo_pairs([s.image], [s.reference])[0])
+            items.append(ImageItem(key, s.labels, split, ref_key, DescriptionContext(), "photo", None))
+        by_ref: dict[str, list[str]] = {}
+        for item in items:
+            if item.split == split and item.reference:
+                by_ref.setdefault(item.reference, []).append(item.key)
+        for ref_key, members in by_ref.items():
+            for a, b in list(combinations(members, 2))[:6]:
+                pairs.append((a, b, ref_key))
+    return items, pairs
+
+
+def _crop_key(reference: np.ndarray) -> str:
+    return f"{float(np.asarray(reference).mean()):.6f}_{float(np.asarray(reference).std()):.6f}"
+
+
+# ---------------------------------------------------------------- examples
+
+def levels_of(labels: QualityLabels) -> dict[str, float]:
+    """Gives the continuous scores behind the level slots (SLOT_ORDER)."""
+    return {a: float(labels.aspects[a]) for a in ASPECTS} | {"overall": float(labels.overall)}
+
+
+def single_example(item: ImageItem, task: str, rng: random.Random) -> Example:
+    """Gives a caption, identify or ask example about one image."""
+    seed = rng.randrange(1 << 30)
+    photo = item.domain == "photo"
+    if task == "caption":
+        question = _words(question_for("describe", with_reference=False, seed=seed)).replace("Image A", "this image")
+        answer = _photo_text("describe", item.labels, seed) if photo else describe(item.labels, item.context,
+                                                                                   seed=seed)
+    elif task == "identify":
+        question = _words(question_for("identify", with_reference=False, seed=seed)).replace("Image A", "this image")
+        answer = _photo_text("identify", item.labels, seed) if photo else identify_text(item.labels, seed=seed)
+    else:
+        kinds = [k for k in ASK_WEIGHTS if not (photo and k == "lesion")]
+        kind = rng.choices(kinds, weights=[ASK_WEIGHTS[k] for k in kinds])[0]
+        q = sample_question(kind, rng, region=None if photo else item.region)
+        question, answer = q.text, answer_question(q, item.labels, region="photo" if photo else item.region)
+    return Example(task, {"A": item.key}, question, answer, levels={"A": levels_of(item.labels)})
+
+
+def _photo_text(kind: str, labels: QualityLabels, seed: int) -> str:
+    from vliqa.text.photo import describe_photo, identify_photo_text  # noqa: PLC0415  # lazy: photo domain optional
+
+    return describe_photo(labels, seed=seed) if kind == "describe" else identify_photo_text(labels)
+
+
+def pair_example(a: ImageItem, b: ImageItem, reference: str | None, rng: random.Random) -> Example:
+    """Gives a comparison (short verdict or aspect-by-aspect reasoning) of two images, with or without reference."""
+    seed = rng.randrange(1 << 30)
+    task = rng.choice(("compare", "reason"))
+    with_ref = reference is not None
+    question = _words(question_for(task, with_reference=with_ref, seed=seed))
+    result = compare(a.labels, b.labels, a.context, with_reference=with_ref, seed=seed)
+    answer = result.verdict if task == "compare" else result.text
+    images = {"A": a.key, "B": b.key} | ({"reference": reference} if with_ref else {})
+    return Example(task, images, question, answer, levels={"A": levels_of(a.labels), "B": levels_of(b.labels)},
+                   preference=soft_preference(a.labels.overall, b.labels.overall))
+
+
+def ct_pairs(items: list[ImageItem], limit: int, rng: random.Random) -> list[tuple[ImageItem, ImageItem]]:
+    """Gives pairs of degraded versions of one reference (at most `limit` per reference), and each with its
+    reference (the clean image against a degraded one)."""
+    by_ref: dict[str, list[ImageItem]] = {}
+    for item in items:
+        by_ref.setdefault(item.reference or "", []).append(item)
+    out = []
+    for members in by_ref.values():
+        combos = list(combinations(members, 2))
+        rng.shuffle(combos)
+        out += combos[:limit]
+    return out
+
+
+class ExampleSampler:
+    """Draws training examples: each draw picks a task, then an image or pair, then fresh phrasings."""
+
+    TASK_WEIGHTS = {"caption": 0.3, "identify": 0.12, "ask": 0.2, "pair": 0.38}
+
+    def __init__(self, items: list[ImageItem], pairs: list[tuple[ImageItem, ImageItem, str | None]],
+                 clean: dict[str, ImageItem], seed: int):
+        self.items, self.pairs, self.clean = items, pairs, clean
+        self.rng = random.Random(seed)
+
+    def draw(self) -> Example:
+        task = self.rng.choices(list(self.TASK_WEIGHTS), weights=list(self.TASK_WEIGHTS.values()))[0]
+        if task != "pair":
+            pool = self.items + list(self.clean.values())
+            return single_example(self.rng.choice(pool), task, self.rng)
+        a, b, ref = self.rng.choice(self.pairs)
+        if self.rng.random() < 0.5:
+            a, b = b, a
+        if ref is None or self.rng.random() < 0.5:
+            ref = None
+        return pair_example(a, b, ref, self.rng)
+
+
+def corpus_texts(sampler: ExampleSampler, n: int) -> list[str]:
+    """Gives `n` drawn questions and answers (the tokenizer's training text)."""
+    out = []
+    for _ in range(n):
+        ex = sampler.draw()
+        out += [ex.question, ex.answer]
+    return out
+
+
+# ---------------------------------------------------------------- training
+
+def feature_stats(store: FeatureStore, keys: list[str]) -> dict[str, list[list[float]]]:
+    """Gives mean and std of each vector family over `keys` (the standardisation the model stores)."""
+    out = {}
+    groups: dict[str, list[np.ndarray]] = {"ct": [], "photo": [], "grid": [], "ct_fr": [], "photo_fr": []}
+    for key in keys:
+        t = store.images[key]
+        groups["ct" if t.domain == "ct" else "photo"].append(t.global_vec)
+        groups["grid"].append(t.grid.reshape(-1, t.grid.shape[-1]))
+    for (key, _), fr in store.pairs.items():
+        groups["ct_fr" if store.images[key].domain == "ct" else "photo_fr"].append(fr[None])
+    for name, rows in groups.items():
+        if not rows:
+            continue
+        x = np.concatenate([np.atleast_2d(r) for r in rows]).astype(np.float64)
+        out[name] = [x.mean(axis=0).tolist(), np.maximum(x.std(axis=0), 1e-3).tolist()]
+    return out
+
+
+def build_sampler(cfg: VLMTrainConfig, encoder: VisionEncoder, store: FeatureStore, split: str,
+                  all_items: list[ImageItem], photo_pair_keys: list[tuple[str, str, str]]) -> ExampleSampler:
+    """Gives the example sampler of one split (train, val or test)."""
+    rng = random.Random(cfg.seed)
+    items = [it for it in all_items if it.split == split]
+    by_key = {it.key: it for it in all_items}
+    clean = {}
+    for it in items:
+        if it.domain == "ct" and it.reference and it.reference not in clean:
+            labels = reader_labels(store.pairs[it.reference, it.reference], {"artifacts": 4.0})
+            clean[it.reference] = ImageItem(it.reference, labels, split, it.reference, it.context, "ct", it.region)
+    pairs: list[tuple[ImageItem, ImageItem, str | None]] = []
+    ct = [it for it in items if it.domain == "ct"]
+    pairs += [(a, b, a.reference) for a, b in ct_pairs(ct, cfg.max_pairs_per_reference, rng)]
+    pairs += [(it, clean[it.reference], it.reference) for it in ct if rng.random() < 0.3]
+    # different anatomy, no reference: quality alone
+    for _ in range(len(ct) // 4):
+        a, b = rng.sample(ct, 2) if len(ct) > 1 else (ct[0], ct[0])
+        if a.reference != b.reference:
+            pairs.append((a, b, None))
+    pairs += [(by_key[a], by_key[b], r) for a, b, r in photo_pair_keys if by_key[a].split == split]
+    if not pairs:
+        raise DatasetError(f"no comparison pairs in split '{split}'", hint="build a larger dataset")
+    return ExampleSampler(items, pairs, clean, cfg.seed + hash(split) % 997)
+
+
+def train_vlm(cfg: VLMTrainConfig, out: str | Path, *, progress: bool = True) -> dict[str, Any]:
+    """Trains the quality VLM and writes its checkpoint folder `out` (weights, config, tokenizer, model card)."""
+    torch.manual_seed(cfg.seed)
+    started = time.perf_counter()
+    encoder = VisionEncoder()
+    photo_dim, photo_fr_dim = _photo_dims(cfg)
+    store = FeatureStore(CT_GLOBAL_DIM, GRID_DIM, CT_FR_DIM, photo_dim, photo_fr_dim)
+    cache = Path(cfg.features_cache) if cfg.features_cache else None
+    items = ct_items(cfg.data, encoder, store, cache, progress)
+    photo_pair_keys: list[tuple[str, str, str]] = []
+    if cfg.photos:
+        photo, photo_pair_keys = photo_items(cfg.photos, store, encoder, cfg.seed)
+        items += photo
+    train = build_sampler(cfg, encoder, store, "train", items, photo_pair_keys)
+    tok = train_tokenizer(corpus_texts(train, 30000), vocab_size=cfg.vocab_size)
+    train_keys = sorted({k for it in items if it.split == "train" for k in (it.key, it.reference) if k})
+    config = VLMConfig(vocab_size=tok.get_vocab_size(), d_model=cfg.d_model, n_layers=cfg.n_layers,
+                       n_heads=cfg.n_heads, photo_global_dim=photo_dim, photo_fr_dim=photo_fr_dim,
+                       pad_id=tok.token_to_id("<pad>"), eos_id=tok.token_to_id("<eos>"),
+                       img_id=tok.token_to_id("<img>"),
+                       level_ids=[tok.token_to_id(t) for t in LEVEL_TOKENS],
+                       pref_ids=[tok.token_to_id(t) for t in PREF_TOKENS],
+                       feature_stats=feature_stats(store, train_keys))
+    model = QualityVLM(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 * (
+        1 + np.cos(np.pi * min(1.0, s / cfg.steps))))
+
+    def step(_: int) -> float:
+        model.train()
+        examples = [train.draw() for _ in range(cfg.batch_size)]
+        seqs = [sequence(tok, ex) for ex in examples]
+        batch = collate(seqs, examples, store, config.pad_id)
+        logits = model(batch)
+        loss = (text_loss(logits, batch["labels"])
+                + slot_loss(logits, batch["level_positions"], batch["level_targets"], config.level_ids)
+                + slot_loss(logits, batch["pref_positions"], batch["pref_targets"], config.pref_ids))
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        return float(loss)
+
+    losses = run_steps(cfg.steps, step, title="training the quality VLM", progress=progress)
+    model.eval()
+    val = build_sampler(cfg, encoder, store, "val", items, photo_pair_keys)
+    config.question_nll_limit = question_limit(model, tok, store, val)
+    out = Path(out)
+    summary = {"steps": cfg.steps, "final_loss": float(np.mean(losses[-50:])), "seconds": time.perf_counter() - started,
+               "n_images": {s: sum(it.split == s for it in items) for s in ("train", "val", "test")},
+               "n_photos": sum(it.domain == "photo" for it in items), "config": asdict(cfg)}
+    save_checkpoint(model, config, out, model_card(cfg, summary), metadata={"kind": "language", "summary": summary})
+    tok.save(str(out / TOKENIZER_FILE))
+    return summary
+
+
+def _photo_dims(cfg: VLMTrainConfig) -> tuple[int, int]:
+    if not cfg.photos:
+        return 0, 0
+    from vliqa.models.photo_features import photo_features, photo_pair_features  # noqa: PLC0415  # lazy: optional
+
+    probe = np.full((64, 64, 3), 0.5, np.float32)
+    probe[::2] = 0.4
+    return len(photo_features(probe)) + 1 + len(ASPECTS), len(photo_pair_features(probe, probe))
+
+
+@torch.no_grad()
+def question_limit(model: QualityVLM, tok: Any, store: FeatureStore, sampler: ExampleSampler, n: int = 300) -> float:
+    """Gives the question NLL above which `ask` says "cannot tell": 1.5 x the 99th percentile of taught questions."""
+    from vliqa.models.vlm.generate import QualityVLMPredictor  # noqa: PLC0415  # lazy: inference side of the model
+
+    predictor = QualityVLMPredictor(model, tok, encoder=None)
+    values = []
+    for _ in range(n):
+        ex = sampler.draw()
+        if "B" in ex.images:
+            continue
+        values.append(predictor.question_nll(store, ex.images["A"], ex.question))
+    return float(1.5 * np.percentile(values, 99)) if values else 4.0
+
+
+def model_card(cfg: VLMTrainConfig, summary: dict[str, Any]) -> str:
+    """Gives the MODEL_CARD.md text of the quality VLM."""
+    n = summary["n_images"]
+    return f"""# vlm: the quality vision-language model
+
+Writes quality descriptions (IQAGPT), names distortions, compares two images with or without a reference
+(DepictQA) and answers free quality questions, for CT slices and photographs. Architecture: frozen vision
+encoder (the `reader` and `medqm` scorers' features and scores, a 4x4 grid of local statistics, the `photo`
+scorer for photographs) -> MLP projectors -> GPT-2 ({cfg.n_layers} layers, d={cfg.d_model}) with cross-attention,
+trained from scratch here with a byte-level BPE tokenizer ({cfg.vocab_size} tokens) on our text. Answers start
+with level slots (bad/poor/fair/good/excellent per aspect and overall) and, for pairs, a preference slot
+(A/B/tie), trained with soft labels; text is decoded conditioned on them.
+
+Reproduce: `make train-vlm` ({cfg.steps} steps of {cfg.batch_size} examples, seed {cfg.seed};
+{summary['seconds'] / 60:.0f} min on 2 CPU cores).
+
+## Data
+- CT: {', '.join(cfg.data)} built by `vliqa data build --source default` (real CT of ../shared/data and the
+  bundled samples, and digital phantoms, with simulated degradations). Images: train {n['train']},
+  val {n['val']}, test {n['test']} (split by patient). Levels: the `reader` model's full-reference scores
+  (fitted to radiologists' reader studies, ../shared/data/reader_studies) with the physics artefact score.
+- Photographs: scikit-image's bundled photographs (`vliqa.data.photos`, licences listed there) with
+  DepictQA's distortion families at five severities ({summary['n_photos']} images, split by photograph).
+- Text: vliqa's template banks (`vliqa.text`), phrasings drawn at random each step.
+
+Final training loss {summary['final_loss']:.3f}. Figures: BENCHMARKS.md, "Vision-language model".
+"""
+
+
+__all__ = ["VLMTrainConfig", "train_vlm"]
