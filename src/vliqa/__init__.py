@@ -9,8 +9,8 @@ from vliqa.core import CONFIG_FILE, WEIGHTS_FILE, CTImage, CTVolume, __version__
 from vliqa.errors import VliqaError
 from vliqa.io import load as load_image
 
-__all__ = ["Assessor", "CTImage", "CTVolume", "VliqaError", "__version__", "assess", "create_model", "load",
-           "load_image", "load_model", "write_report"]
+__all__ = ["Assessor", "CTImage", "CTVolume", "VliqaError", "__version__", "ask", "assess", "compare", "create_model",
+           "describe", "load", "load_image", "load_model", "write_report"]
 
 def _is_model(path_or_obj: Any) -> bool:
     """True for a checkpoint folder (weights + config.json), the name of a shipped checkpoint or of a baseline."""
@@ -71,6 +71,32 @@ def assess(path_or_obj: Any, *, model: Any = "default", window: Any = None, meas
     from vliqa.assessment import Assessor  # lazy: keeps `import vliqa` to the image readers and the registry
 
     return Assessor(model, window=window, measures=measures).assess(path_or_obj, reference=reference)
+
+
+def describe(path_or_obj: Any, *, model: Any = "default", vlm: Any = "vlm", window: Any = None,
+             measures: bool = False) -> Any:
+    """Gives the assessment of an input with its description written by the quality VLM (levels fixed to the
+    scores): an `Assessment` for a slice, a `VolumeAssessment` for a series, each slice described."""
+    from vliqa.assessment import Assessor  # lazy: as in `assess`
+
+    return Assessor(model, window=window, measures=measures, describer=vlm).describe(path_or_obj)
+
+
+def compare(a: Any, b: Any, *, reference: Any = None, model: Any = "default", vlm: Any = "vlm",
+            window: Any = None) -> Any:
+    """Gives which of two inputs is better ("A", "B" or "tie"), how sure and why (`vliqa.assessment.Comparison`;
+    `.to_dict()` is the JSON form). With `reference`, judged against it; the same answer in either order."""
+    from vliqa.assessment import Assessor  # lazy: as in `assess`
+
+    return Assessor(model, window=window, measures=False, describer=vlm).compare(a, b, reference=reference)
+
+
+def ask(path_or_obj: Any, question: str, *, model: Any = "default", vlm: Any = "vlm", window: Any = None) -> Any:
+    """Gives the quality VLM's answer to a free question about an input (`vliqa.assessment.QuestionAnswer`):
+    "I cannot tell from this image" when image quality cannot answer it."""
+    from vliqa.assessment import Assessor  # lazy: as in `assess`
+
+    return Assessor(model, window=window, measures=False, describer=vlm).ask(path_or_obj, question)
 
 
 def write_report(path_or_obj: Any, out: str | os.PathLike, *, model: Any = "default", reference: Any = None,

@@ -88,3 +88,15 @@ class ReportFormatError(InvalidParameterError):
 
 class ReportTemplateError(VliqaError):
     """A report template is missing, or it fails to render (a syntax error, a field it names does not exist)."""
+
+
+class ChatBackendError(VliqaError):
+    """A chat backend failed a turn (the LLM answered with an error or a malformed reply); the conversation is kept."""
+
+
+class LLMUnreachableError(ChatBackendError):
+    """The LLM a chat backend talks to cannot be reached (connection refused, timed out)."""
+
+
+class PromptTemplateError(VliqaError):
+    """A chat prompt file is missing, or it fails to render (a syntax error, a field it names does not exist)."""

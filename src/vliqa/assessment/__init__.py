@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from vliqa.assessment.assessor import AssessedInput, Assessor, detect_distortions
 from vliqa.assessment.heatmap import Heatmap, heatmap_for, local_noise_map, save_heatmap_png, save_volume_plot
+from vliqa.assessment.language import Comparison, QuestionAnswer
 from vliqa.assessment.ood import OODResult, check_image
 from vliqa.assessment.schema import (
     SCHEMA_VERSION,
@@ -25,7 +26,7 @@ from vliqa.assessment.schema import (
 )
 
 __all__ = [
-    "SCHEMA_VERSION", "AssessedInput", "Assessment", "Assessor", "DetectedDistortion", "Heatmap", "OODResult",
-    "VolumeAssessment", "VolumeSummary", "assessment_from_dict", "check_image", "detect_distortions", "heatmap_for",
-    "local_noise_map", "save_heatmap_png", "save_volume_plot",
+    "SCHEMA_VERSION", "AssessedInput", "Assessment", "Assessor", "Comparison", "DetectedDistortion", "Heatmap",
+    "OODResult", "QuestionAnswer", "VolumeAssessment", "VolumeSummary", "assessment_from_dict", "check_image",
+    "detect_distortions", "heatmap_for", "local_noise_map", "save_heatmap_png", "save_volume_plot",
 ]

@@ -12,6 +12,7 @@ vliqa.assessment.schema for the result). Inputs are found and read by `vliqa.io.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -24,6 +25,15 @@ from typing import Any
 import numpy as np
 
 from vliqa import models, text
+from vliqa.assessment.language import (
+    Comparison,
+    QuestionAnswer,
+    ask_image,
+    compare_images,
+    middle_slice,
+    score_levels,
+    vlm_descriptions,
+)
 from vliqa.assessment.ood import OOD_MIN_UNCERTAINTY, check_image
 from vliqa.assessment.schema import QUALITY_SCALE, Assessment, DetectedDistortion, VolumeAssessment, summarise
 from vliqa.core import ASPECT_DISTORTION, ASPECTS, LEVEL_NAMES, CTImage, CTVolume, QualityLabels, __version__, level_of
@@ -122,6 +132,13 @@ def measure_only_note(aspects: dict[str, float], measures: dict[str, float], *, 
     return measures_note(found, model_has_aspects=bool(aspects))
 
 
+def _name(given: Any, image: Any) -> str | None:
+    """Gives what to call an input in a result: its path, or the loaded image's source."""
+    if isinstance(given, (str, Path)):
+        return str(given)
+    return getattr(image, "source", None)
+
+
 def _unique(path: Path, taken: set[Path]) -> Path:
     """Gives `path`, or `path` with _2, _3, ... before its suffix when an earlier image already wrote it."""
     candidate, n = path, 2
@@ -208,7 +225,7 @@ class Assessor:
     """
 
     def __init__(self, model: Any = "default", *, window: Any = None, measures: bool = True,
-                 batch_size: int = 16, threads: int | None = 1):
+                 batch_size: int = 16, threads: int | None = 1, describer: Any = "vlm"):
 
         if batch_size < 1:
             raise InvalidParameterError(f"batch_size must be at least 1, got {batch_size}")
@@ -226,6 +243,25 @@ class Assessor:
         #: what the predictor's overall scores are on: "0-4" (levels, clipped) or "own" (a baseline's scale)
         self.scale = models.scale_of(self.predictor)
         self.window, self.measures, self.batch_size = window, measures, batch_size
+        #: the quality VLM that writes descriptions, compares and answers: a name, a folder, a loaded one, or None
+        #: for template descriptions (and no compare / ask)
+        self.describer = describer
+        self._language: Any = None
+
+    @property
+    def language(self) -> Any:
+        """The quality VLM (loaded on first use)."""
+        if self._language is None:
+            if self.describer is None:
+                raise InvalidParameterError("this Assessor has no language model (describer=None)",
+                                            hint="build the Assessor with describer='vlm'")
+            if isinstance(self.describer, (str, Path)):
+                from vliqa.models.vlm import load_vlm  # lazy: the language model imports transformers
+
+                self._language = load_vlm(self.describer)
+            else:
+                self._language = self.describer
+        return self._language
 
     # ------------------------------------------------------------ entry points
 
@@ -240,6 +276,58 @@ class Assessor:
         if reference is None:
             return self.assess_loaded(image)
         return self.assess_loaded(image, reference=load(reference, window=self.window))
+
+    def describe(self, path_or_obj: Any) -> Assessment | VolumeAssessment:
+        """Gives the assessment of an input with its description from the quality VLM (`assess` does the same with
+        a describer; this one refuses to fall back to the template bank)."""
+        if self.describer is None:
+            raise InvalidParameterError("describe needs the quality VLM",
+                                        hint="build the Assessor with describer='vlm'")
+        return self.assess(path_or_obj)
+
+    def compare(self, a: Any, b: Any, *, reference: Any = None) -> Comparison:
+        """Gives which of two inputs (slices or series) is better, how sure, and why; with `reference`, judged
+        against it. The answer states the levels an assessment of each gives; an input out of distribution is
+        not compared ("Cannot assess")."""
+        ia, ib = load(a, window=self.window), load(b, window=self.window)
+        ref = None if reference is None else load(reference, window=self.window)
+        names = {"path_a": _name(a, ia), "path_b": _name(b, ib), "reference": None if ref is None else _name(reference,
+                                                                                                            ref)}
+        for label, image in (("A", ia), ("B", ib)):
+            ood = check_image(middle_slice(image))
+            if ood.out_of_distribution:
+                return Comparison(preferred="tie", probability=0.0, explanation=f"Image {label}: "
+                                  + text.cannot_assess(ood.reason), with_reference=ref is not None,
+                                  probabilities={"A": 0.0, "B": 0.0, "tie": 0.0}, levels_a={}, levels_b={},
+                                  notes=(f"image {label} out of distribution",), assessable=False, **names)
+        result = compare_images(self.language, ia, ib, ref, levels=self._levels)
+        return dataclasses.replace(result, **names)
+
+    def ask(self, path_or_obj: Any, question: str) -> QuestionAnswer:
+        """Gives the answer to a free quality question about an input (a series: its middle slice)."""
+        image = load(path_or_obj, window=self.window)
+        shown = middle_slice(image)
+        ood = check_image(shown)
+        if ood.out_of_distribution:
+            return QuestionAnswer(question=str(question), answer=text.cannot_assess(ood.reason), answerable=False,
+                                  path=_name(path_or_obj, image))
+        (levels,) = self._levels([shown], [])
+        answer = ask_image(self.language, shown, question, levels=levels)
+        return dataclasses.replace(answer, path=_name(path_or_obj, image))
+
+    def _levels(self, slices: list[CTImage], references: list[CTImage]) -> list[dict[str, int] | None]:
+        """Gives the slot levels of slices as this Assessor scores them (against `references` when given)."""
+        if self.scale != QUALITY_SCALE:
+            return [None] * len(slices)
+        if references:
+            pair = _predict_pair(self.predictor)
+            pred = pair(slices, references) if pair is not None else self.predictor.predict(slices)
+        else:
+            pred = self.predictor.predict(slices)
+        if not pred.aspects:
+            return [None] * len(slices)
+        return [score_levels(float(np.clip(pred.overall[j], 0.0, 4.0)),
+                             {a: float(pred.aspects[a][j]) for a in ASPECTS}) for j in range(len(slices))]
 
     def assess_many(self, paths: Any, *, skip_errors: bool = False,
                     reference: Any = None) -> Iterator[Assessment | VolumeAssessment]:
@@ -342,24 +430,37 @@ class Assessor:
                 pred = self.predictor.predict(batch)
             else:
                 pred = pair(batch, list(references[start:start + self.batch_size]))
+            oods = [check_image(image) for image in batch]
+            aspects = [{a: float(pred.aspects[a][j]) for a in ASPECTS} if pred.aspects else {}
+                       for j in range(len(batch))]
+            captions = self._captions(batch, [float(v) for v in pred.overall], aspects, oods)
             for j, image in enumerate(batch):
                 index = indices[start + j] if indices is not None else image.slice_index
-                aspects = {a: float(pred.aspects[a][j]) for a in ASPECTS} if pred.aspects else {}
                 std = float(pred.std[j]) if pred.std is not None else math.nan
-                out.append(self._one(image, index, float(pred.overall[j]), aspects, std))
+                out.append(self._one(image, index, float(pred.overall[j]), aspects[j], std, oods[j], captions[j]))
         return out
+
+    def _captions(self, batch: Sequence[CTImage], scores: Sequence[float], aspects: Sequence[dict[str, float]],
+                  oods: Sequence[Any]) -> list[str | None]:
+        """Gives the VLM's description of each slice with its levels fixed to the scores (None where the template
+        or no description is due: no describer, a baseline, no aspects, out of distribution)."""
+        if self.describer is None or self.scale != QUALITY_SCALE:
+            return [None] * len(batch)
+        levels = [None if ood.out_of_distribution else score_levels(float(np.clip(s, 0.0, 4.0)), a)
+                  for s, a, ood in zip(scores, aspects, oods, strict=True)]
+        return vlm_descriptions(self.language, batch, levels)
 
     # ------------------------------------------------------------ one slice
 
     def _one(self, image: CTImage, index: int | None, score: float, aspects: dict[str, float],
-             std: float) -> Assessment:
+             std: float, ood: Any = None, caption: str | None = None) -> Assessment:
         """Gives the Assessment of one scored slice: measures, OOD check, distortions and description added.
 
         On the 0-4 scale the score is clipped to it and named by its level; on a predictor's own scale (a
         baseline) it is kept as given, with no level and no uncertainty raise (OOD_MIN_UNCERTAINTY is in 0-4 units).
         """
 
-        ood = check_image(image)
+        ood = check_image(image) if ood is None else ood
         measures: dict[str, float] = {}
         if self.measures:
             # physics on a photo or a blank frame means nothing: NaN, with the OOD reason saying why
@@ -370,7 +471,10 @@ class Assessor:
             score = float(np.clip(score, 0.0, 4.0))
             if ood.out_of_distribution:  # the model's own std is not trustworthy far from its training data
                 uncertainty = max(std, OOD_MIN_UNCERTAINTY) if math.isfinite(std) else OOD_MIN_UNCERTAINTY
-        if not on_quality_scale:
+        source = "template"
+        if caption is not None:
+            description, source = caption, "vlm"
+        elif not on_quality_scale:
             description = text.describe_own_scale(self.model_name, score,
                                                   negated=bool(getattr(self.predictor, "negated", False)))
         elif aspects:
@@ -386,14 +490,15 @@ class Assessor:
             note = measure_only_note(aspects, measures, evidence=evidence, distortions=distortions)
         if note:
             description = f"{description} {note}"
-        if ood.out_of_distribution:
-            description = f"{text.ood_note(ood.reason)} {description}"
+        if ood.out_of_distribution:  # no quality words the model cannot back
+            description, source = text.cannot_assess(ood.reason), "template"
         return Assessment(
             path=image.source, slice_index=index, score=score,
             level=LEVEL_NAMES[level_of(score)] if on_quality_scale else None, aspects=aspects,
             uncertainty=uncertainty, model_uncertainty=std,
             distortions=distortions,
-            measures=measures, description=description, out_of_distribution=ood.out_of_distribution,
+            measures=measures, description=description, description_source=source,
+            out_of_distribution=ood.out_of_distribution,
             ood_reason=ood.reason, model=self.model_name, model_version=self.model_version,
             vliqa_version=__version__, scale=self.scale,
         )

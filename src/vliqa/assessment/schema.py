@@ -16,7 +16,9 @@ import numpy as np
 from vliqa.core import ASPECTS
 from vliqa.errors import InvalidParameterError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: Where an Assessment's `description` comes from: the quality VLM, or the template bank of `vliqa.text`.
+DESCRIPTION_SOURCES = ("vlm", "template")
 #: The `scale` of a score on the LDCTIQAC 0-4 scale, and of a score on its predictor's own scale (a baseline's).
 QUALITY_SCALE, OWN_SCALE = "0-4", "own"
 
@@ -79,6 +81,8 @@ class Assessment:
     schema_version: int = SCHEMA_VERSION
     #: what `score` is on: "0-4" (the quality scale) or "own" (the predictor's own scale, higher is better)
     scale: str = QUALITY_SCALE
+    #: who wrote `description`: "vlm" (the quality VLM, its levels fixed to this assessment's) or "template"
+    description_source: str = "template"
 
     def to_dict(self) -> dict[str, Any]:
         """Gives the JSON form (see docs/assessment_schema.md)."""
@@ -96,6 +100,7 @@ class Assessment:
             "distortions": [d.to_dict() for d in self.distortions],
             "measures": {k: _json_float(v) for k, v in self.measures.items()},
             "description": self.description,
+            "description_source": self.description_source,
             "out_of_distribution": bool(self.out_of_distribution),
             "ood_reason": self.ood_reason,
             "model": self.model,
@@ -119,6 +124,7 @@ class Assessment:
             distortions=tuple(DetectedDistortion.from_dict(d) for d in data.get("distortions", ())),
             measures={str(k): _py_float(v) for k, v in data.get("measures", {}).items()},
             description=str(data.get("description", "")),
+            description_source=str(data.get("description_source", "template")),
             out_of_distribution=bool(data.get("out_of_distribution", False)),
             ood_reason=data.get("ood_reason"),
             model=str(data["model"]),

@@ -56,6 +56,7 @@ def _register_subcommands() -> None:
     from vliqa.cli import data as data_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import evaluate as evaluate_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import images as images_cli  # lazy: keeps `vliqa --help` fast
+    from vliqa.cli import language as language_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import report as report_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import train as train_cli  # lazy: keeps `vliqa --help` fast
 
@@ -65,6 +66,7 @@ def _register_subcommands() -> None:
     evaluate_cli.register(app)
     assess_cli.register(app)
     report_cli.register(app)
+    language_cli.register(app)
 
 
 _register_subcommands()

@@ -18,6 +18,7 @@ from vliqa.text.pairs import (
 from vliqa.text.parser import ParsedQuality, parse, parse_preference
 from vliqa.text.results import (
     MEASURE_PHRASES,
+    cannot_assess,
     describe_overall,
     describe_own_scale,
     measures_note,
@@ -39,6 +40,7 @@ __all__ = [
     "DistortionPhrase",
     "ParsedQuality",
     "answer_for",
+    "cannot_assess",
     "compare",
     "describe",
     "describe_overall",

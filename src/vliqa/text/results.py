@@ -49,6 +49,12 @@ def ood_note(reason: str | None) -> str:
     return f"Out of distribution ({reason or 'unknown reason'}); the score is unreliable."
 
 
+def cannot_assess(reason: str | None) -> str:
+    """Gives the description of an out-of-distribution input: no quality words the model cannot back."""
+    return (f"Cannot assess: the input is out of distribution ({reason or 'unknown reason'}), so no quality "
+            "description is given; the score is unreliable.")
+
+
 def describe_overall(overall: float, *, seed: int = 0) -> str:
     """Gives the description of an overall 0-4 score from a model without aspect scores (no aspect is claimed)."""
     verdict = verdict_sentence(overall, random.Random(int(seed)))

@@ -63,6 +63,9 @@ class VLMTrainConfig:
     n_heads: int = 4
     max_pairs_per_reference: int = 6
     features_cache: str = "data/vlm-features.npz"
+    #: a local pretrained causal LM folder to adapt with LoRA (the DepictQA recipe) instead of the small GPT-2
+    llm: str | None = None
+    device: str = "cpu"
 
 
 @dataclass
@@ -333,8 +336,8 @@ def feature_stats(store: FeatureStore, keys: list[str]) -> dict[str, list[list[f
     return out
 
 
-def build_sampler(cfg: VLMTrainConfig, encoder: VisionEncoder, store: FeatureStore, split: str,
-                  all_items: list[ImageItem], photo_pair_keys: list[tuple[str, str, str]]) -> ExampleSampler:
+def build_sampler(cfg: VLMTrainConfig, store: FeatureStore, split: str, all_items: list[ImageItem],
+                  photo_pair_keys: list[tuple[str, str, str]]) -> ExampleSampler:
     """Gives the example sampler of one split (train, val or test)."""
     rng = random.Random(cfg.seed)
     items = [it for it in all_items if it.split == split]
@@ -359,10 +362,9 @@ def build_sampler(cfg: VLMTrainConfig, encoder: VisionEncoder, store: FeatureSto
     return ExampleSampler(items, pairs, clean, cfg.seed + hash(split) % 997)
 
 
-def train_vlm(cfg: VLMTrainConfig, out: str | Path, *, progress: bool = True) -> dict[str, Any]:
-    """Trains the quality VLM and writes its checkpoint folder `out` (weights, config, tokenizer, model card)."""
-    torch.manual_seed(cfg.seed)
-    started = time.perf_counter()
+def prepare_data(cfg: VLMTrainConfig, *, progress: bool = True) -> tuple[FeatureStore, list[ImageItem],
+                                                                          list[tuple[str, str, str]]]:
+    """Gives the image vectors, the images (CT and photos, every split) and the photo pairs of a training run."""
     encoder = VisionEncoder()
     photo_dim, photo_fr_dim = _photo_dims(cfg)
     store = FeatureStore(CT_GLOBAL_DIM, GRID_DIM, CT_FR_DIM, photo_dim, photo_fr_dim)
@@ -372,40 +374,77 @@ def train_vlm(cfg: VLMTrainConfig, out: str | Path, *, progress: bool = True) ->
     if cfg.photos:
         photo, photo_pair_keys = photo_items(cfg.photos, store, encoder, cfg.seed)
         items += photo
-    train = build_sampler(cfg, encoder, store, "train", items, photo_pair_keys)
-    tok = train_tokenizer(corpus_texts(train, 30000), vocab_size=cfg.vocab_size)
+    return store, items, photo_pair_keys
+
+
+def train_vlm(cfg: VLMTrainConfig, out: str | Path, *, progress: bool = True) -> dict[str, Any]:
+    """Trains the quality VLM and writes its checkpoint folder `out` (weights, config, tokenizer, model card)."""
+    started = time.perf_counter()
+    store, items, photo_pairs = prepare_data(cfg, progress=progress)
+    return fit(cfg, store, items, photo_pairs, out, progress=progress, started=started)
+
+
+def _tokenizer(cfg: VLMTrainConfig, sampler: ExampleSampler) -> Any:
+    """Gives the tokenizer: ours trained on the drawn text, or the pretrained LM's with the VLM's tokens added."""
+    if not cfg.llm:
+        return train_tokenizer(corpus_texts(sampler, 30000), vocab_size=cfg.vocab_size)
+    from transformers import AutoTokenizer  # noqa: PLC0415  # lazy: only the pretrained path needs it
+
+    from vliqa.models.vlm.vocab import SPECIAL_TOKENS  # noqa: PLC0415  # lazy: beside its only use
+
+    hf = AutoTokenizer.from_pretrained(cfg.llm)
+    hf.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
+    return hf.backend_tokenizer
+
+
+def fit(cfg: VLMTrainConfig, store: FeatureStore, items: list[ImageItem], photo_pairs: list[tuple[str, str, str]],
+        out: str | Path, *, progress: bool = True, started: float | None = None) -> dict[str, Any]:
+    """Trains the VLM on prepared images and writes the checkpoint folder `out`; gives the run's summary."""
+    torch.manual_seed(cfg.seed)
+    started = time.perf_counter() if started is None else started
+    train = build_sampler(cfg, store, "train", items, photo_pairs)
+    tok = _tokenizer(cfg, train)
     train_keys = sorted({k for it in items if it.split == "train" for k in (it.key, it.reference) if k})
+    dims = store.dims
     config = VLMConfig(vocab_size=tok.get_vocab_size(), d_model=cfg.d_model, n_layers=cfg.n_layers,
-                       n_heads=cfg.n_heads, photo_global_dim=photo_dim, photo_fr_dim=photo_fr_dim,
+                       n_heads=cfg.n_heads, ct_global_dim=dims["ct"], grid_dim=dims["grid"], ct_fr_dim=dims["ct_fr"],
+                       photo_global_dim=dims["photo"], photo_fr_dim=dims["photo_fr"],
                        pad_id=tok.token_to_id("<pad>"), eos_id=tok.token_to_id("<eos>"),
                        img_id=tok.token_to_id("<img>"),
                        level_ids=[tok.token_to_id(t) for t in LEVEL_TOKENS],
                        pref_ids=[tok.token_to_id(t) for t in PREF_TOKENS],
-                       feature_stats=feature_stats(store, train_keys))
+                       feature_stats=feature_stats(store, train_keys), llm_path=cfg.llm or "")
     model = QualityVLM(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
+    if config.llm_path:
+        config.d_model = int(model.lm.get_input_embeddings().weight.shape[1])
+        model = QualityVLM(config)  # projectors sized to the pretrained LM's width
+    device = torch.device(cfg.device)
+    model.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 * (
         1 + np.cos(np.pi * min(1.0, s / cfg.steps))))
+    grid = config.splice_grid
 
     def step(_: int) -> float:
         model.train()
         examples = [train.draw() for _ in range(cfg.batch_size)]
-        seqs = [sequence(tok, ex) for ex in examples]
-        batch = collate(seqs, examples, store, config.pad_id)
+        seqs = [sequence(tok, ex, grid=grid) for ex in examples]
+        batch = {k: v.to(device) for k, v in collate(seqs, examples, store, config.pad_id).items()}
         logits = model(batch)
         loss = (text_loss(logits, batch["labels"])
                 + slot_loss(logits, batch["level_positions"], batch["level_targets"], config.level_ids)
                 + slot_loss(logits, batch["pref_positions"], batch["pref_targets"], config.pref_ids))
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         schedule.step()
-        return float(loss)
+        return float(loss.detach())
 
     losses = run_steps(cfg.steps, step, title="training the quality VLM", progress=progress)
-    model.eval()
-    val = build_sampler(cfg, encoder, store, "val", items, photo_pair_keys)
+    model.to("cpu").eval()
+    val = build_sampler(cfg, store, "val", items, photo_pairs)
     config.question_nll_limit = question_limit(model, tok, store, val)
     out = Path(out)
     summary = {"steps": cfg.steps, "final_loss": float(np.mean(losses[-50:])), "seconds": time.perf_counter() - started,
@@ -435,7 +474,7 @@ def question_limit(model: QualityVLM, tok: Any, store: FeatureStore, sampler: Ex
     values = []
     for _ in range(n):
         ex = sampler.draw()
-        if "B" in ex.images:
+        if "B" in ex.images or ex.task != "ask":
             continue
         values.append(predictor.question_nll(store, ex.images["A"], ex.question))
     return float(1.5 * np.percentile(values, 99)) if values else 4.0

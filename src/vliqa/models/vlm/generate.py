@@ -23,7 +23,7 @@ from vliqa.errors import InvalidParameterError
 from vliqa.models import load
 from vliqa.models.vlm.encoder import VisionEncoder
 from vliqa.models.vlm.model import QualityVLM
-from vliqa.models.vlm.prompts import Example, FeatureStore, collate, prompt_ids, sequence
+from vliqa.models.vlm.prompts import Example, FeatureStore, clean_text, collate, prompt_ids, sequence
 from vliqa.models.vlm.vocab import (
     EOS,
     LEVELS_CLOSE,
@@ -136,6 +136,7 @@ class QualityVLMPredictor:
         self.encoder = encoder or VisionEncoder()
         c = model.config
         self._level_ids, self._pref_ids = list(c.level_ids), list(c.pref_ids)
+        self.grid = c.splice_grid
         self._ids = {t: tokenizer.token_to_id(t) for t in (LEVELS_OPEN, LEVELS_CLOSE, PREF_OPEN, PREF_CLOSE, EOS)}
 
     # ------------------------------------------------------------ images
@@ -183,12 +184,12 @@ class QualityVLMPredictor:
         for i in range(n):
             roles = tuple(r for r in ("A", "B") if r in images[i])
             examples.append(Example("decode", dict(images[i]), questions[i], ""))
-            ids = prompt_ids(self.tok, images[i], questions[i])
+            ids = prompt_ids(self.tok, images[i], questions[i], grid=self.grid)
             prompts.append((ids, roles))
         # the image vectors come from collate; the ids are re-laid out left-padded below
         seqs = [sequence(self.tok, Example("decode", dict(images[i]), questions[i], "",
                                            levels={r: dict.fromkeys(SLOT_ORDER, 2.0) for r in prompts[i][1]},
-                                           preference=None)) for i in range(n)]
+                                           preference=None), grid=self.grid) for i in range(n)]
         batch = collate(seqs, examples, store, self.model.config.pad_id)
         width = max(len(p) for p, _ in prompts)
         pad = self.model.config.pad_id
@@ -202,9 +203,9 @@ class QualityVLMPredictor:
         emb, tokens, mask = self.model.embed(ids, batch)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         lm = self.model.lm
-        result = lm(inputs_embeds=emb, attention_mask=attention, position_ids=positions,
-                    encoder_hidden_states=tokens, encoder_attention_mask=mask.long(), use_cache=True)
-        past, logits = result.past_key_values, result.logits[:, -1]
+        cross = self.model.cross_inputs(tokens, mask)
+        result = lm(inputs_embeds=emb, attention_mask=attention, position_ids=positions, use_cache=True, **cross)
+        past, logits = result.cache, result.logits[:, -1]
         step = [0] * n
         text_ids: list[list[int]] = [[] for _ in range(n)]
         done = [False] * n
@@ -233,10 +234,9 @@ class QualityVLMPredictor:
             nxt = torch.tensor(chosen, dtype=torch.long)[:, None]
             attention = torch.cat([attention, torch.tensor([[0 if d else 1] for d in done], dtype=torch.long)], 1)
             last_pos = last_pos + 1
-            result = lm(inputs_embeds=lm.transformer.wte(nxt), attention_mask=attention,
-                        position_ids=last_pos[:, None], past_key_values=past, encoder_hidden_states=tokens,
-                        encoder_attention_mask=mask.long(), use_cache=True)
-            past, logits = result.past_key_values, result.logits[:, -1]
+            result = lm(inputs_embeds=lm.get_input_embeddings()(nxt), attention_mask=attention,
+                        position_ids=last_pos[:, None], cache=past, use_cache=True, **cross)
+            past, logits = result.cache, result.logits[:, -1]
         for i in range(n):
             out[i].text = self.tok.decode(text_ids[i], skip_special_tokens=True).strip()
         return out
@@ -277,13 +277,19 @@ class QualityVLMPredictor:
         """Gives a quality description of each image; `levels` fixes the slot levels (e.g. an Assessment's)."""
         store = self._store()
         keys = self._add_images(store, list(images), "img")
+        return self.caption_keys(store, keys, levels=levels, question=question)
+
+    def caption_keys(self, store: FeatureStore, keys: Sequence[str], *,
+                     levels: Sequence[dict[str, int] | None] | None = None,
+                     question: str = CAPTION_QUESTION) -> list[Caption]:
+        """`caption` of images already encoded into `store` (by key)."""
         fixed = None if levels is None else [None if lv is None else {"A": dict(lv)} for lv in levels]
         decoded = self.decode(store, [{"A": k} for k in keys], [question] * len(keys), levels=fixed)
         out = []
         for d in decoded:
             lv = d.levels["A"]
             text, own = d.text, True
-            if not text or not text_agrees(text, lv):
+            if not text or parse(text).overall is None or not text_agrees(text, lv):
                 text, own = describe(_labels_of(lv)), False
             out.append(Caption(text, lv, d.level_probabilities.get("A", {}), own))
         return out
@@ -292,43 +298,68 @@ class QualityVLMPredictor:
         """Gives the distortions each image shows, as text ("Distortions present: ...")."""
         store = self._store()
         keys = self._add_images(store, list(images), "img")
+        return self.identify_keys(store, keys)
+
+    def identify_keys(self, store: FeatureStore, keys: Sequence[str]) -> list[str]:
+        """`identify` of images already encoded into `store` (by key)."""
         return [d.text for d in self.decode(store, [{"A": k} for k in keys], [IDENTIFY_QUESTION] * len(keys))]
 
-    def compare(self, a: Any, b: Any, reference: Any = None) -> PairVerdict:
-        """Gives which of `a` and `b` is better, averaged over both image orders so swapping them swaps the answer."""
+    def compare(self, a: Any, b: Any, reference: Any = None, *, levels_a: dict[str, int] | None = None,
+                levels_b: dict[str, int] | None = None) -> PairVerdict:
+        """Gives which of `a` and `b` is better, averaged over both image orders so swapping them swaps the answer.
+
+        `levels_a` / `levels_b` fix the level slots of each image (e.g. the Assessments' levels)."""
         store = self._store()
         ka, kb = self._add_images(store, [a, b], "img")
-        images = [{"A": ka, "B": kb}, {"A": kb, "B": ka}]
+        kr = None
         if reference is not None:
             (kr,) = self._add_images(store, [reference], "ref")
             self._add_pairs(store, [ka, kb], [a, b], kr, reference)
+        return self.compare_keys(store, ka, kb, kr, levels_a=levels_a, levels_b=levels_b)
+
+    def compare_keys(self, store: FeatureStore, ka: str, kb: str, kr: str | None = None, *,
+                     levels_a: dict[str, int] | None = None, levels_b: dict[str, int] | None = None,
+                     text: bool = True) -> PairVerdict:
+        """`compare` of images already encoded into `store` (by key; `kr` the reference's, its full-reference
+        vectors stored too); `text=False` gives the verdict without decoding an explanation."""
+        images = [{"A": ka, "B": kb}, {"A": kb, "B": ka}]
+        if kr is not None:
             for item in images:
                 item["reference"] = kr
-        question = COMPARE_QUESTION if reference is None else COMPARE_REFERENCE_QUESTION
-        first, swapped = self.decode(store, images, [question] * 2, slots_only=True)
+        question = COMPARE_QUESTION if kr is None else COMPARE_REFERENCE_QUESTION
+        fixed = None
+        if levels_a is not None and levels_b is not None:
+            fixed = [{"A": dict(levels_a), "B": dict(levels_b)}, {"A": dict(levels_b), "B": dict(levels_a)}]
+        first, swapped = self.decode(store, images, [question] * 2, slots_only=True, levels=fixed)
         p_ab = np.asarray(first.preference_probabilities)
         p_ba = np.asarray(swapped.preference_probabilities)[[1, 0, 2]]
         probs = (p_ab + p_ba) / 2.0
         preferred = PREF_VALUES[int(np.argmax(probs))]
-        lv_a = _mean_levels(first.level_probabilities["A"], swapped.level_probabilities["B"])
-        lv_b = _mean_levels(first.level_probabilities["B"], swapped.level_probabilities["A"])
-        (final,) = self.decode(store, images[:1], [question], levels=[{"A": lv_a, "B": lv_b}],
-                               preferences=[preferred])
-        text, own = final.text, True
-        if not text or parse_preference(text) != preferred:
-            text = compare_text(_labels_of(lv_a), _labels_of(lv_b), with_reference=reference is not None).text
-            own = parse_preference(text) == preferred
-            if not own:  # the template's own tie rule disagrees: say the model's verdict plainly
-                text = _plain_verdict(preferred, float(np.max(probs)))
-        return PairVerdict(preferred, float(np.max(probs)), text, lv_a, lv_b,
-                           tuple(float(p) for p in probs), reference is not None, own)
+        if fixed:
+            lv_a, lv_b = dict(levels_a or {}), dict(levels_b or {})
+        else:
+            lv_a = _mean_levels(first.level_probabilities["A"], swapped.level_probabilities["B"])
+            lv_b = _mean_levels(first.level_probabilities["B"], swapped.level_probabilities["A"])
+        explanation, own = _plain_verdict(preferred, float(np.max(probs))), True
+        if text:
+            (final,) = self.decode(store, images[:1], [question], levels=[{"A": lv_a, "B": lv_b}],
+                                   preferences=[preferred])
+            explanation = final.text
+            if not explanation or parse_preference(explanation) != preferred:
+                explanation = compare_text(_labels_of(lv_a), _labels_of(lv_b), with_reference=kr is not None).text
+                own = False
+                if parse_preference(explanation) != preferred:  # the template's tie rule disagrees: say it plainly
+                    explanation = _plain_verdict(preferred, float(np.max(probs)))
+        return PairVerdict(preferred, float(np.max(probs)), explanation, lv_a, lv_b,
+                           tuple(float(p) for p in probs), kr is not None, own)
 
-    def ask(self, image: Any, question: str) -> Answer:
-        """Gives an answer to a free question about one image; "I cannot tell ..." when the image cannot answer."""
+    def ask(self, image: Any, question: str, *, levels: dict[str, int] | None = None) -> Answer:
+        """Gives an answer to a free question about one image; "I cannot tell ..." when the image cannot answer.
+        `levels` fixes the level slots (e.g. the Assessment's)."""
         store = self._store()
         (key,) = self._add_images(store, [image], "img")
         nll = self.question_nll(store, key, question)
-        (d,) = self.decode(store, [{"A": key}], [question])
+        (d,) = self.decode(store, [{"A": key}], [question], levels=None if levels is None else [{"A": dict(levels)}])
         if nll > self.model.config.question_nll_limit:
             verdict = f"Its overall quality is {LEVEL_NAMES[d.levels['A']['overall']]}."
             return Answer(f"{CANNOT_TELL}: the question is outside what an image-quality reading can answer "
@@ -340,14 +371,14 @@ class QualityVLMPredictor:
     def question_nll(self, store: FeatureStore, key: str, question: str) -> float:
         """Gives the mean negative log-likelihood per token of a question about an image (how familiar it is)."""
         ex = Example("ask", {"A": key}, question, "")
-        ids = prompt_ids(self.tok, ex.images, question)
+        ids = prompt_ids(self.tok, ex.images, question, grid=self.grid)
         seq = sequence(self.tok, Example("ask", {"A": key}, question, "",
-                                         levels={"A": dict.fromkeys(SLOT_ORDER, 2.0)}))
+                                         levels={"A": dict.fromkeys(SLOT_ORDER, 2.0)}), grid=self.grid)
         batch = collate([seq], [ex], store, self.model.config.pad_id)
         batch["input_ids"] = torch.tensor([ids])
         batch["attention_mask"] = torch.ones((1, len(ids)), dtype=torch.long)
         logits = self.model(batch)[0]
-        q_ids = self.tok.encode(" " + question.strip()).ids
+        q_ids = self.tok.encode(" " + clean_text(question), add_special_tokens=False).ids
         start = len(ids) - 1 - len(q_ids)
         logp = F.log_softmax(logits[start - 1: start - 1 + len(q_ids)], dim=-1)
         return float(-logp[torch.arange(len(q_ids)), torch.tensor(q_ids)].mean())
@@ -361,7 +392,7 @@ class QualityVLMPredictor:
         (d,) = self.decode(store, [{"A": key}], [question], slots_only=True)
         ex = Example("ask", {"A": key}, question, answer,
                      levels={"A": {s: float(v) for s, v in d.levels["A"].items()}})
-        seq = sequence(self.tok, ex)
+        seq = sequence(self.tok, ex, grid=self.grid)
         batch = collate([seq], [ex], store, self.model.config.pad_id)
         logits = self.model(batch)
         labels = batch["labels"]

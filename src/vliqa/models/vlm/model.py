@@ -52,6 +52,16 @@ class VLMConfig:
     feature_stats: dict[str, list[list[float]]] = field(default_factory=dict)
     #: the question-perplexity bound above which `ask` answers "cannot tell" (fitted at training)
     question_nll_limit: float = 4.0
+    #: a local pretrained causal LM (Hugging Face folder) to adapt with LoRA instead of the small GPT-2 trained
+    #: from scratch; it reads every image token in its sequence (it has no cross-attention)
+    llm_path: str = ""
+    lora_rank: int = 8
+    lora_alpha: int = 16
+
+    @property
+    def splice_grid(self) -> bool:
+        """True when the text carries every image token (a pretrained LM without cross-attention)."""
+        return bool(self.llm_path)
 
     @classmethod
     def tiny(cls, **overrides: object) -> VLMConfig:
@@ -85,11 +95,14 @@ class QualityVLM(nn.Module):
         self.grid_position = nn.Parameter(torch.randn(GRID_TOKENS, d) * 0.02)
         self.role = nn.Embedding(N_ROLES, d)
         self.token_type = nn.Embedding(3, d)  # global, grid, full-reference
-        gpt = GPT2Config(vocab_size=c.vocab_size, n_positions=c.max_len, n_embd=d, n_layer=c.n_layers,
-                         n_head=c.n_heads, add_cross_attention=True, resid_pdrop=c.dropout, embd_pdrop=c.dropout,
-                         attn_pdrop=c.dropout, bos_token_id=c.eos_id, eos_token_id=c.eos_id,
-                         pad_token_id=c.pad_id)
-        self.lm = GPT2LMHeadModel(gpt)
+        if c.llm_path:
+            self.lm = pretrained_with_lora(c)
+        else:
+            gpt = GPT2Config(vocab_size=c.vocab_size, n_positions=c.max_len, n_embd=d, n_layer=c.n_layers,
+                             n_head=c.n_heads, add_cross_attention=True, resid_pdrop=c.dropout, embd_pdrop=c.dropout,
+                             attn_pdrop=c.dropout, bos_token_id=c.eos_id, eos_token_id=c.eos_id,
+                             pad_token_id=c.pad_id, tie_word_embeddings=False)
+            self.lm = GPT2LMHeadModel(gpt)
         for name, (mean, std) in c.feature_stats.items():
             self.register_buffer(f"mean_{name}", torch.tensor(mean, dtype=torch.float32), persistent=False)
             self.register_buffer(f"std_{name}", torch.tensor(std, dtype=torch.float32), persistent=False)
@@ -132,7 +145,9 @@ class QualityVLM(nn.Module):
         """Gives the input embeddings with the summary image tokens spliced at the <img> places, and every image
         token with its mask (for the cross-attention)."""
         tokens, mask, summary, summary_mask = self.image_tokens(batch)
-        emb = self.lm.transformer.wte(input_ids)
+        if self.config.splice_grid:
+            summary, summary_mask = tokens, mask
+        emb = self.lm.get_input_embeddings()(input_ids)
         places = input_ids == self.config.img_id
         if int(places.sum()) != int(summary_mask.sum()):
             raise ValueError(f"{int(places.sum())} <img> places for {int(summary_mask.sum())} image tokens")
@@ -145,8 +160,44 @@ class QualityVLM(nn.Module):
         attention = batch["attention_mask"]
         positions = (attention.long().cumsum(-1) - 1).clamp(min=0)
         out = self.lm(inputs_embeds=emb, attention_mask=attention, position_ids=positions,
-                      encoder_hidden_states=tokens, encoder_attention_mask=mask.long())
+                      **self.cross_inputs(tokens, mask))
         return out.logits
+
+    def cross_inputs(self, tokens: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Gives the cross-attention inputs of the language model (none for a pretrained LM without it)."""
+        if self.config.splice_grid:
+            return {}
+        return {"encoder_hidden_states": tokens, "encoder_attention_mask": mask.long()}
+
+
+def pretrained_with_lora(c: VLMConfig) -> nn.Module:
+    """Gives the local pretrained causal LM at `c.llm_path` with LoRA adapters on its attention projections
+    (q/k/v/o, or GPT-2's fused c_attn/c_proj) and trainable token embeddings for the VLM's added tokens."""
+    from pathlib import Path  # noqa: PLC0415  # lazy: only the pretrained path needs these
+
+    from peft import LoraConfig, get_peft_model  # noqa: PLC0415  # lazy: peft only for --llm
+    from transformers import AutoModelForCausalLM  # noqa: PLC0415  # lazy: as above
+
+    from vliqa.errors import DependencyUnavailableError, InputNotFoundError  # noqa: PLC0415  # lazy: as above
+
+    if not Path(c.llm_path).is_dir():
+        raise InputNotFoundError("the pretrained language model folder does not exist", path=c.llm_path,
+                                 hint="pass --llm a local Hugging Face model folder (config.json + weights)")
+    try:
+        base = AutoModelForCausalLM.from_pretrained(c.llm_path)
+    except (OSError, ValueError) as exc:
+        raise DependencyUnavailableError(f"cannot load a causal LM from {c.llm_path}: {exc}",
+                                         hint="the folder needs a transformers causal LM (config.json + weights)"
+                                         ) from exc
+    base.resize_token_embeddings(c.vocab_size)
+    names = {n.rsplit(".", 1)[-1] for n, _ in base.named_modules()}
+    targets = [t for t in ("q_proj", "k_proj", "v_proj", "o_proj") if t in names] or \
+              [t for t in ("c_attn", "c_proj") if t in names]
+    lm = get_peft_model(base, LoraConfig(r=c.lora_rank, lora_alpha=c.lora_alpha, lora_dropout=0.05,
+                                         target_modules=targets, task_type="CAUSAL_LM"))
+    lm.get_input_embeddings().weight.requires_grad_(True)
+    lm.get_output_embeddings().weight.requires_grad_(True)
+    return lm
 
 
 def _packed(tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

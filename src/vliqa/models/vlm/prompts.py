@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from vliqa.core import level_of
 from vliqa.models.vlm.encoder import GRID_DIM, GRID_TOKENS, ImageTokens
 from vliqa.models.vlm.vocab import (
     ANSWER,
@@ -77,10 +78,11 @@ def clean_text(text: str) -> str:
     return _SPECIAL_RX.sub(" ", str(text)).strip()
 
 
-def image_token_count(role: str, has_reference: bool) -> int:
-    """Gives how many <img> places an image of `role` takes in the text: its global token, and its full-reference
-    token for A and B when there is a reference (the grid tokens are read by cross-attention only)."""
-    return 1 + (1 if has_reference and role != "reference" else 0)
+def image_token_count(role: str, has_reference: bool, *, grid: bool = False) -> int:
+    """Gives how many <img> places an image of `role` takes in the text: its global token, its grid tokens when
+    `grid` (a language model without cross-attention), and its full-reference token for A and B when there is a
+    reference."""
+    return 1 + (GRID_TOKENS if grid else 0) + (1 if has_reference and role != "reference" else 0)
 
 
 @dataclass
@@ -96,17 +98,17 @@ class TokenSequence:
     pref_targets: list[np.ndarray]
 
 
-def prompt_ids(tok: Tokenizer, images: dict[str, str], question: str) -> list[int]:
+def prompt_ids(tok: Tokenizer, images: dict[str, str], question: str, *, grid: bool = False) -> list[int]:
     """Gives the prompt: each image's tag with its <img> places, then <q> question <a>."""
     ids: list[int] = []
     has_ref = "reference" in images
     for role in ROLES:
         if role in images:
             open_tag, close_tag = TAGS[role]
-            ids += [tok.token_to_id(open_tag)] + [tok.token_to_id(IMG)] * image_token_count(role, has_ref)
+            ids += [tok.token_to_id(open_tag)] + [tok.token_to_id(IMG)] * image_token_count(role, has_ref, grid=grid)
             ids.append(tok.token_to_id(close_tag))
     ids.append(tok.token_to_id(QUESTION))
-    ids += tok.encode(" " + clean_text(question)).ids
+    ids += tok.encode(" " + clean_text(question), add_special_tokens=False).ids
     ids.append(tok.token_to_id(ANSWER))
     return ids
 
@@ -116,19 +118,19 @@ def answer_roles(images: dict[str, str]) -> tuple[str, ...]:
     return tuple(r for r in ("A", "B") if r in images)
 
 
-def sequence(tok: Tokenizer, ex: Example) -> TokenSequence:
+def sequence(tok: Tokenizer, ex: Example, *, grid: bool = False) -> TokenSequence:
     """Gives the token ids of an example: prompt, slot blocks, answer text, <eos>."""
-    ids = prompt_ids(tok, ex.images, ex.question)
+    ids = prompt_ids(tok, ex.images, ex.question, grid=grid)
     labels = [-100] * len(ids)
     lp, lt, pp, pt = [], [], [], []
     for role in answer_roles(ex.images):
         ids.append(tok.token_to_id(LEVELS_OPEN))
         labels.append(-100)
         for slot in SLOT_ORDER:
-            target = soft_levels(ex.levels[role][slot])
+            score = ex.levels[role][slot]
             lp.append(len(ids))
-            lt.append(target)
-            ids.append(tok.token_to_id(LEVEL_TOKENS[int(np.argmax(target))]))
+            lt.append(soft_levels(score))
+            ids.append(tok.token_to_id(LEVEL_TOKENS[level_of(score)]))
             labels.append(-100)
         ids.append(tok.token_to_id(LEVELS_CLOSE))
         labels.append(-100)
@@ -141,7 +143,7 @@ def sequence(tok: Tokenizer, ex: Example) -> TokenSequence:
         ids.append(tok.token_to_id(PREF_TOKENS[int(np.argmax(target))]))
         ids.append(tok.token_to_id(PREF_CLOSE))
         labels += [-100, -100]
-    answer = tok.encode(" " + ex.answer).ids + [tok.token_to_id(EOS)]
+    answer = tok.encode(" " + ex.answer, add_special_tokens=False).ids + [tok.token_to_id(EOS)]
     ids += answer
     labels += answer
     return TokenSequence(ids, labels, lp, lt, pp, pt)

@@ -1,0 +1,77 @@
+"""The service's own errors: members of the one `VliqaError` hierarchy, each with the HTTP status it answers with.
+
+A limit error names the limit (`limit` = {"name", "value", "unit"}) so a client can tell which one it hit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vliqa.errors import VliqaError
+
+
+class ServeError(VliqaError):
+    """Base class of the service's errors; `status` is the HTTP status of the answer."""
+
+    status = 400
+
+    def __init__(self, message: str, *, hint: str | None = None, limit: dict[str, Any] | None = None):
+        super().__init__(message, hint=hint)
+        self.message = message
+        self.limit = limit
+
+
+class InsecureServeError(ServeError):
+    """The server would listen beyond this machine without an API token."""
+
+
+class UploadTooLargeError(ServeError):
+    """An upload (or a zip / gzip member once unpacked) is over a size limit."""
+
+    status = 413
+
+
+class ImageLimitError(ServeError):
+    """An uploaded image is over a dimension limit (side in pixels, number of slices)."""
+
+    status = 422
+
+
+class UploadRejectedError(ServeError):
+    """An upload is not a file the service accepts (content, zip members), whatever its name says."""
+
+    status = 415
+
+
+class UnsafeArchiveError(ServeError):
+    """A zip holds a member that could escape its folder (.., absolute path, symlink) or is encrypted."""
+
+    status = 422
+
+
+class QueueFullError(ServeError):
+    """Every worker is busy and the queue is full; `retry_after_s` says when to try again."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_after_s = retry_after_s
+
+
+class NotFoundError(ServeError):
+    """No result, job or slice of that id."""
+
+    status = 404
+
+
+class NotReadyError(ServeError):
+    """The result asked for is not finished (its job is queued or running)."""
+
+    status = 409
+
+
+class FeatureUnavailableError(ServeError):
+    """The server was started without what the request needs (the quality VLM, the chat package)."""
+
+    status = 503
