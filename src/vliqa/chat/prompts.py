@@ -12,6 +12,7 @@ import jinja2
 from vliqa.assessment import Assessment, VolumeAssessment
 from vliqa.chat.grounding import level_meaning, overall_of
 from vliqa.errors import PromptTemplateError
+from vliqa.report import build_report
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 SYSTEM_PROMPT = "system.md.j2"
@@ -40,33 +41,22 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
 def prompt_fields(assessment: Assessment | VolumeAssessment) -> dict[str, Any]:
     """Gives the fields the prompt templates can use (listed at the top of grounding.md.j2)."""
     score, level = overall_of(assessment)
+    report = build_report(assessment, figures=False)
     full = assessment.to_dict()
-    if isinstance(assessment, VolumeAssessment):
-        slices = assessment.slices
-        aspects = dict(assessment.summary.aspect_means)
-        found: dict[str, float] = {}
-        for s in slices:
-            for d in s.distortions:
-                found[d.name] = max(found.get(d.name, 0.0), d.confidence)
-        measures = {k: float(sum(s.measures.get(k, math.nan) for s in slices) / len(slices)) for k in slices[0].measures} \
-            if slices else {}
+    compact = full
+    if isinstance(assessment, VolumeAssessment):  # every slice's JSON would fill a small model's context
         compact = {k: v for k, v in full.items() if k != "slices"}
-        compact["slice_scores"] = [None if not math.isfinite(s.score) else round(s.score, 2) for s in slices]
-        description = slices[len(slices) // 2].description if slices else ""
-        ood = bool(slices) and all(s.out_of_distribution for s in slices)
-        ood_reason = slices[0].ood_reason if ood else None
-        notes, n_slices = list(assessment.notes), len(slices)
-    else:
-        aspects = dict(assessment.aspects)
-        found = {d.name: d.confidence for d in assessment.distortions}
-        measures, compact, description = dict(assessment.measures), full, assessment.description
-        ood, ood_reason, notes, n_slices = assessment.out_of_distribution, assessment.ood_reason, [], None
+        compact["slice_scores"] = [round(s.score, 2) if math.isfinite(s.score) else None for s in assessment.slices]
     return {
-        "kind": kind_of(assessment), "source": assessment.path, "n_slices": n_slices, "score": score, "level": level,
-        "level_meaning": level_meaning(score) if score is not None else None, "score_text": score_text(assessment),
-        "aspects": _finite(aspects), "distortions": _finite(found), "measures": _finite(measures),
-        "description": description, "out_of_distribution": ood, "ood_reason": ood_reason, "notes": notes,
-        "model": assessment.model, "assessment_json": json.dumps(compact, separators=(",", ":"), default=str),
+        "kind": kind_of(assessment), "source": assessment.path,
+        "n_slices": len(assessment.slices) if isinstance(assessment, VolumeAssessment) else None,
+        "score": score, "level": level, "level_meaning": level_meaning(score) if score is not None else None,
+        "score_text": score_text(assessment), "aspects": _finite({f.aspect: f.score for f in report.findings}),
+        "distortions": {d.name: round(float(d.confidence), 2) for d in report.distortions},
+        "measures": _finite({m.key: m.value for m in report.measures}), "description": report.description,
+        "out_of_distribution": any("distribution" in w for w in report.warnings), "warnings": list(report.warnings),
+        "notes": list(getattr(assessment, "notes", ())), "model": assessment.model,
+        "assessment_json": json.dumps(compact, separators=(",", ":"), default=str),
         "full_json": json.dumps(full, separators=(",", ":"), default=str),
     }
 

@@ -66,8 +66,8 @@ def label(
     csv: Path
     | None = typer.Option(None, "--csv", help="Human scores: path,score[,noise,artifacts,sharpness,contrast,texture]."),
     diagnostic_model: str = typer.Option("lesion_net", "--diagnostic-model",
-                                         help="Diagnostic model for --method diagnostic: a registered name or a "
-                                              "checkpoint folder."),
+                                         help="Diagnostic model for --method diagnostic: a registered name "
+                                              "(lesion_net, vlm) or a checkpoint folder."),
 ) -> None:
     """Write labels into a dataset's manifest (physics labels are measured again on the stored images)."""
     from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast
@@ -76,6 +76,8 @@ def label(
     if method == "physics":
         n = relabel_physics(data)
     elif method == "diagnostic":
+        if diagnostic_model == "vlm":
+            import vliqa.models.vlm  # noqa: F401  # lazy: registers the quality VLM's diagnostic model "vlm"
         n = relabel_diagnostic(data, model=diagnostic_model)
     elif method == "human":
         if csv is None:

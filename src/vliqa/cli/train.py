@@ -83,3 +83,29 @@ def scorer(
         f"KRCC {val['krcc']:.3f} (sum {val['sum']:.3f}); checkpoint in {result.out} "
         f"({result.n_train} train / {result.n_val} val images)"
     )
+
+
+@app.command("vlm")
+def vlm(
+    data: list[Path] = typer.Option([Path("data/vlm-ct")], "--data",
+                                    help="CT dataset folder(s) made by `vliqa data build` (repeatable)."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint folder to write (weights, config, tokenizer, card)."),
+    steps: int = typer.Option(1500, "--steps", help="Optimiser steps."),
+    photos: int = typer.Option(1200, "--photos", help="Distorted photographs to add (0: CT only)."),
+    llm: Path | None = typer.Option(None, "--llm",
+                                    help="A local pretrained causal LM folder (Hugging Face) to adapt with LoRA "
+                                         "instead of the small language model trained from scratch."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (the --llm path on a GPU)."),
+    seed: int = typer.Option(0, "--seed", help="Seed."),
+    features_cache: str = typer.Option("data/vlm-features.npz", "--features-cache",
+                                       help="Where the image vectors are kept between runs ('' for none)."),
+) -> None:
+    """Train the quality vision-language model (captions, identification, comparison, questions)."""
+    from vliqa.cli.main import console  # lazy: keeps `vliqa --help` fast
+    from vliqa.train.vlm import VLMTrainConfig, train_vlm  # lazy: imports torch and transformers
+
+    cfg = VLMTrainConfig(data=tuple(str(d) for d in data), steps=steps, photos=photos, seed=seed,
+                         llm=None if llm is None else str(llm), device=device, features_cache=features_cache)
+    summary = train_vlm(cfg, out, progress=console.is_terminal)
+    console.print(f"[green]quality VLM trained[/] in {summary['seconds'] / 60:.1f} min ({steps} steps, final loss "
+                  f"{summary['final_loss']:.3f}); checkpoint in {out}")

@@ -29,7 +29,7 @@ import torch
 
 from vliqa.core import ASPECTS, Distortion, QualityLabels
 from vliqa.data.labelled import manifest_rows
-from vliqa.errors import DatasetError
+from vliqa.errors import DatasetError, InvalidParameterError
 from vliqa.io import load
 from vliqa.models import save_checkpoint
 from vliqa.models.vlm.encoder import CT_FR_DIM, CT_GLOBAL_DIM, GRID_DIM, ImageTokens, VisionEncoder
@@ -446,6 +446,7 @@ def fit(cfg: VLMTrainConfig, store: FeatureStore, items: list[ImageItem], photo_
     model.to("cpu").eval()
     val = build_sampler(cfg, store, "val", items, photo_pairs)
     config.question_nll_limit = question_limit(model, tok, store, val)
+    fit_diagnostic(model, tok, store, [it for it in items if it.split == "val" and it.domain == "ct"], config)
     out = Path(out)
     summary = {"steps": cfg.steps, "final_loss": float(np.mean(losses[-50:])), "seconds": time.perf_counter() - started,
                "n_images": {s: sum(it.split == s for it in items) for s in ("train", "val", "test")},
@@ -478,6 +479,30 @@ def question_limit(model: QualityVLM, tok: Any, store: FeatureStore, sampler: Ex
             continue
         values.append(predictor.question_nll(store, ex.images["A"], ex.question))
     return float(1.5 * np.percentile(values, 99)) if values else 4.0
+
+
+def fit_diagnostic(model: QualityVLM, tok: Any, store: FeatureStore, items: list[ImageItem], config: VLMConfig,
+                   n: int = 80) -> None:
+    """Fits MedQM-D's sigmoid from the VLM's diagnostic loss to the reader-fitted overall labels of `items`."""
+    from vliqa.labels.diagnostic import fit_sigmoid  # noqa: PLC0415  # lazy: scipy's optimiser, only here
+    from vliqa.models.vlm.diagnostic import diagnostic_question, pair_loss  # noqa: PLC0415  # lazy: inference side
+    from vliqa.models.vlm.generate import QualityVLMPredictor  # noqa: PLC0415  # lazy: inference side
+
+    predictor = QualityVLMPredictor(model, tok, encoder=None)
+    chosen = random.Random(0).sample(items, min(n, len(items)))
+    losses, targets = [], []
+    for it in chosen:
+        if not it.reference:
+            continue
+        losses.append(pair_loss(predictor, store, it.key, it.reference, diagnostic_question(it.region)))
+        targets.append(float(it.labels.overall))
+    try:
+        mapping = fit_sigmoid(np.array(losses), np.array(targets), fitted_to="reader-fitted overall labels")
+    except InvalidParameterError as exc:  # too few distinct losses: the model ships without a mapping
+        logger.warning("diagnostic mapping not fitted: %s", exc)
+        return
+    config.diagnostic_a, config.diagnostic_b = mapping.a, mapping.b
+    config.diagnostic_fitted_to = f"reader-fitted overall labels of {mapping.n_samples} validation slices"
 
 
 def model_card(cfg: VLMTrainConfig, summary: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 One checkpoint serves CT slices and photographs; the shipped one lives in this folder (`vlm`).
 """
 
+from vliqa.models.vlm.diagnostic import VLMDiagnosticModel
 from vliqa.models.vlm.generate import (
     Answer,
     Caption,
@@ -14,5 +15,5 @@ from vliqa.models.vlm.generate import (
 )
 from vliqa.models.vlm.model import QualityVLM, VLMConfig
 
-__all__ = ["Answer", "Caption", "PairVerdict", "QualityVLM", "QualityVLMPredictor", "VLMConfig",
+__all__ = ["Answer", "Caption", "PairVerdict", "QualityVLM", "QualityVLMPredictor", "VLMConfig", "VLMDiagnosticModel",
            "levels_of_labels", "load_vlm", "text_agrees"]

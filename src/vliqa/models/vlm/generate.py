@@ -389,6 +389,11 @@ class QualityVLMPredictor:
         (slots at the model's own levels): low when the model would say it, high when it doubts it."""
         store = self._store()
         (key,) = self._add_images(store, [image], "img")
+        return self.answer_nll_keys(store, key, question, answer)
+
+    @torch.no_grad()
+    def answer_nll_keys(self, store: FeatureStore, key: str, question: str, answer: str) -> float:
+        """`answer_nll` of an image already encoded into `store` (by key)."""
         (d,) = self.decode(store, [{"A": key}], [question], slots_only=True)
         ex = Example("ask", {"A": key}, question, answer,
                      levels={"A": {s: float(v) for s, v in d.levels["A"].items()}})
@@ -397,6 +402,12 @@ class QualityVLMPredictor:
         logits = self.model(batch)
         labels = batch["labels"]
         return float(F.cross_entropy(logits[0, :-1], labels[0, 1:], ignore_index=-100))
+
+    @torch.no_grad()
+    def answer_keys(self, store: FeatureStore, key: str, question: str) -> str:
+        """The model's own answer (its slots, greedy text) to a question about an image encoded into `store`."""
+        (d,) = self.decode(store, [{"A": key}], [question])
+        return d.text
 
 
 def _mean_levels(p: dict[str, list[float]], q: dict[str, list[float]]) -> dict[str, int]:

@@ -55,6 +55,10 @@ class VLMConfig:
     #: a local pretrained causal LM (Hugging Face folder) to adapt with LoRA instead of the small GPT-2 trained
     #: from scratch; it reads every image token in its sequence (it has no cross-attention)
     llm_path: str = ""
+    #: MedQM-D: the sigmoid from the VLM's diagnostic loss to 0-4 (b = 0: not fitted)
+    diagnostic_a: float = 0.0
+    diagnostic_b: float = 0.0
+    diagnostic_fitted_to: str = ""
     lora_rank: int = 8
     lora_alpha: int = 16
 
