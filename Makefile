@@ -51,6 +51,7 @@ bench: install-dev
 	-$(BIN)/python bench/scorer_bench.py $(foreach m,$(SHIPPED_MODELS),--model $(m)) \
 	    $(foreach m,runs/scorer-regrank runs/regressor,$(if $(wildcard $(m)/config.json),--model $(m))) \
 	    --data data/ctiqa-default --json $(BENCH_OUT)/scorer_bench.json --markdown $(BENCH_OUT)/scorer.md
+	-$(BIN)/python bench/vlm_bench.py --json $(BENCH_OUT)/vlm_bench.json --markdown $(BENCH_OUT)/vlm.md
 	-$(BIN)/python bench/artifact_index_bench.py --json $(BENCH_OUT)/artifact_index_bench.json --markdown $(BENCH_OUT)/artifact_index.md
 	-$(BIN)/python bench/diagnostic_bench.py --data $(BENCH_OUT)/diagnostic_data --markdown $(BENCH_OUT)/diagnostic.md
 	-$(BIN)/python bench/labels_real_check.py --markdown $(BENCH_OUT)/labels.md

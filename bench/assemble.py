@@ -65,6 +65,13 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "`make bench-readers`",
         "the reader studies in ../shared/data (or $VLIQA_SHARED_DATA)", _has_readers),
     Benchmark(
+        "vlm", "Vision-language model", "bench/vlm_bench.py",
+        "The quality VLM: levels read back from its held-out captions, BLEU-4 / CIDEr-D beside a retrieval captioner, "
+        "distortion identification per type, A/B accuracy with and without a reference (both orders) beside the "
+        "scorers' own comparisons, real Mayo and reader-study pairs, photographs per distortion family, and "
+        "captions/s and comparisons/s on 2 cores.",
+        "`.venv/bin/python bench/vlm_bench.py` (held-out figures need `make vlm-dataset`)"),
+    Benchmark(
         "scorer", "Scorer", "bench/scorer_bench.py",
         "The shipped models beside every classical baseline on the held-out test split of the default dataset "
         "(PLCC + SRCC + KRCC), on real CT at falling dose and under growing denoising, DICOM against PNG export, and "

@@ -32,7 +32,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("train",),
     ("assessment",),
     ("report",),
+    ("chat",),
     ("vliqa",),
+    ("serve",),
     ("cli",),
 )
 RANK = {pkg: i for i, row in enumerate(LAYERS) for pkg in row}

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from vliqa.assessment import Assessment, Assessor, VolumeAssessment
 from vliqa.core import CTImage, CTVolume
 from vliqa.errors import InvalidParameterError, UnknownNameError
+from vliqa.io import load
 
 #: The backend a conversation uses when none is named: offline, answers from the Assessment and the quality VLM.
 DEFAULT_BACKEND = "embedded"
@@ -55,8 +56,6 @@ class ChatContext:
     def image(self) -> CTImage | CTVolume | None:
         """The assessed image, read again from its path when the conversation was restored; None without a path."""
         if self._image is None and self.source is not None and Path(self.source).exists():
-            from vliqa.io import load  # lazy: only a restored conversation reads the image again
-
             self._image = load(self.source, window=self.window)
         return self._image
 

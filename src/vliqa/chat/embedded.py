@@ -133,7 +133,8 @@ class EmbeddedBackend:
         assessor = self.context.assessor
         if assessor is None or assessor.describer is None:
             return (f"{CANNOT_TELL}: free questions are answered by the quality vision-language model, which this "
-                    f"conversation does not have (it was started without one). {HELP_TEXT}")
+                    "conversation does not have (it was started without one). Ask instead for the score, the report, "
+                    "a description, one aspect, or what limits the image.")
         image = self._image()
         if image is None:
             return f"{CANNOT_TELL}: the image ({self.context.source or 'an array'}) cannot be read again to look at."

@@ -18,8 +18,8 @@ from vliqa.text.keywords import normalise
 #: A stated score is consistent with the Assessment's within this many points of the 0-4 scale (its level's width).
 SCORE_TOLERANCE = 0.5
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
-_SCORE = re.compile(r"(?<![\d.])([0-4](?:\.\d{1,2})?)\s*(?:/|out of|of)\s*4(?:\.0+)?(?![\d.])")
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+_SCORE = re.compile(r"(?<![\d.])([0-4](?:\.\d{1,2})?)\s*(?:/|out of|of)\s*4(?:\.0+)?(?!\.?\d)")
 _LEVEL_WORD = re.compile(r"\b(" + "|".join(LEVEL_NAMES.values()) + r")\b")
 _NEGATION = re.compile(r"(?:\bnot|\bnever|n't|\bno longer)\s+(?:\w+\s+){0,2}$")
 #: A sentence with one of these is about the whole image's quality.
@@ -73,21 +73,33 @@ def level_meaning(score: float) -> str:
 
 def stated_overall(text: str) -> list[tuple[str, float]]:
     """Gives every (words, 0-4 value) a text states about overall quality: "N/4", "N of 4", "N out of 4", and level
-    words in sentences about the whole image. Sentences about an aspect, a slice or a region are left out, and a
-    negated level word ("not good") states nothing."""
+    words in sentences about the whole image. Sentences about an aspect, a slice or a region are left out (so is a
+    Markdown section whose heading names one, and table rows), and a negated level word ("not good") states nothing.
+    """
     found: list[tuple[str, float]] = []
-    for sentence in _SENTENCE_END.split(normalise(text)):
-        if not sentence.strip() or (_PART.search(sentence) and "overall" not in sentence):
+    section_is_part = False
+    for line in normalise(text).split("\n"):
+        if line.startswith("#"):
+            section_is_part = bool(_PART.search(line)) and "overall" not in line
             continue
-        numbers = list(_SCORE.finditer(sentence))
-        found += [(m.group(0), float(m.group(1))) for m in numbers]
-        if numbers or not _OVERALL_CUE.search(sentence):
+        if section_is_part or line.startswith("|"):
             continue
-        for m in _LEVEL_WORD.finditer(sentence):
-            if not _NEGATION.search(sentence[: m.start()]):
-                level = next(k for k, v in LEVEL_NAMES.items() if v == m.group(1))
-                found.append((m.group(1), float(level)))
+        for sentence in _SENTENCE_END.split(line):
+            found += _sentence_claims(sentence)
     return found
+
+
+def _sentence_claims(sentence: str) -> list[tuple[str, float]]:
+    if not sentence.strip() or (_PART.search(sentence) and "overall" not in sentence):
+        return []
+    numbers = [(m.group(0), float(m.group(1))) for m in _SCORE.finditer(sentence)]
+    if numbers or not _OVERALL_CUE.search(sentence):
+        return numbers
+    claims = []
+    for m in _LEVEL_WORD.finditer(sentence):
+        if not _NEGATION.search(sentence[: m.start()]):
+            claims.append((m.group(1), float(next(k for k, v in LEVEL_NAMES.items() if v == m.group(1)))))
+    return claims
 
 
 def check_answer(text: str, assessment: Assessment | VolumeAssessment) -> GroundingCheck:

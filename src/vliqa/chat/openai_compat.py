@@ -17,7 +17,8 @@ import httpx
 from vliqa.chat.backends import ChatContext, register_backend
 from vliqa.errors import ChatBackendError, InvalidParameterError, LLMUnreachableError
 
-URL_ENV, MODEL_ENV, API_KEY_ENV, TIMEOUT_ENV = "VLIQA_LLM_URL", "VLIQA_LLM_MODEL", "VLIQA_LLM_API_KEY", "VLIQA_LLM_TIMEOUT"
+URL_ENV, MODEL_ENV, API_KEY_ENV = "VLIQA_LLM_URL", "VLIQA_LLM_MODEL", "VLIQA_LLM_API_KEY"
+TIMEOUT_ENV = "VLIQA_LLM_TIMEOUT"
 #: Seconds to wait for an answer (a small model on a CPU can take a while) and for a connection.
 DEFAULT_TIMEOUT_S, CONNECT_TIMEOUT_S = 120.0, 5.0
 #: The model name sent when none is set; llama.cpp's server ignores it, Ollama and vLLM need their own.
@@ -123,8 +124,8 @@ class OpenAIBackend:
             message = _error_message(response.json())
         except (json.JSONDecodeError, UnicodeDecodeError):
             message = response.text[:200]
-        hint = {401: f"check the API key (--llm-api-key or {API_KEY_ENV})",
-                403: f"check the API key (--llm-api-key or {API_KEY_ENV})",
+        hint = {401: f"check the API key ({API_KEY_ENV})",
+                403: f"check the API key ({API_KEY_ENV})",
                 404: f"check the URL (it usually ends in /v1) and the model name (--llm-model or {MODEL_ENV})"}
         raise ChatBackendError(f"the LLM at {self.url} answered HTTP {response.status_code}: {message}",
                                hint=hint.get(response.status_code, "see the server's log"))
@@ -133,7 +134,7 @@ class OpenAIBackend:
         if isinstance(exc, httpx.TimeoutException):
             why = f"no answer within {self.timeout_s:g} s (raise it with --llm-timeout or {TIMEOUT_ENV})"
         elif isinstance(exc, httpx.ConnectError):
-            why = f"connection refused ({exc})" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
+            why = "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
         else:
             why = f"the connection failed ({type(exc).__name__}: {exc})"
         return LLMUnreachableError(f"cannot reach the LLM at {self.url}: {why}; {_FALLBACK}")

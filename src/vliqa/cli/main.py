@@ -53,11 +53,13 @@ def main(
 
 def _register_subcommands() -> None:
     from vliqa.cli import assess as assess_cli  # lazy: keeps `vliqa --help` fast
+    from vliqa.cli import chat as chat_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import data as data_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import evaluate as evaluate_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import images as images_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import language as language_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import report as report_cli  # lazy: keeps `vliqa --help` fast
+    from vliqa.cli import serve as serve_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import train as train_cli  # lazy: keeps `vliqa --help` fast
 
     images_cli.register(app)
@@ -67,6 +69,8 @@ def _register_subcommands() -> None:
     assess_cli.register(app)
     report_cli.register(app)
     language_cli.register(app)
+    chat_cli.register(app)
+    serve_cli.register(app)
 
 
 _register_subcommands()

@@ -75,3 +75,9 @@ class FeatureUnavailableError(ServeError):
     """The server was started without what the request needs (the quality VLM, the chat package)."""
 
     status = 503
+
+
+class UnauthorizedError(ServeError):
+    """The request carries no API token, or a wrong one."""
+
+    status = 401

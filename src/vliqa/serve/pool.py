@@ -43,15 +43,23 @@ class WorkerPool:
         waiting = max(1, self._in_flight - self.workers + 1)
         return int(min(MAX_RETRY_AFTER_S, max(1, math.ceil(self._mean_s * waiting / self.workers))))
 
+    def _full(self) -> QueueFullError:
+        return QueueFullError(
+            f"the server is busy: {self.workers} worker(s) running and {self.queue_size} request(s) queued",
+            retry_after_s=self.retry_after_s(), hint="retry after the time in the Retry-After header",
+            limit={"name": "queue_size", "value": self.queue_size, "unit": "requests"})
+
+    def check_room(self) -> None:
+        """Raises QueueFullError when a task submitted now would be refused (checked before storing an upload)."""
+        if self._in_flight >= self.capacity:
+            raise self._full()
+
     def submit(self, fn: Callable[..., Any], *args: Any, force: bool = False) -> Future:
         """Gives the future of `fn(*args)` run on a worker; raises QueueFullError when the pool is full
         (`force`: queue it anyway, for jobs a restart takes over)."""
         with self._lock:
             if self._in_flight >= self.capacity and not force:
-                raise QueueFullError(
-                    f"the server is busy: {self.workers} worker(s) running and {self.queue_size} request(s) queued",
-                    retry_after_s=self.retry_after_s(), hint="retry after the time in the Retry-After header",
-                    limit={"name": "queue_size", "value": self.queue_size, "unit": "requests"})
+                raise self._full()
             self._in_flight += 1
         started = time.perf_counter()
 

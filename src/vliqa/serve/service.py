@@ -36,6 +36,8 @@ logger = logging.getLogger("vliqa.serve")
 OPERATIONS = {"assess": False, "describe": True, "compare": True}
 #: Loaded images kept for the slice viewer (a few series; each is at most max_slices x side² float32).
 IMAGE_CACHE_ITEMS = 4
+#: Slices scored between two progress records of a series (batching more gains little on a CPU).
+PROGRESS_STEP = 4
 
 
 class JobInterrupted(Exception):
@@ -147,6 +149,7 @@ class Service:
             str, Future]:
         """Records a job and queues it; gives its id and future (QueueFullError when the pool is full)."""
         self.assessor(vlm=OPERATIONS[operation], measures=params.get("measures"))  # refuse early what cannot run
+        self.pool.check_room()
         total = max(u.n_slices for role, u in inputs if role != "reference")
         job_id = self.store.create(operation, inputs, params, total)
         try:
@@ -197,10 +200,11 @@ class Service:
         """Gives `assessor.assess_loaded(volume)`, scored a batch at a time with the progress recorded after each."""
         slices = [volume.slice(i) for i in range(len(volume))]
         done: list[Assessment] = []
-        for start in range(0, len(slices), assessor.batch_size):
+        step = min(assessor.batch_size, PROGRESS_STEP)
+        for start in range(0, len(slices), step):
             if self.stopping.is_set():
                 raise JobInterrupted(job_id)
-            stop = min(start + assessor.batch_size, len(slices))
+            stop = min(start + step, len(slices))
             done += assessor.assess_slices(slices[start:stop], indices=list(range(start, stop)))
             self.store.progress(job_id, len(done), len(slices))
         return VolumeAssessment(path=volume.source, slices=tuple(done), summary=summarise(done),

@@ -300,16 +300,17 @@ def _store(parts: list[tuple[str | None, BinaryIO]], upload_id: str, folder: Pat
                                limit_mb=limits.max_upload_mb, name="max_upload_mb", digest=digest)
         with open(raw, "rb") as fh:
             raws.append((raw, sniff(fh.read(SNIFF_BYTES))))
-    label = label_of(parts[0][0]) + (f" (+{len(parts) - 1} files)" if len(parts) > 1 else "")
-    kinds = {kind for _, kind in raws}
-    if None in kinds:
-        name = label_of(parts[[k for _, k in raws].index(None)][0])
-        raise UploadRejectedError(f"'{name}' is not a file vliqa accepts (its content is none of: {ACCEPTED}; the "
-                                  "name's extension is not trusted)", hint=f"send {ACCEPTED}")
-    if len(raws) > 1 and kinds != {"dicom"}:
-        raise UploadRejectedError("several files were sent, but not all are DICOM",
-                                  hint="send the DICOM files of one series, or one file of another format")
+    label = label_of(parts[0][0])
+    if len(raws) > 1:  # the files of a dropped folder: its DICOM files are the series, the rest (a README) is left
+        raws = [(r, k) for r, k in raws if k == "dicom"]
+        if not raws:
+            raise UploadRejectedError("several files were sent and none is DICOM (none has 'DICM' at byte 128)",
+                                      hint="send the DICOM files of one series, or one file of another format")
+        label = f"{label_of(parts[0][0])} ({len(raws)} DICOM files)"
     (raw, kind) = raws[0]
+    if kind is None:
+        raise UploadRejectedError(f"'{label_of(parts[0][0])}' is not a file vliqa accepts (its content is none of: "
+                                  f"{ACCEPTED}; the name's extension is not trusted)", hint=f"send {ACCEPTED}")
     if kind == "zip" or len(raws) > 1:
         series = _private_dir(folder / "series")
         files = _unpack_zip(raw, series, limits) if kind == "zip" else [

@@ -41,14 +41,14 @@ CHUNK = 100
 class PhotoTrainSettings:
     """The recipe: how many crops per split, the heads' shape and the optimiser."""
 
-    n_train: int = 2400
+    n_train: int = 2000
     n_val: int = 300
     n_test: int = 600
     n_pairs: int = 600
     size: int = 256
     hidden: int = 32
     ensemble: int = 5
-    steps: int = 1500
+    steps: int = 1000
     lr: float = 3e-3
     weight_decay: float = 1e-4
     seed: int = 0
@@ -154,7 +154,7 @@ def ab_accuracy(model: PhotoModel, split: str, settings: PhotoTrainSettings,
 
 def card_text(figures: dict, settings: PhotoTrainSettings) -> str:
     """Gives the model card: data sources with licences, the label rule, held-out figures, how to reproduce."""
-    sources = "\n".join(f"- `{s.photo_id}` ({s.split}): {s.title}; {s.licence}; {s.credit} "
+    sources = "\n".join(f"- `{s.photo_id}` ({s.split}, {s.kind}): {s.title}; {s.licence}; {s.credit} "
                         f"(`skimage.data.{s.loader}`, scikit-image {figures['skimage_version']})" for s in SOURCES)
     families = ", ".join(f"`{n}`" for n in available_distortions())
     missing = [n for n, d in PHOTO_DISTORTIONS.items() if d.unavailable]

@@ -189,40 +189,37 @@ def _write_cache(path: Path, cached: dict[str, dict[str, np.ndarray]]) -> None:
 
 # ---------------------------------------------------------------- photos
 
-def photo_items(n: int, store: FeatureStore, encoder: VisionEncoder, seed: int) -> tuple[list[ImageItem],
-                                                                                          list[tuple[str, str, str]]]:
-    """Gives photo items of every split and photo pairs (a, b, reference) with their vectors in `store`."""
-    from vliqa.data.photos import photo_samples  # noqa: PLC0415  # lazy: the photo domain is optional here
+def photo_items(n: int, store: FeatureStore, encoder: VisionEncoder, seed: int, *,
+                n_pairs: int | None = None) -> tuple[list[ImageItem], list[tuple[str, str, str]]]:
+    """Gives photo items of every split and photo pairs (a, b, reference key) with their vectors in `store`:
+    `n` single distorted crops and `n_pairs` (default n / 2) pairs of two distortions of one crop."""
+    from vliqa.data.photos import photo_pairs, photo_samples  # noqa: PLC0415  # lazy: the photo domain is optional
 
     items: list[ImageItem] = []
     pairs: list[tuple[str, str, str]] = []
     shares = {"train": 0.8, "val": 0.1, "test": 0.1}
+    n_pairs = n // 2 if n_pairs is None else n_pairs
+
+    def add(key: str, image: np.ndarray, reference: np.ndarray, ref_key: str, labels: QualityLabels,
+            split: str) -> None:
+        (tokens,) = encoder.encode_photos([image])
+        store.add(key, tokens)
+        if ref_key not in store.images:
+            (rt,) = encoder.encode_photos([reference])
+            store.add(ref_key, rt)
+            store.add_pair(ref_key, ref_key, encoder.encode_photo_pairs([reference], [reference])[0])
+        store.add_pair(key, ref_key, encoder.encode_photo_pairs([image], [reference])[0])
+        items.append(ImageItem(key, labels, split, ref_key, DescriptionContext(), "photo", None))
+
     for split, share in shares.items():
-        samples = photo_samples(split, max(4, int(n * share)), seed)
-        keys = [f"photo:{split}:{i}" for i in range(len(samples))]
-        tokens = encoder.encode_photos([s.image for s in samples])
-        refs: dict[str, str] = {}
-        for key, s, t in zip(keys, samples, tokens, strict=True):
-            store.add(key, t)
-            ref_key = f"photoref:{split}:{s.photo_id}:{_crop_key(s.reference)}"
-            if ref_key not in store.images:
-                (rt,) = encoder.encode_photos([s.reference])
-                store.add(ref_key, rt)
-                refs[ref_key] = s.photo_id
-            store.add_pair(key, ref_key, encoder.encode_photo_pairs([s.image], [s.reference])[0])
-            items.append(ImageItem(key, s.labels, split, ref_key, DescriptionContext(), "photo", None))
-        by_ref: dict[str, list[str]] = {}
-        for item in items:
-            if item.split == split and item.reference:
-                by_ref.setdefault(item.reference, []).append(item.key)
-        for ref_key, members in by_ref.items():
-            for a, b in list(combinations(members, 2))[:6]:
-                pairs.append((a, b, ref_key))
+        for i, s in enumerate(photo_samples(split, max(4, int(n * share)), seed)):
+            add(f"photo:{split}:{i}", s.image, s.reference, f"photoref:{split}:{i}", s.labels, split)
+        for i, p in enumerate(photo_pairs(split, max(4, int(n_pairs * share)), seed + 1)):
+            ref_key = f"photopairref:{split}:{i}"
+            add(f"photopair:{split}:{i}:a", p.image_a, p.reference, ref_key, p.labels_a, split)
+            add(f"photopair:{split}:{i}:b", p.image_b, p.reference, ref_key, p.labels_b, split)
+            pairs.append((f"photopair:{split}:{i}:a", f"photopair:{split}:{i}:b", ref_key))
     return items, pairs
-
-
-def _crop_key(reference: np.ndarray) -> str:
-    return f"{float(np.asarray(reference).mean()):.6f}_{float(np.asarray(reference).std()):.6f}"
 
 
 # ---------------------------------------------------------------- examples

@@ -134,9 +134,9 @@ class VisionEncoder:
 
     def encode_photos(self, photos: Sequence[np.ndarray]) -> list[ImageTokens]:
         """Gives the tokens of RGB photos (H, W, 3) in [0, 1]."""
-        from vliqa.models.photo_features import photo_features  # noqa: PLC0415  # lazy: only photo inputs need it
+        from vliqa.models.photo_features import as_photo_rgb, photo_features  # noqa: PLC0415  # lazy: photos only
 
-        photos = [np.asarray(p, dtype=np.float32) for p in photos]
+        photos = [as_photo_rgb(p) for p in photos]
         if not photos:
             return []
         pred = self._model("photo").predict(photos)
@@ -150,9 +150,9 @@ class VisionEncoder:
 
     def encode_photo_pairs(self, photos: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> np.ndarray:
         """Gives (N, photo FR dim): each photo against its reference."""
-        from vliqa.models.photo_features import photo_pair_features  # noqa: PLC0415  # lazy: photo inputs only
+        from vliqa.models.photo_features import as_photo_rgb, photo_pair_features  # noqa: PLC0415  # lazy: photos
 
-        return np.stack([photo_pair_features(np.asarray(p, np.float32), np.asarray(r, np.float32))
+        return np.stack([photo_pair_features(as_photo_rgb(p), as_photo_rgb(r))
                          for p, r in zip(photos, references, strict=True)]).astype(np.float32)
 
 

@@ -1,0 +1,227 @@
+"""The HTTP service under load on 127.0.0.1: throughput and latency at N concurrent clients, then a server killed
+(SIGKILL) mid-run and restarted on the same SQLite file, checking that every finished result is still readable and
+that no row is half written.
+
+The server is `vliqa serve` in a fresh process (the shipped default model, no VLM); each client sends one 512² DICOM
+slice of the bundled abdomen series to POST /v1/assess and waits for its result, again and again, for a bounded time.
+
+Run: `.venv/bin/python bench/serve_bench.py [--clients 20] [--seconds 30] [--workers 2] [--measures]
+[--markdown FILE]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import REPO, Report  # noqa: E402
+
+SAMPLE = REPO / "src" / "vliqa" / "samples" / "abdomen_ct_dicom"
+TOKEN = "bench-token-" + "0" * 20
+console = Console()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`vliqa serve` in a child process."""
+
+    def __init__(self, db: Path, port: int, workers: int, queue: int, measures: bool, log: Path):
+        self.url = f"http://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "vliqa.cli.main", "serve", "--port", str(port), "--db", f"sqlite:///{db}",
+               "--workers", str(workers), "--queue", str(queue), "--no-vlm",
+               "--measures" if measures else "--no-measures"]
+        env = {**os.environ, "VLIQA_API_TOKEN": TOKEN, "OMP_NUM_THREADS": "1"}
+        self.log = open(log, "ab")  # noqa: SIM115 - open for the child's lifetime
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        started = time.perf_counter()
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the server exited ({self.proc.returncode}); see {log}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.perf_counter() - started > 180:
+                raise SystemExit(f"the server did not become ready in 180 s; see {log}")
+            time.sleep(0.2)
+        self.start_s = time.perf_counter() - started
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.log.close()
+
+
+def client_loop(url: str, slices: list[bytes], stop: threading.Event, out: list[dict], seed: int) -> None:
+    """Sends slices to POST /v1/assess until `stop`; records each request's latency, status and result id."""
+    rng = np.random.default_rng(seed)
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300) as client:
+        while not stop.is_set():
+            i = int(rng.integers(len(slices)))
+            t0 = time.perf_counter()
+            try:
+                r = client.post("/v1/assess", files={"file": (f"slice{i}.dcm", slices[i])})
+                status, body = r.status_code, (r.json() if r.headers.get("content-type", "").startswith(
+                    "application/json") else {})
+            except httpx.TransportError as exc:
+                status, body = 0, {"error": type(exc).__name__}
+            out.append({"t": time.perf_counter(), "latency_s": time.perf_counter() - t0, "status": status,
+                        "id": body.get("id") if status == 200 else None})
+
+
+def run_load(url: str, slices: list[bytes], clients: int, seconds: float,
+             kill_after_s: float | None = None, server: Server | None = None) -> tuple[list[dict], float]:
+    stop, records = threading.Event(), []
+    threads = [threading.Thread(target=client_loop, args=(url, slices, stop, records, k)) for k in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    if kill_after_s is not None and server is not None:
+        time.sleep(kill_after_s)
+        server.kill()
+    time.sleep(max(0.0, seconds - (time.perf_counter() - started)))
+    stop.set()
+    for t in threads:
+        t.join()
+    return records, time.perf_counter() - started
+
+
+def summary_row(name: str, records: list[dict], elapsed: float) -> list[str]:
+    ok = [r for r in records if r["status"] == 200]
+    lat = np.array([r["latency_s"] for r in ok]) if ok else np.array([np.nan])
+    refused = sum(r["status"] == 429 for r in records)
+    failed = sum(r["status"] not in (200, 429) for r in records)
+    return [name, str(len(records)), f"{len(ok) / elapsed:.2f}", f"{np.percentile(lat, 50) * 1000:.0f}",
+            f"{np.percentile(lat, 95) * 1000:.0f}", str(refused), str(failed)]
+
+
+def check_db(db: Path) -> dict[str, int]:
+    """Counts the rows a reader would find broken: done without a result, failed without an error, unknown states."""
+    with sqlite3.connect(db) as con:
+        q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+        bad_json = 0
+        for (text,) in con.execute("SELECT result_json FROM results WHERE status = 'done'"):
+            try:
+                json.loads(text)
+            except (TypeError, ValueError):
+                bad_json += 1
+        return {"rows": q("SELECT count(*) FROM results"),
+                "done without result": q("SELECT count(*) FROM results WHERE status='done' AND result_json IS NULL"),
+                "done with unreadable JSON": bad_json,
+                "failed without error": q("SELECT count(*) FROM results WHERE status='failed' AND error_json IS NULL"),
+                "unknown status": q("SELECT count(*) FROM results WHERE status NOT IN "
+                                    "('queued','running','done','failed')"),
+                "uploads without result": q("SELECT count(*) FROM uploads WHERE result_id NOT IN "
+                                            "(SELECT id FROM results)")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each load phase")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--queue", type=int, default=64)
+    parser.add_argument("--measures", action="store_true", help="add the physics measures (about 0.25 s a slice)")
+    parser.add_argument("--markdown", type=Path, help="write the tables here as GitHub markdown")
+    args = parser.parse_args(argv)
+    report = Report("HTTP service")
+    slices = [p.read_bytes() for p in sorted(SAMPLE.glob("CT*"))]
+    tmp = Path(tempfile.mkdtemp(prefix="vliqa-serve-bench-"))
+    db, log, port = tmp / "bench.db", tmp / "server.log", free_port()
+    console.print(f"server log: {log}")
+
+    server = Server(db, port, args.workers, args.queue, args.measures, log)
+    load, elapsed = run_load(server.url, slices, args.clients, args.seconds)
+    # a few series jobs in the background, so the kill below also cuts off jobs mid-way
+    series_zip = tmp / "series.zip"
+    with zipfile.ZipFile(series_zip, "w") as zf:
+        for p in sorted(SAMPLE.glob("CT*")):
+            zf.write(p, p.name)
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as c:
+        jobs = [c.post("/v1/assess", files={"file": ("series.zip", series_zip.read_bytes())}).json()["id"]
+                for _ in range(2)]
+    killed, killed_elapsed = run_load(server.url, slices, args.clients, args.seconds,
+                                      kill_after_s=args.seconds / 2, server=server)
+    broken_after_kill = check_db(db)
+
+    again = Server(db, port, args.workers, args.queue, args.measures, log)
+    finished = [r["id"] for r in load + killed if r["id"]]
+    unreadable = 0
+    with httpx.Client(base_url=again.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as c:
+        for result_id in finished:
+            r = c.get(f"/v1/results/{result_id}")
+            if r.status_code != 200 or r.json()["status"] != "done" or not r.json()["result"]:
+                unreadable += 1
+        deadline, states = time.perf_counter() + 300, []
+        while time.perf_counter() < deadline:
+            states = [c.get(f"/v1/jobs/{j}").json()["status"] for j in jobs]
+            if all(s in ("done", "failed") for s in states):
+                break
+            time.sleep(0.5)
+    again.stop()
+    broken_after_restart = check_db(db)
+
+    columns = ["phase", "requests", "results/s", "p50 ms", "p95 ms", "429", "failed"]
+    table = Table(title=f"{args.clients} concurrent clients, one 512² DICOM slice each request, {args.workers} "
+                        f"workers, measures {'on' if args.measures else 'off'}",
+                  caption="failed: any answer but 200 and 429, and connections refused or cut (the kill phase "
+                          "counts the requests cut off by SIGKILL and those sent while the server was down)")
+    for c in columns:
+        table.add_column(c, justify="left" if c == "phase" else "right")
+    table.add_row(*summary_row(f"steady ({elapsed:.0f} s)", load, elapsed))
+    table.add_row(*summary_row(f"killed mid-run at {args.seconds / 2:.0f} s", killed, killed_elapsed))
+    console.print(table)
+    report.add(table)
+
+    checks = Table(title="After SIGKILL and a restart on the same SQLite file")
+    checks.add_column("check")
+    checks.add_column("after the kill", justify="right")
+    checks.add_column("after the restart", justify="right")
+    for key in broken_after_kill:
+        checks.add_row(key, str(broken_after_kill[key]), str(broken_after_restart[key]))
+    checks.add_row("finished results (200) not readable after restart", "", f"{unreadable} of {len(finished)}")
+    checks.add_row("series jobs (20 slices) sent before the kill, done after the restart", "",
+                   f"{states.count('done')} of {len(jobs)}")
+    console.print(checks)
+    report.add(checks)
+    report.note(f"Server start (models loaded, /readyz 200): {server.start_s:.1f} s, restart {again.start_s:.1f} s.")
+    report.write(args.markdown)
+    ok = unreadable == 0 and states.count("done") == len(jobs) and all(
+        v == 0 for k, v in broken_after_restart.items() if k != "rows")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
