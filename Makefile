@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := src/vliqa/samples/abdomen_ct_dicom
 
-.PHONY: demo test test-all install install-dev lint bench bench-scorer bench-readers train-reader train-vlm vlm-dataset dataset upgrade-data dataset-denoise train-scorer train-scorer-regrank train-regressor denoiser lesion-net lesion-net-mapping priors figures clean
+.PHONY: demo test test-all install install-dev lint bench bench-scorer bench-readers train-reader train-photo train-vlm vlm-dataset dataset upgrade-data dataset-denoise train-scorer train-scorer-regrank train-regressor denoiser lesion-net lesion-net-mapping priors figures clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -66,6 +66,7 @@ bench: install-dev
 	-$(BIN)/python bench/dataset_bench.py --markdown $(BENCH_OUT)/dataset.md
 	-$(BIN)/python bench/metrics_bench.py --markdown $(BENCH_OUT)/metrics.md
 	-$(BIN)/python bench/text_bench.py --markdown $(BENCH_OUT)/text.md
+	-$(BIN)/python bench/serve_bench.py --markdown $(BENCH_OUT)/serve.md
 	REFERENCE_PYTHON="$(REFERENCE_PYTHON)" $(BIN)/python bench/assemble.py --dir $(BENCH_OUT) --out BENCHMARKS.md
 
 # The shipped default training set (8000 images): real CT from the bundled samples and ../shared/data plus
@@ -112,7 +113,12 @@ vlm-dataset: install
 # The shipped quality VLM (src/vliqa/models/vlm): image vectors of data/vlm-ct (cached in data/vlm-features.npz),
 # photographs, then 1500 steps (~30 min on 2 cores after the data set).
 train-vlm: vlm-dataset
-	$(BIN)/vliqa train vlm --data data/vlm-ct --out src/vliqa/models/vlm --steps 1500 --photos 1200
+	$(BIN)/vliqa train vlm --data data/vlm-ct --out src/vliqa/models/vlm --steps 1500 --photos 600
+
+# The photo model (photographs, DepictQA's domain; `vliqa assess --domain auto|photo`): distorted crops of the free
+# photos scikit-image ships, rule labels; held-out figures on an unseen photo in its model card (~4 min on 2 cores).
+train-photo: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m vliqa.train.photo --out src/vliqa/models/photo
 
 # Agreement with radiologists on real CT: every shipped model beside every baseline (BENCHMARKS.md, "Readers").
 bench-readers: install

@@ -128,6 +128,11 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "text", "Text layer", "bench/text_bench.py",
         "Speed of `describe` and `parse`, and how often `parse` reads back the levels a description was made from, "
         "beside a keyword-only reading."),
+    Benchmark(
+        "serve", "HTTP service", "bench/serve_bench.py",
+        "Results per second and p50/p95 latency of `vliqa serve` at 20 concurrent clients on 127.0.0.1, then the "
+        "server killed (SIGKILL) mid-run and restarted on the same SQLite file: finished results still readable, no "
+        "row half written, cut-off jobs run again."),
 )
 
 INTRO = """# Benchmarks

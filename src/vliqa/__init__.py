@@ -60,17 +60,18 @@ def load(path_or_obj: Any, **kwargs: Any) -> Any:
 
 
 def assess(path_or_obj: Any, *, model: Any = "default", window: Any = None, measures: bool = True,
-           reference: Any = None) -> Any:
-    """Gives the quality assessment of a file, folder, array (HU), Pillow image, CTImage or CTVolume.
+           reference: Any = None, domain: str = "auto") -> Any:
+    """Gives the quality assessment of a file, folder, array (HU), Pillow image, CTImage, CTVolume or photograph.
 
     An `Assessment` for a slice, a `VolumeAssessment` for a series (`vliqa.assessment`). `model` is a shipped
     name, a checkpoint folder, a baseline name ("brisque") or a predictor object; build one `vliqa.Assessor`
     instead when assessing many inputs, so the model is loaded once. `reference`: judge against it
-    (full-reference, e.g. the full-dose scan; the 'reader' model).
+    (full-reference, e.g. the full-dose scan; the 'reader' model). `domain`: "auto" scores a colour photograph
+    with the 'photo' model and everything else as CT; "ct" or "photo" says which it is (docs/photo.md).
     """
     from vliqa.assessment import Assessor  # lazy: keeps `import vliqa` to the image readers and the registry
 
-    return Assessor(model, window=window, measures=measures).assess(path_or_obj, reference=reference)
+    return Assessor(model, window=window, measures=measures, domain=domain).assess(path_or_obj, reference=reference)
 
 
 def describe(path_or_obj: Any, *, model: Any = "default", vlm: Any = "vlm", window: Any = None,

@@ -66,7 +66,8 @@ def test_photo_is_flagged_and_corrupt_file_is_one_clean_line_and_exit_1(tiny_che
     Image.fromarray(photo).save(tmp_path / "sky.png")
     bad = tmp_path / "corrupt.dcm"
     bad.write_bytes(b"\x00" * 128 + b"DICM" + b"\x02\x00garbage")
-    r = run("assess", str(tmp_path / "sky.png"), str(bad), "--model", str(tiny_checkpoint), "--format", "json")
+    r = run("assess", str(tmp_path / "sky.png"), str(bad), "--model", str(tiny_checkpoint), "--format", "json",
+            "--domain", "ct")  # read as CT: under "auto" the photo would go to the photo model
     assert r.returncode == 1
     assert "Traceback" not in r.stderr and "corrupt.dcm" in r.stderr
     assert len(r.stderr.strip().splitlines()) <= 3

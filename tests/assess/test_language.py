@@ -134,3 +134,26 @@ def test_cli_errors_are_clean(tmp_path):
     assert invoke(["ask", str(tmp_path / "missing.dcm"), "is it noisy?"]) == 1
     assert invoke(["compare", str(bad), str(bad)]) == 1
     assert invoke(["describe", str(bad), "--format", "yaml"]) == 1
+
+
+DATASET = Path(__file__).resolve().parents[2] / "data" / "vlm-ct"
+
+
+@pytest.mark.skipif(not (DATASET / "manifest.parquet").is_file(), reason="the VLM's CT set is not built "
+                                                                          "(make vlm-dataset)")
+def test_every_caption_of_the_test_split_states_the_assessment_levels(assessor):
+    from vliqa.data.labelled import manifest_rows
+
+    rows = manifest_rows(DATASET, "test")
+    images = [load(DATASET / r["path"]) for r in rows]
+    checked = 0
+    for start in range(0, len(images), 32):
+        for result in assessor.assess_slices(images[start:start + 32]):
+            if result.out_of_distribution:
+                continue
+            levels = assessment_levels(result)
+            stated = _stated(result.description)
+            assert stated["overall"] == levels["overall"], result.description
+            assert all(stated[a] in (None, levels[a]) for a in ASPECTS), result.description
+            checked += 1
+    assert checked >= 0.9 * len(images)

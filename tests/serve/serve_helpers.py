@@ -12,14 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+import httpx
+import uvicorn
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'vliqa[serve]')")
-import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-
-from vliqa.models import SHIPPED_DIR  # noqa: E402
-from vliqa.serve import ServeSettings, create_app  # noqa: E402
+from vliqa.models import SHIPPED_DIR
+from vliqa.serve import ServeSettings, create_app
 
 #: The shipped quality VLM; tests of describe / compare / ask skip without it. VLIQA_SERVE_TEST_VLM names another
 #: checkpoint folder for a development run (e.g. an untrained one), never used by CI.

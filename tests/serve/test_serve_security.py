@@ -128,3 +128,46 @@ def test_a_full_queue_gets_429_with_retry_after(tmp_path: Path, sample_zip: byte
         history = busy.client.get("/v1/results").json()
         assert [item["id"] for item in history["items"]] == [first.json()["id"]]  # nothing stored of the refused one
 
+
+
+def test_a_streamed_body_without_length_is_cut_off_at_the_limit(server) -> None:
+    boundary = "vliqa-test-boundary"
+
+    def body():
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.png\"\r\n"
+               "Content-Type: application/octet-stream\r\n\r\n").encode()
+        yield _png(8, 8)
+        for _ in range(40):  # 5 MB in 128 kB chunks, no Content-Length (chunked transfer)
+            yield bytes(128 * 1024)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    import httpx
+
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}) as client:
+        answer = client.post("/v1/assess", content=body(),
+                             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert answer.status_code == 413 and answer.json()["limit"]["name"] == "max_upload_mb"
+
+
+def test_an_unexpected_exception_is_a_500_with_an_id_and_no_traceback(server, monkeypatch, caplog) -> None:
+    def broken(**kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(server.service.store, "history", broken)
+    answer = server.client.get("/v1/results")
+    assert answer.status_code == 500
+    body = answer.json()
+    assert body["error"] == "InternalError" and "internal error (id " in body["message"]
+    assert "secret internal detail" not in answer.text and "Traceback" not in answer.text
+    error_id = body["message"].split("id ")[1].rstrip(")")
+    assert error_id in caplog.text and "secret internal detail" in caplog.text  # the log has it, under the id
+    assert server.client.get("/healthz").status_code == 200  # and the connection goes on
+
+
+def test_the_openapi_description_and_the_docs_page_are_served(server) -> None:
+    spec = server.client.get("/openapi.json").json()
+    assert {"/v1/assess", "/v1/compare", "/v1/report", "/v1/jobs/{job_id}", "/v1/results"} <= set(spec["paths"])
+    page = server.client.get("/docs")
+    assert page.status_code == 200 and "/static/api.js" in page.text and "cdn" not in page.text.lower()
+    assert "script-src" not in page.headers["content-security-policy"] or "'unsafe-inline'" not in page.headers[
+        "content-security-policy"].split("script-src")[-1]

@@ -115,6 +115,14 @@ def test_an_image_over_the_side_limit_is_refused(tmp_path: Path) -> None:
     assert info.value.limit["name"] == "max_image_side_px" and info.value.status == 422
 
 
+def test_an_image_over_the_voxel_limit_is_refused(tmp_path: Path) -> None:
+    header = bytearray(struct.pack("<i", 348) + bytes(340) + b"n+1\x00")
+    header[40:56] = struct.pack("<8h", 3, 1024, 1024, 1500, 1, 1, 1, 1)  # a 1024² x 1500 volume, header only
+    with pytest.raises(ImageLimitError) as info:
+        _store(tmp_path, [("big.nii", bytes(header))])
+    assert info.value.limit["name"] == "max_megavoxels"
+
+
 def test_a_client_name_is_only_a_label() -> None:
     assert label_of("C:\\Users\\x\\scan\x00\x07.dcm") == "scan.dcm"
     assert label_of("") == "upload"

@@ -8,6 +8,8 @@
 Slices go through the predictor in batches; physics measures, out-of-distribution checks, detected
 distortions and a text description (worded by `vliqa.text`) are added per slice (see
 vliqa.assessment.schema for the result). Inputs are found and read by `vliqa.io.iter_load`, once.
+Photographs (`domain` "auto" finds them, "photo" forces) go to the photo model instead: no CT measures,
+no CT out-of-distribution check, a photo description (`vliqa.text.describe_photo`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,18 @@ from vliqa.assessment.language import (
 )
 from vliqa.assessment.ood import OOD_MIN_UNCERTAINTY, check_image
 from vliqa.assessment.schema import QUALITY_SCALE, Assessment, DetectedDistortion, VolumeAssessment, summarise
-from vliqa.core import ASPECT_DISTORTION, ASPECTS, LEVEL_NAMES, CTImage, CTVolume, QualityLabels, __version__, level_of
+from vliqa.core import (
+    ASPECT_DISTORTION,
+    ASPECTS,
+    LEVEL_NAMES,
+    CTImage,
+    CTVolume,
+    PhotoImage,
+    QualityLabels,
+    __version__,
+    check_domain,
+    level_of,
+)
 from vliqa.errors import InvalidParameterError, VliqaError
 from vliqa.io import iter_load, load
 from vliqa.text import measures_note
@@ -212,6 +225,14 @@ def _model_version(predictor: Any) -> str:
     return str(getattr(predictor, "version", "unknown"))
 
 
+def _predictor_domain(predictor: Any) -> str:
+    """Gives the image domain a predictor scores: "photo" when it (or its loaded module) says so, else "ct"."""
+    for owner in (predictor, getattr(predictor, "model", None)):
+        if getattr(owner, "domain", None) == "photo":
+            return "photo"
+    return "ct"
+
+
 class Assessor:
     """Scores CT slices and series with one quality model and gives `Assessment` / `VolumeAssessment` results.
 
@@ -222,13 +243,19 @@ class Assessor:
     for raster inputs (PNG/JPEG/TIFF), and the window of heatmaps. `measures`: add the physics measures
     (about 0.25 s a 512x512 slice). `threads`: torch CPU threads when the model runs on torch (1 by
     default: more OpenMP threads busy-wait on small machines and slow everything else down).
+    `domain`: "auto" (colour photographs go to `photo_model`, everything else to `model`), "ct" (every input
+    is CT) or "photo" (every raster and array is a photograph; `model` "default" then means `photo_model`).
     """
 
     def __init__(self, model: Any = "default", *, window: Any = None, measures: bool = True,
-                 batch_size: int = 16, threads: int | None = 1, describer: Any = "vlm"):
+                 batch_size: int = 16, threads: int | None = 1, describer: Any = "vlm", domain: str = "auto",
+                 photo_model: Any = "photo"):
 
         if batch_size < 1:
             raise InvalidParameterError(f"batch_size must be at least 1, got {batch_size}")
+        self.domain = check_domain(domain)
+        if self.domain == "photo" and isinstance(model, str) and model == models.DEFAULT_ALIAS:
+            model = photo_model
         if isinstance(model, (str, Path)):
             self.predictor = models.load(model)
         elif callable(getattr(model, "predict", None)):
@@ -247,6 +274,9 @@ class Assessor:
         #: for template descriptions (and no compare / ask)
         self.describer = describer
         self._language: Any = None
+        #: what scores photographs: `photo_model`, loaded on the first photo (or `model` itself, when it is one)
+        self.photo_model = photo_model
+        self._photo: Any = self.predictor if _predictor_domain(self.predictor) == "photo" else None
 
     @property
     def language(self) -> Any:
@@ -272,10 +302,10 @@ class Assessor:
         denoisers against the full-dose scan; a series needs a reference series of as many slices, or one slice.
         """
 
-        image = load(path_or_obj, window=self.window)
+        image = load(path_or_obj, window=self.window, domain=self.domain)
         if reference is None:
             return self.assess_loaded(image)
-        return self.assess_loaded(image, reference=load(reference, window=self.window))
+        return self.assess_loaded(image, reference=load(reference, window=self.window, domain=self.domain))
 
     def describe(self, path_or_obj: Any) -> Assessment | VolumeAssessment:
         """Gives the assessment of an input with its description from the quality VLM (`assess` does the same with
@@ -355,9 +385,9 @@ class Assessor:
         (`quality.png`, then `quality_2.png`, ...). See `write_figures`.
         """
 
-        ref = None if reference is None else load(reference, window=self.window)
+        ref = None if reference is None else load(reference, window=self.window, domain=self.domain)
         taken: set[Path] = set()
-        for loaded in iter_load(paths, window=self.window):
+        for loaded in iter_load(paths, window=self.window, domain=self.domain):
             if loaded.error is not None:
                 yield AssessedInput(loaded.source, error=loaded.error)
                 continue
@@ -380,6 +410,8 @@ class Assessor:
             save_volume_plot,
         )
 
+        if isinstance(image, PhotoImage):  # heatmaps and plots are of CT slices and series
+            return ()
         taken = set() if taken is None else taken
         written: list[Path] = []
         stem = Path(result.path).stem if result.path else "image"
@@ -396,10 +428,18 @@ class Assessor:
             written.append(save_volume_plot(result, _unique(Path(plot), taken)))
         return tuple(written)
 
-    def assess_loaded(self, image: CTImage | CTVolume, *,
-                      reference: CTImage | CTVolume | None = None) -> Assessment | VolumeAssessment:
-        """Gives the assessment of an image already loaded: an Assessment for a slice, a VolumeAssessment for a
-        series."""
+    def assess_loaded(self, image: CTImage | CTVolume | PhotoImage, *,
+                      reference: CTImage | CTVolume | PhotoImage | None = None) -> Assessment | VolumeAssessment:
+        """Gives the assessment of an image already loaded: an Assessment for a slice or a photograph, a
+        VolumeAssessment for a series."""
+        if isinstance(image, PhotoImage):
+            if reference is not None and not isinstance(reference, PhotoImage):
+                raise InvalidParameterError("the image is a photograph but the reference is CT",
+                                            hint="give the clean photograph as the reference")
+            return self.assess_photos([image], references=None if reference is None else [reference])[0]
+        if _predictor_domain(self.predictor) == "photo":
+            raise InvalidParameterError(f"model '{self.model_name}' scores photographs; {image.source or 'the input'}"
+                                        " is CT", hint="assess CT with a CT model (the default), or pass a photograph")
         if isinstance(image, CTImage):
             refs = None if reference is None else _references_for([image], reference)
             return self.assess_slices([image], references=refs)[0]
@@ -410,7 +450,57 @@ class Assessor:
             return VolumeAssessment(path=image.source, slices=tuple(per_slice), summary=summarise(per_slice),
                                     model=self.model_name, model_version=self.model_version,
                                     vliqa_version=__version__, notes=tuple(image.warnings))
-        raise InvalidParameterError(f"cannot assess a {type(image).__name__}", hint="pass a CTImage or a CTVolume")
+        raise InvalidParameterError(f"cannot assess a {type(image).__name__}",
+                                    hint="pass a CTImage, a CTVolume or a PhotoImage")
+
+    # ------------------------------------------------------------ photographs
+
+    @property
+    def photo_predictor(self) -> Any:
+        """The model that scores photographs (`photo_model`, loaded on first use)."""
+        if self._photo is None:
+            loaded = models.load(self.photo_model) if isinstance(self.photo_model, (str, Path)) else self.photo_model
+            if not callable(getattr(loaded, "predict", None)):
+                raise InvalidParameterError(f"cannot use a {type(loaded).__name__} as the photo model",
+                                            hint="pass a model name, a checkpoint folder or an object with predict")
+            self._photo = loaded
+        return self._photo
+
+    def assess_photos(self, photos: Sequence[PhotoImage], *,
+                      references: Sequence[PhotoImage] | None = None) -> list[Assessment]:
+        """Gives one Assessment per photograph, scored by the photo model (against `references`, one per photo,
+        full-reference). No CT measures or CT out-of-distribution check; the description is a photo one."""
+        predictor = self.photo_predictor
+        name = str(getattr(predictor, "name", type(predictor).__name__))
+        version = _model_version(predictor)
+        if references is not None:
+            pair = _predict_pair(predictor)
+            if pair is None:
+                raise InvalidParameterError(f"photo model '{name}' has no full-reference mode",
+                                            hint="drop the reference")
+            for photo, ref in zip(photos, references, strict=True):
+                if photo.shape != ref.shape:
+                    raise InvalidParameterError(f"the reference is {ref.shape[1]}x{ref.shape[0]} px but the photo is "
+                                                f"{photo.shape[1]}x{photo.shape[0]}", path=photo.source,
+                                                hint="give the clean photograph at the same size")
+        out: list[Assessment] = []
+        for start in range(0, len(photos), self.batch_size):
+            batch = list(photos[start:start + self.batch_size])
+            pred = predictor.predict(batch) if references is None else \
+                pair(batch, list(references[start:start + self.batch_size]))
+            for j, photo in enumerate(batch):
+                score = float(np.clip(pred.overall[j], 0.0, 4.0))
+                aspects = {a: float(pred.aspects[a][j]) for a in ASPECTS} if pred.aspects else {}
+                std = float(pred.std[j]) if pred.std is not None else math.nan
+                description = text.describe_photo(QualityLabels(overall=score, aspects=aspects, source="model")) \
+                    if aspects else text.describe_overall(score)
+                out.append(Assessment(
+                    path=photo.source, slice_index=None, score=score, level=LEVEL_NAMES[level_of(score)],
+                    aspects=aspects, uncertainty=std, model_uncertainty=std,
+                    distortions=detect_distortions(aspects, {}), measures={}, description=description,
+                    description_source="template", domain="photo", out_of_distribution=False, ood_reason=None,
+                    model=name, model_version=version, vliqa_version=__version__, scale=QUALITY_SCALE))
+        return out
 
     def assess_slices(self, slices: Sequence[CTImage], *, indices: Sequence[int | None] | None = None,
                       references: Sequence[CTImage] | None = None) -> list[Assessment]:

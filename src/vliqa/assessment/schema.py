@@ -83,6 +83,8 @@ class Assessment:
     scale: str = QUALITY_SCALE
     #: who wrote `description`: "vlm" (the quality VLM, its levels fixed to this assessment's) or "template"
     description_source: str = "template"
+    #: what was assessed: "ct" (a slice, in HU) or "photo" (a photograph, scored by the photo model)
+    domain: str = "ct"
 
     def to_dict(self) -> dict[str, Any]:
         """Gives the JSON form (see docs/assessment_schema.md)."""
@@ -101,6 +103,7 @@ class Assessment:
             "measures": {k: _json_float(v) for k, v in self.measures.items()},
             "description": self.description,
             "description_source": self.description_source,
+            "domain": self.domain,
             "out_of_distribution": bool(self.out_of_distribution),
             "ood_reason": self.ood_reason,
             "model": self.model,
@@ -125,6 +128,7 @@ class Assessment:
             measures={str(k): _py_float(v) for k, v in data.get("measures", {}).items()},
             description=str(data.get("description", "")),
             description_source=str(data.get("description_source", "template")),
+            domain=str(data.get("domain", "ct")),
             out_of_distribution=bool(data.get("out_of_distribution", False)),
             ood_reason=data.get("ood_reason"),
             model=str(data["model"]),

@@ -93,6 +93,8 @@ def assess(
     measures: bool = typer.Option(True, "--measures/--no-measures", help="Add the physics measures (slower)."),
     reference: Path | None = typer.Option(None, "--reference", "-r",
                                           help="Judge against this image or series (full-reference; e.g. full dose)."),
+    domain: str = typer.Option("auto", "--domain", "-d",
+                               help="auto: colour photographs go to the photo model, the rest is CT; or ct, photo."),
 ) -> None:
     """Score image quality (0-4, per aspect, with uncertainty, distortions and a description; baselines: own scale)."""
     from vliqa.assessment import Assessor  # lazy: keeps `vliqa --help` fast
@@ -100,7 +102,7 @@ def assess(
 
     if fmt not in FORMATS:
         raise InvalidParameterError(f"unknown format '{fmt}'", hint=f"use one of {', '.join(FORMATS)}")
-    assessor = Assessor(model, window=window, measures=measures)
+    assessor = Assessor(model, window=window, measures=measures, domain=domain)
     results: list[Assessment | VolumeAssessment] = []
     errors: list[VliqaError] = []
     for item in assessor.assess_inputs([str(p) for p in paths], reference=reference, heatmap_dir=heatmap_dir,

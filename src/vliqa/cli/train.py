@@ -91,7 +91,7 @@ def vlm(
                                     help="CT dataset folder(s) made by `vliqa data build` (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Checkpoint folder to write (weights, config, tokenizer, card)."),
     steps: int = typer.Option(1500, "--steps", help="Optimiser steps."),
-    photos: int = typer.Option(1200, "--photos", help="Distorted photographs to add (0: CT only)."),
+    photos: int = typer.Option(600, "--photos", help="Distorted photographs to add (0: CT only)."),
     llm: Path | None = typer.Option(None, "--llm",
                                     help="A local pretrained causal LM folder (Hugging Face) to adapt with LoRA "
                                          "instead of the small language model trained from scratch."),

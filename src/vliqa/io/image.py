@@ -10,13 +10,16 @@ from vliqa.errors import ImageSizeError, InvalidImageError
 MIN_SIDE_PX = 16
 #: Largest side (pixels); CT slices are 512-1024 px, 4096 leaves room for micro-CT and upsampled exports.
 MAX_SIDE_PX = 4096
+#: Largest side (pixels) of a photograph (a 24-megapixel camera gives 6000 x 4000).
+PHOTO_MAX_SIDE_PX = 8192
 
 
-def check_header_size(rows: int, cols: int, source: str | None) -> None:
+def check_header_size(rows: int, cols: int, source: str | None, *, max_side_px: int = MAX_SIDE_PX) -> None:
     """Raises ImageSizeError when a slice (or a header announcing one) is outside the size limits.
 
     Readers call it on the header before any pixels are decoded, so a 10,000 x 10,000 claim
-    is refused without allocating it.
+    is refused without allocating it. `max_side_px`: a photograph may be larger than a CT slice
+    (PHOTO_MAX_SIDE_PX).
     """
     if min(rows, cols) < MIN_SIDE_PX:
         raise ImageSizeError(
@@ -24,9 +27,9 @@ def check_header_size(rows: int, cols: int, source: str | None) -> None:
             path=source,
             hint="this looks like a thumbnail or a downsized test file, not a CT slice",
         )
-    if max(rows, cols) > MAX_SIDE_PX:
+    if max(rows, cols) > max_side_px:
         raise ImageSizeError(
-            f"image is {rows}x{cols} pixels; vliqa reads at most {MAX_SIDE_PX} pixels on a side",
+            f"image is {rows}x{cols} pixels; vliqa reads at most {max_side_px} pixels on a side",
             path=source,
             hint="downsample it first (CT slices are usually 512x512)",
         )

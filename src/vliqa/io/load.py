@@ -9,6 +9,11 @@ What each input gives:
 - a PNG/JPEG/TIFF: display-windowed values mapped to HU under `window` (default 'ldctiqac', W350 L40);
 - a numpy array (values are HU), a Pillow image (display-windowed, as a raster file), a pydicom Dataset.
 
+`domain` says which rasters and arrays are photographs (`PhotoImage`, RGB in [0, 1]): "ct" (the default) none,
+"photo" all (DICOM, NIfTI, MetaImage and .npy files are refused: they hold CT), "auto" those that
+`vliqa.core.detect_domain` takes for one (colour over much of the image, not mostly black). A folder of
+photographs is not a series: `load_all` / `iter_load` read each file.
+
 Folders are searched recursively; hidden entries, DICOMDIR, licence/readme and MetaImage data files are skipped.
 """
 
@@ -25,11 +30,12 @@ import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset
 
-from vliqa.core import CTImage, CTVolume
+from vliqa.core import CTImage, CTVolume, PhotoImage, check_domain, detect_domain
 from vliqa.errors import (
     CorruptFileError,
     EmptyInputError,
     InconsistentSeriesError,
+    InvalidParameterError,
     PermissionDeniedError,
     UnsupportedFormatError,
     VliqaError,
@@ -44,7 +50,7 @@ from vliqa.io.raster import WindowSpec, from_pil, read_raster
 
 logger = logging.getLogger("vliqa.io")
 
-Loadable = str | os.PathLike | np.ndarray | Image.Image | Dataset | CTImage | CTVolume
+Loadable = str | os.PathLike | np.ndarray | Image.Image | Dataset | CTImage | CTVolume | PhotoImage
 _VOLUME_FORMATS = ("nifti", "metaimage", "npy")
 
 
@@ -54,21 +60,30 @@ def load(
     window: WindowSpec = None,
     allow_non_ct: bool = False,
     series_uid: str | None = None,
-) -> CTImage | CTVolume:
-    """Gives the CT image or volume (float32 HU) held by a file, a folder, an array, a Pillow image or a Dataset.
+    domain: str = "ct",
+) -> CTImage | CTVolume | PhotoImage:
+    """Gives the CT image or volume (float32 HU) held by a file, a folder, an array, a Pillow image or a Dataset,
+    or the photograph (`PhotoImage`) a raster or an array holds under `domain` "photo" or "auto".
 
     `window` is the display window assumed for raster inputs (PNG/JPEG/TIFF, Pillow images); it is ignored for
     formats that store HU. `allow_non_ct` reads MR, CR, ... DICOM with a warning instead of raising NotCTError.
-    `series_uid` picks one series of a DICOM folder holding several.
+    `series_uid` picks one series of a DICOM folder holding several. `domain`: "ct", "photo" or "auto" (module
+    notes).
     """
-    if isinstance(path_or_obj, (CTImage, CTVolume)):  # already loaded: lets callers mix paths and images
+    domain = check_domain(domain)
+    if isinstance(path_or_obj, (CTImage, CTVolume, PhotoImage)):  # already loaded: lets callers mix paths and images
         return path_or_obj
     if isinstance(path_or_obj, np.ndarray):
+        if domain == "photo" or (domain == "auto" and detect_domain(path_or_obj) == "photo"):
+            return PhotoImage.from_pixels(path_or_obj)
         return from_array(path_or_obj)
     if isinstance(path_or_obj, Image.Image):
-        return from_pil(path_or_obj, window=window, source=getattr(path_or_obj, "filename", None) or None)
+        return from_pil(path_or_obj, window=window, source=getattr(path_or_obj, "filename", None) or None,
+                        domain=domain)
     if isinstance(path_or_obj, Dataset):
         name = getattr(path_or_obj, "filename", None)
+        if domain == "photo":
+            raise _not_a_photo(name if isinstance(name, str) else None, "DICOM")
         return dataset_to_image(path_or_obj, name if isinstance(name, str) else None, allow_non_ct=allow_non_ct)
     if not isinstance(path_or_obj, (str, os.PathLike)):
         raise UnsupportedFormatError(
@@ -77,16 +92,25 @@ def load(
         )
     path = check_readable(path_or_obj)
     if path.is_dir():
-        return load_folder(path, window=window, allow_non_ct=allow_non_ct, series_uid=series_uid)
-    return load_file(path, window=window, allow_non_ct=allow_non_ct)
+        return load_folder(path, window=window, allow_non_ct=allow_non_ct, series_uid=series_uid, domain=domain)
+    return load_file(path, window=window, allow_non_ct=allow_non_ct, domain=domain)
 
 
-def load_file(path: str | Path, *, window: WindowSpec = None, allow_non_ct: bool = False) -> CTImage | CTVolume:
+def _not_a_photo(source: str | os.PathLike | None, kind: str) -> InvalidParameterError:
+    return InvalidParameterError(f"{source or 'input'}: {kind} holds CT, not a photograph", path=source,
+                                 hint="read it with domain='ct' or 'auto'; photographs are PNG/JPEG/TIFF or RGB arrays")
+
+
+def load_file(path: str | Path, *, window: WindowSpec = None, allow_non_ct: bool = False,
+              domain: str = "ct") -> CTImage | CTVolume | PhotoImage:
     """Gives the image held by one file, chosen by its suffix (or DICOM content for files without one)."""
+    domain = check_domain(domain)
     path = check_readable(path)
     fmt = detect_format(path)
     if fmt is None:
         fmt = _sniff_dicom_without_preamble(path)
+    if domain == "photo" and fmt != "raster":
+        raise _not_a_photo(path, {"dicom": "DICOM", "nifti": "NIfTI", "metaimage": "MetaImage"}.get(fmt, "a .npy file"))
     if fmt == "dicom":
         return read_dicom_file(path, allow_non_ct=allow_non_ct)
     if fmt == "nifti":
@@ -95,7 +119,7 @@ def load_file(path: str | Path, *, window: WindowSpec = None, allow_non_ct: bool
         return read_metaimage(path)
     if fmt == "npy":
         return read_npy(path)
-    return read_raster(path, window=window)
+    return read_raster(path, window=window, domain=domain)
 
 
 def _sniff_dicom_without_preamble(path: Path) -> str:
@@ -165,7 +189,8 @@ def _empty(contents: FolderContents) -> EmptyInputError:
 
 
 def load_folder(
-    folder: str | Path, *, window: WindowSpec = None, allow_non_ct: bool = False, series_uid: str | None = None
+    folder: str | Path, *, window: WindowSpec = None, allow_non_ct: bool = False, series_uid: str | None = None,
+    domain: str = "ct",
 ) -> CTImage | CTVolume:
     """Gives the one image a folder holds: its DICOM series, else its volume file, else its stacked raster slices."""
     contents = scan_folder(folder)
@@ -173,6 +198,8 @@ def load_folder(
     found = contents.by_format
     if not found:
         raise _empty(contents)
+    if domain == "photo" and set(found) != {"raster"}:
+        raise _not_a_photo(where, "this folder")
     if "dicom" in found:
         image = load_dicom_files(found["dicom"], where, series_uid=series_uid, allow_non_ct=allow_non_ct)
         ignored = [p for fmt, paths in found.items() if fmt != "dicom" for p in paths]
@@ -181,7 +208,7 @@ def load_folder(
         image = load_file(files[0], window=window)
         ignored = files[1:] + found.get("raster", [])
     else:
-        image = stack_rasters(found["raster"], where, window=window)
+        image = stack_rasters(found["raster"], where, window=window, domain=domain)
         ignored = []
     if ignored:
         note = (
@@ -192,10 +219,19 @@ def load_folder(
     return image
 
 
-def stack_rasters(files: list[str], where: str, *, window: WindowSpec = None) -> CTVolume:
-    """Gives raster slices (one size, one per file) stacked in natural file-name order as a CTVolume."""
+def stack_rasters(files: list[str], where: str, *, window: WindowSpec = None, domain: str = "ct") -> CTVolume:
+    """Gives raster slices (one size, one per file) stacked in natural file-name order as a CTVolume.
+
+    Under `domain` "auto" or "photo", a folder holding photographs raises InconsistentSeriesError: photographs
+    are not slices of one series.
+    """
     files = sorted(files, key=natural_key)
-    slices = [read_raster(f, window=window) for f in files]
+    slices = [read_raster(f, window=window, domain=domain) for f in files]
+    photos = [f for f, s in zip(files, slices, strict=True) if isinstance(s, PhotoImage)]
+    if photos:
+        raise InconsistentSeriesError(
+            f"{where}: holds photographs (e.g. {Path(photos[0]).name}), which are not slices of one series",
+            path=where, hint="pass the files themselves, or read each with load_all (vliqa assess does)")
     shapes = {tuple(s.hu.shape) for s in slices}
     if any(isinstance(s, CTVolume) for s in slices) or len(shapes) > 1:
         shown = ", ".join(
@@ -225,23 +261,26 @@ class LoadResult:
     """One image found by `iter_load`: what was read (`image`) or why it could not be (`error`)."""
 
     source: str
-    image: CTImage | CTVolume | None = None
+    image: CTImage | CTVolume | PhotoImage | None = None
     error: VliqaError | None = None
 
 
 def iter_load(
-    paths: Loadable | Iterable[Loadable], *, window: WindowSpec = None, allow_non_ct: bool = False
+    paths: Loadable | Iterable[Loadable], *, window: WindowSpec = None, allow_non_ct: bool = False,
+    domain: str = "ct",
 ) -> Iterator[LoadResult]:
     """Yields every image found under the inputs, one at a time (each DICOM series once, each other file once).
 
     Errors of single inputs are yielded, not raised, so a command over many inputs can report and go on.
-    Localizer (scout) series are skipped.
+    Localizer (scout) series are skipped. `domain`: as in `load`; each photograph is one input.
     """
-    single = (str, os.PathLike, np.ndarray, Image.Image, Dataset, CTImage, CTVolume)
+    domain = check_domain(domain)
+    single = (str, os.PathLike, np.ndarray, Image.Image, Dataset, CTImage, CTVolume, PhotoImage)
     items = [paths] if isinstance(paths, single) else list(paths)
     for item in items:
         if not isinstance(item, (str, os.PathLike)):
-            yield _attempt("in-memory object", lambda item=item: load(item, window=window, allow_non_ct=allow_non_ct))
+            yield _attempt("in-memory object",
+                           lambda item=item: load(item, window=window, allow_non_ct=allow_non_ct, domain=domain))
             continue
         try:
             path = check_readable(item)
@@ -249,7 +288,8 @@ def iter_load(
             yield LoadResult(str(item), error=exc)
             continue
         if path.is_file():
-            yield _attempt(str(path), lambda p=path: load_file(p, window=window, allow_non_ct=allow_non_ct))
+            yield _attempt(str(path),
+                           lambda p=path: load_file(p, window=window, allow_non_ct=allow_non_ct, domain=domain))
             continue
         contents = scan_folder(path)
         if not contents.count():
@@ -266,12 +306,15 @@ def iter_load(
                 if s.slices[0].localizer:
                     continue
                 where = s.slices[0].path if len(s.slices) == 1 else str(Path(s.slices[0].path).parent)
+                if domain == "photo":
+                    yield LoadResult(where, error=_not_a_photo(where, "DICOM"))
+                    continue
                 yield _attempt(where, lambda s=s, w=where: load_series(s, w, allow_non_ct=allow_non_ct))
         for fmt, files in contents.by_format.items():
             if fmt == "dicom":
                 continue
             for f in files:
-                yield _attempt(f, lambda f=f: load_file(f, window=window))
+                yield _attempt(f, lambda f=f: load_file(f, window=window, domain=domain))
 
 
 def _attempt(source: str, fn) -> LoadResult:
@@ -287,15 +330,16 @@ def load_all(
     window: WindowSpec = None,
     allow_non_ct: bool = False,
     skip_errors: bool = False,
-) -> list[CTImage | CTVolume]:
+    domain: str = "ct",
+) -> list[CTImage | CTVolume | PhotoImage]:
     """Gives every image found under the given files and folders (each DICOM series once, each other file once).
 
     Raises the first input's error unless `skip_errors` (then it is logged on the 'vliqa.io' logger and skipped);
     raises EmptyInputError when nothing readable was found at all.
     """
-    images: list[CTImage | CTVolume] = []
+    images: list[CTImage | CTVolume | PhotoImage] = []
     errors: list[VliqaError] = []
-    for result in iter_load(paths, window=window, allow_non_ct=allow_non_ct):
+    for result in iter_load(paths, window=window, allow_non_ct=allow_non_ct, domain=domain):
         if result.error is not None:
             if not skip_errors:
                 raise result.error

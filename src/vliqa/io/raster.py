@@ -8,6 +8,10 @@ warning) and turned into HU with `vliqa.core.display_to_hu` under the assumed wi
 Exceptions: a 16-bit PNG written by `vliqa.io.write.save_png16` carries a 'vliqa' text chunk and is read back
 as exact HU (value - 1024), and a signed-integer TIFF is taken as HU (display images are never signed).
 RGB/RGBA renders are converted to luminance (ITU-R 601 weights) with a warning. Multi-page TIFF -> volume.
+
+Photographs: with `domain="photo"` a raster is read as a `PhotoImage` (RGB in [0, 1], no HU); with
+`domain="auto"` a colour raster that `vliqa.core.detect_domain` takes for a photograph is, and everything else
+is CT as above. The default, `domain="ct"`, reads every raster as CT.
 """
 
 from __future__ import annotations
@@ -20,10 +24,20 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-from vliqa.core import DEFAULT_RASTER_WINDOW, CTImage, CTVolume, Window, display_to_hu, get_window
-from vliqa.errors import CorruptFileError, InvalidImageError
+from vliqa.core import (
+    DEFAULT_RASTER_WINDOW,
+    CTImage,
+    CTVolume,
+    PhotoImage,
+    Window,
+    check_domain,
+    detect_domain,
+    display_to_hu,
+    get_window,
+)
+from vliqa.errors import CorruptFileError, InvalidImageError, InvalidParameterError
 from vliqa.io.common import check_header_size
-from vliqa.io.image import check_pixels
+from vliqa.io.image import MAX_SIDE_PX, PHOTO_MAX_SIDE_PX, check_pixels
 
 #: Text-chunk key and format tag of 16-bit PNGs that store HU (see vliqa.io.write.save_png16).
 PNG16_KEY = "vliqa"
@@ -110,10 +124,23 @@ def _png16_hu(im: Image.Image) -> dict | None:
     return info if isinstance(info, dict) and info.get("format") == PNG16_FORMAT else None
 
 
-def from_pil(im: Image.Image, *, window: WindowSpec = None, source: str | None = None) -> CTImage:
-    """Gives a CTImage from a Pillow image (display-windowed, or HU when written by save_png16)."""
+def _is_photo(values: np.ndarray, domain: str) -> bool:
+    """True when raster pixels are to be read as a photograph under `domain` ("ct", "photo" or "auto")."""
+    return domain == "photo" or (domain == "auto" and detect_domain(values) == "photo")
+
+
+def _not_a_photo(source: str | None, what: str) -> InvalidParameterError:
+    return InvalidParameterError(f"{source or 'image'}: {what}, not a photograph", path=source,
+                                 hint="read it as CT (domain='ct' or 'auto')")
+
+
+def from_pil(im: Image.Image, *, window: WindowSpec = None, source: str | None = None,
+             domain: str = "ct") -> CTImage | PhotoImage:
+    """Gives a CTImage from a Pillow image (display-windowed, or HU when written by save_png16), or a PhotoImage
+    for a photograph under `domain` "photo" or "auto" (module notes)."""
+    domain = check_domain(domain)
     width, height = im.size
-    check_header_size(height, width, source)
+    check_header_size(height, width, source, max_side_px=PHOTO_MAX_SIDE_PX if domain != "ct" else MAX_SIDE_PX)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -123,7 +150,10 @@ def from_pil(im: Image.Image, *, window: WindowSpec = None, source: str | None =
             f"{source or 'image'}: cannot be decoded ({exc})", path=source, hint="the file is damaged or truncated"
         ) from exc
     info = _png16_hu(im)
+    if info is not None and domain == "photo":
+        raise _not_a_photo(source, "this PNG stores CT in HU (written by vliqa)")
     if info is not None:
+        check_header_size(height, width, source)
         raw = np.asarray(im).astype(np.float32)
         spacing = info.get("pixel_spacing_mm")
         hu = raw - np.float32(info.get("hu_offset", 1024))
@@ -146,26 +176,32 @@ def from_pil(im: Image.Image, *, window: WindowSpec = None, source: str | None =
     values = np.asarray(im)
     if im.mode.startswith("I;16") or (im.mode == "I" and values.max(initial=0) <= 65535 and values.min(initial=0) >= 0):
         values = values.astype(np.uint16)
+    if _is_photo(values, domain):
+        return PhotoImage.from_pixels(values, source=source)
+    check_header_size(height, width, source)
     hu, win, notes = from_display(values, window, source, [])
     return CTImage(hu=hu, source=source, display_window=win, warnings=tuple(notes))
 
 
-def read_pil_file(path: str | Path, *, window: WindowSpec = None) -> CTImage:
-    """Gives a PNG or JPEG file as a CTImage (see module notes for the HU convention)."""
+def read_pil_file(path: str | Path, *, window: WindowSpec = None, domain: str = "ct") -> CTImage | PhotoImage:
+    """Gives a PNG or JPEG file as a CTImage (see module notes for the HU convention), or a PhotoImage."""
     source = str(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(source) as im:
-                return from_pil(im, window=window, source=source)
+                return from_pil(im, window=window, source=source, domain=domain)
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise CorruptFileError(
             f"{source}: not a readable image ({exc})", path=source, hint="the file is damaged or not really a PNG/JPEG"
         ) from exc
 
 
-def read_tiff(path: str | Path, *, window: WindowSpec = None) -> CTImage | CTVolume:
-    """Gives a TIFF as a CTImage, or a CTVolume for multi-page files (all pages of one size)."""
+def read_tiff(path: str | Path, *, window: WindowSpec = None,
+              domain: str = "ct") -> CTImage | CTVolume | PhotoImage:
+    """Gives a TIFF as a CTImage, or a CTVolume for multi-page files (all pages of one size); a single-page
+    photograph under `domain` "photo" or "auto" as a PhotoImage."""
+    domain = check_domain(domain)
     source = str(path)
     try:
         with tifffile.TiffFile(source) as tif:
@@ -175,7 +211,7 @@ def read_tiff(path: str | Path, *, window: WindowSpec = None) -> CTImage | CTVol
             rows, cols = (shape[0], shape[1]) if len(shape) >= 2 else (0, 0)
             if len(shape) == 3 and shape[0] in (3, 4) and shape[-1] not in (3, 4):  # planar RGB: (C, H, W)
                 rows, cols = shape[1], shape[2]
-            check_header_size(rows, cols, source)
+            check_header_size(rows, cols, source, max_side_px=PHOTO_MAX_SIDE_PX if domain != "ct" else MAX_SIDE_PX)
             n_pages = len(pages)
             values = tif.asarray(key=range(n_pages)) if n_pages > 1 else first.asarray()
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
@@ -184,6 +220,14 @@ def read_tiff(path: str | Path, *, window: WindowSpec = None) -> CTImage | CTVol
         ) from exc
     if values.ndim == 3 and values.shape[0] in (3, 4) and values.shape[-1] not in (3, 4) and n_pages == 1:
         values = np.moveaxis(values, 0, -1)
+    if n_pages > 1 and domain == "photo":
+        raise _not_a_photo(source, f"this TIFF holds {n_pages} pages (a stack of slices)")
+    if values.dtype.kind == "i" and domain == "photo":
+        raise _not_a_photo(source, "this TIFF holds signed integers (HU)")
+    if n_pages == 1 and values.dtype.kind != "i" and _is_photo(values, domain):
+        return PhotoImage.from_pixels(values, source=source)
+    if domain != "ct":  # the header was checked against a photo's limits
+        check_header_size(rows, cols, source)
     if values.dtype.kind == "i":  # signed integers are never display values: take them as HU
         hu = check_pixels(values, source)
         note = (f"{source}: signed-integer TIFF read as HU, not as a display image",)
@@ -203,8 +247,10 @@ def read_tiff(path: str | Path, *, window: WindowSpec = None) -> CTImage | CTVol
     return CTVolume(hu=np.stack(grey_pages), source=source, display_window=win, warnings=tuple(notes))
 
 
-def read_raster(path: str | Path, *, window: WindowSpec = None) -> CTImage | CTVolume:
-    """Gives a PNG, JPEG or TIFF file as HU (CTImage, or CTVolume for multi-page TIFF)."""
+def read_raster(path: str | Path, *, window: WindowSpec = None,
+                domain: str = "ct") -> CTImage | CTVolume | PhotoImage:
+    """Gives a PNG, JPEG or TIFF file as HU (CTImage, or CTVolume for multi-page TIFF), or as a PhotoImage under
+    `domain` "photo" or "auto" (module notes)."""
     if str(path).lower().endswith((".tif", ".tiff")):
-        return read_tiff(path, window=window)
-    return read_pil_file(path, window=window)
+        return read_tiff(path, window=window, domain=domain)
+    return read_pil_file(path, window=window, domain=domain)

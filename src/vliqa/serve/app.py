@@ -21,9 +21,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vliqa import errors as E
 from vliqa.core import __version__
-from vliqa.serve.errors import QueueFullError, ServeError, UnauthorizedError, UploadTooLargeError
+from vliqa.errors import VliqaError
+from vliqa.serve.errors import QueueFullError, UnauthorizedError, UploadTooLargeError, status_of
 from vliqa.serve.imaging import VIEWER_WINDOWS
 from vliqa.serve.routes import chat_available, router
 from vliqa.serve.service import Service, error_body
@@ -33,26 +33,10 @@ logger = logging.getLogger("vliqa.serve")
 STATIC_DIR = Path(__file__).with_name("static")
 #: Multipart framing allowed on top of the upload limit (boundaries, part headers, form fields).
 MULTIPART_SLACK_BYTES = 256 * 1024
-#: The HTTP status of each user error of vliqa (a subclass takes its nearest listed base's); others answer 400.
-STATUS_OF: dict[type[E.VliqaError], int] = {
-    E.InputNotFoundError: 404, E.UnsupportedFormatError: 415, E.CorruptFileError: 422, E.NotCTError: 422,
-    E.MissingPixelDataError: 422, E.InconsistentSeriesError: 422, E.InvalidImageError: 422, E.ImageSizeError: 422,
-    E.EmptyInputError: 422, E.InvalidParameterError: 400, E.UnknownNameError: 400,
-    E.DependencyUnavailableError: 503, E.PermissionDeniedError: 403,
-}
 #: The web app loads only its own files; the report (inline CSS, data: figures) is shown in a frame from a blob.
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-src 'self' blob:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 BODY_TOO_LARGE = "vliqa.body_too_large"
-
-
-def status_of(exc: E.VliqaError) -> int:
-    if isinstance(exc, ServeError):
-        return exc.status
-    for cls in type(exc).__mro__:
-        if cls in STATUS_OF:
-            return STATUS_OF[cls]
-    return 400
 
 
 class BodyLimitMiddleware:
@@ -82,25 +66,53 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    scope[BODY_TOO_LARGE] = True
-                    raise self._error()
+                    scope[BODY_TOO_LARGE] = error = self._error()
+                    raise error
             return message
 
         return await self.app(scope, limited, send)
 
 
-def _json_error(exc: BaseException, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(exc), status_code=status, headers=headers)
+class InternalErrorMiddleware:
+    """Answers an unexpected exception with 500 and an error id (the traceback goes to the log under that id), and
+    keeps the connection open: Starlette's own last resort re-raises, and the server then drops the connection."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback reaches the client
+            error_id = uuid.uuid4().hex[:12]
+            logger.error("internal error %s on %s %s", error_id, scope.get("method"), scope.get("path"), exc_info=exc)
+            if started:  # the answer is under way: nothing better to do than end it
+                raise
+            response = JSONResponse({"error": "InternalError", "message": f"internal error (id {error_id})",
+                                     "hint": "the server log has the details under this id"}, status_code=500,
+                                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(E.VliqaError)
-    async def vliqa_error(request: Request, exc: E.VliqaError) -> JSONResponse:
+    @app.exception_handler(VliqaError)
+    async def vliqa_error(request: Request, exc: VliqaError) -> JSONResponse:
         service: Service | None = getattr(request.app.state, "service", None)
         scrub = (str(service.data_dir),) if service is not None else ()
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, QueueFullError) else None
         if isinstance(exc, UnauthorizedError):
             headers = {"WWW-Authenticate": 'Bearer realm="vliqa"'}
+        if request.scope.get(BODY_TOO_LARGE) is exc:  # the rest of the body is never read: end the connection
+            headers = {"Connection": "close"}
         return JSONResponse(error_body(exc, scrub=scrub), status_code=status_of(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -111,21 +123,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if request.scope.get(BODY_TOO_LARGE) or isinstance(exc.__cause__, UploadTooLargeError):
-            cause = exc.__cause__ if isinstance(exc.__cause__, UploadTooLargeError) else None
-            body = error_body(cause) if cause else {"error": "UploadTooLargeError",
-                                                    "message": "the request body is over the upload limit"}
-            return JSONResponse(body, status_code=413)
+        too_large = request.scope.get(BODY_TOO_LARGE) or exc.__cause__
+        if isinstance(too_large, UploadTooLargeError):  # the body parser wrapped the limit's error in a 400
+            return JSONResponse(error_body(too_large), status_code=413, headers={"Connection": "close"})
         name = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
         return JSONResponse({"error": name, "message": str(exc.detail), "hint": "see /docs for the endpoints"},
                             status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        error_id = uuid.uuid4().hex[:12]
-        logger.error("internal error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"error": "InternalError", "message": f"internal error (id {error_id})",
-                             "hint": "the server log has the details under this id"}, status_code=500)
 
 
 def token_checker(token: str | None):
@@ -206,4 +209,5 @@ def create_app(settings: ServeSettings, *, service: Service | None = None) -> Fa
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_upload_bytes + MULTIPART_SLACK_BYTES,
                        max_upload_mb=settings.limits.max_upload_mb)
+    app.add_middleware(InternalErrorMiddleware)
     return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vliqa import errors as E
 from vliqa.errors import VliqaError
 
 
@@ -81,3 +82,32 @@ class UnauthorizedError(ServeError):
     """The request carries no API token, or a wrong one."""
 
     status = 401
+
+
+#: The HTTP status of each user error of vliqa (a subclass takes its nearest listed base's); others answer 400.
+STATUS_OF: dict[type[VliqaError], int] = {
+    E.InputNotFoundError: 404, E.UnsupportedFormatError: 415, E.CorruptFileError: 422, E.NotCTError: 422,
+    E.MissingPixelDataError: 422, E.InconsistentSeriesError: 422, E.InvalidImageError: 422, E.ImageSizeError: 422,
+    E.EmptyInputError: 422, E.InvalidParameterError: 400, E.UnknownNameError: 400,
+    E.DependencyUnavailableError: 503, E.PermissionDeniedError: 403,
+}
+
+
+def status_of(exc: VliqaError | type[VliqaError]) -> int:
+    """Gives the HTTP status a VliqaError (or its class) answers with."""
+    cls = exc if isinstance(exc, type) else type(exc)
+    if issubclass(cls, ServeError):
+        return cls.status
+    for base in cls.__mro__:
+        if base in STATUS_OF:
+            return STATUS_OF[base]
+    return 400
+
+
+def status_of_name(name: str | None) -> int:
+    """Gives the HTTP status of a stored error's type name ("CorruptFileError"); 500 for an internal error."""
+    for namespace in (vars(E), globals()):
+        cls = namespace.get(str(name))
+        if isinstance(cls, type) and issubclass(cls, VliqaError):
+            return status_of(cls)
+    return 500 if name == "InternalError" else 422

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from vliqa.assessment import assessment_from_dict
 from vliqa.errors import InvalidParameterError
 from vliqa.report import build_report, render_html, render_json, render_markdown, render_pdf
-from vliqa.serve.errors import FeatureUnavailableError, NotFoundError, UploadRejectedError
+from vliqa.serve.errors import FeatureUnavailableError, NotFoundError, UploadRejectedError, status_of_name
 from vliqa.serve.imaging import heatmap_png, n_slices, slice_png, window_spec
 from vliqa.serve.service import Service, relabel
 from vliqa.serve.uploads import StoredUpload, label_of, store_upload
@@ -75,8 +75,8 @@ async def _start(service: Service, operation: str, inputs: list[tuple[str, Store
         record = await run_in_threadpool(service.store.get, job_id)
         if record["status"] == "failed":
             error = record["error"] or {}
-            status = 500 if error.get("error") == "InternalError" else 422
-            return JSONResponse({**error, "id": job_id, "links": _links(job_id)}, status_code=status)
+            return JSONResponse({**error, "id": job_id, "links": _links(job_id)},
+                                status_code=status_of_name(error.get("error")))
         return JSONResponse({**record, "links": _links(job_id)})
     record = await run_in_threadpool(service.store.get, job_id)
     return JSONResponse(job_view(record), status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})

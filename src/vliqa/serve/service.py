@@ -101,9 +101,11 @@ class Service:
             if self.settings.vlm is not None:
                 try:
                     vlm = Assessor(base.predictor, describer=self.settings.vlm).language
-                except VliqaError as exc:  # the server still assesses; describe / compare / ask say why they cannot
-                    self.vlm_error = error_body(exc)["message"]
-                    logger.warning("quality VLM not loaded: %s", exc)
+                except Exception as exc:  # noqa: BLE001 - the server still assesses; describe / compare / ask say
+                    # why they cannot (a missing checkpoint is a VliqaError, a damaged one may be anything)
+                    self.vlm_error = error_body(exc)["message"] if isinstance(exc, VliqaError) else (
+                        f"{type(exc).__name__} while loading it (the server log has the details)")
+                    logger.warning("quality VLM not loaded: %s", exc, exc_info=not isinstance(exc, VliqaError))
             for measures in (False, True):
                 self.assessors[(measures, False)] = Assessor(base.predictor, measures=measures, describer=None)
                 if vlm is not None:
@@ -182,7 +184,6 @@ class Service:
         if operation == "compare":
             ref = self.image(job_id, "reference") if "reference" in labels else None
             result = assessor.compare(self.image(job_id, "a"), self.image(job_id, "b"), reference=ref)
-            self.store.progress(job_id, record["progress"]["total"], record["progress"]["total"])
             return relabel(result, labels), "comparison", float(result.probability), result.preferred
         image = self.image(job_id, "image")
         reference = self.image(job_id, "reference") if "reference" in labels else None
@@ -190,7 +191,6 @@ class Service:
             result = self._assess_volume(job_id, assessor, image)
         else:
             result = assessor.assess_loaded(image, reference=reference)
-        self.store.progress(job_id, record["progress"]["total"], record["progress"]["total"])
         result = relabel(result, labels)
         if isinstance(result, VolumeAssessment):
             return result, "volume", result.summary.mean, None

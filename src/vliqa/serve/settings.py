@@ -28,6 +28,9 @@ class Limits:
     max_zip_members: int = 4000
     max_image_side_px: int = 4096
     max_slices: int = 2000
+    #: rows x columns x slices in millions: what the server holds in memory as float32 (4 bytes a voxel); 600 is a
+    #: 2000-slice 512² series and 2.4 GB
+    max_megavoxels: float = 600.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -40,7 +43,8 @@ class Limits:
     def to_dict(self) -> dict[str, float | int]:
         return {"max_upload_mb": self.max_upload_mb, "max_unpacked_mb": self.max_unpacked_mb,
                 "max_zip_ratio": self.max_zip_ratio, "max_zip_members": self.max_zip_members,
-                "max_image_side_px": self.max_image_side_px, "max_slices": self.max_slices}
+                "max_image_side_px": self.max_image_side_px, "max_slices": self.max_slices,
+                "max_megavoxels": self.max_megavoxels}
 
 
 def default_data_dir(db_url: str) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Float,
     ForeignKey,
     Integer,
@@ -74,7 +75,7 @@ class UploadRow(Base):
     format: Mapped[str] = mapped_column(String(16))
     label: Mapped[str] = mapped_column(String(400))
     n_files: Mapped[int] = mapped_column(Integer)
-    size_bytes: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int] = mapped_column(Integer)
     columns: Mapped[int] = mapped_column(Integer)
@@ -196,7 +197,7 @@ class Store:
                level: str | None) -> None:
         """Stores a job's result and marks it done, in one transaction."""
         self._update(job_id, status="done", finished_at=now(), result_json=json.dumps(result), kind=kind,
-                     score=score, level=level, error_json=None)
+                     score=score, level=level, error_json=None, progress_done=ResultRow.progress_total)
 
     def fail(self, job_id: str, error: dict[str, Any]) -> None:
         self._update(job_id, status="failed", finished_at=now(), error_json=json.dumps(error))

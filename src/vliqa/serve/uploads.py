@@ -262,12 +262,16 @@ def image_shape(path: Path, fmt: str) -> tuple[int, int, int]:
 def check_dimensions(files: list[Path], fmt: str, limits: Limits) -> tuple[int, int, int]:
     """Gives (rows, columns, slices) of the stored files; refuses an image over a dimension limit (422)."""
     _limit("the series", len(files), limits.max_slices, "max_slices", "slices")
-    rows = cols = slices = 0
+    rows = cols = slices = voxels = 0
     for path in files:
         r, c, n = image_shape(path, fmt)
         _limit("an image side", max(r, c), limits.max_image_side_px, "max_image_side_px", "px")
-        rows, cols, slices = max(rows, r), max(cols, c), slices + n
+        rows, cols, slices, voxels = max(rows, r), max(cols, c), slices + n, voxels + r * c * n
         _limit("the image", slices, limits.max_slices, "max_slices", "slices")
+        if voxels > limits.max_megavoxels * 1e6:
+            raise ImageLimitError(f"the image holds {voxels / 1e6:.0f} million voxels; the limit is "
+                                  f"{limits.max_megavoxels:g} million", hint="send fewer or smaller slices",
+                                  limit={"name": "max_megavoxels", "value": limits.max_megavoxels, "unit": "Mvoxels"})
     return rows, cols, slices
 
 

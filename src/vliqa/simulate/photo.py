@@ -132,13 +132,14 @@ def photo_jpeg(rgb: np.ndarray, severity: int, rng: np.random.Generator) -> np.n
 _J2K_MISSING = "" if features.check("jpg_2000") else "this Pillow has no OpenJPEG (JPEG 2000) codec"
 
 
-@_register("jpeg2000", "JPEG 2000 compression ratio (Pillow/OpenJPEG)", (24, 48, 96, 192, 384),
+@_register("jpeg2000", "JPEG 2000 target PSNR, dB (Pillow/OpenJPEG; a ratio would hit the header floor on small "
+           "crops)", (30, 27, 24, 21, 18),
            {"artifacts": 1.0, "texture": 0.5, "sharpness": 0.5}, 4,
            "JPEG 2000 (wavelet) compression: blur and ringing around edges", unavailable=_J2K_MISSING)
 def photo_jpeg2000(rgb: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """Gives `rgb` after a JPEG 2000 round trip at the severity's compression ratio."""
+    """Gives `rgb` after a JPEG 2000 round trip compressed down to the severity's PSNR."""
     buf = io.BytesIO()
-    _to_uint8(rgb).save(buf, "JPEG2000", quality_mode="rates", irreversible=True,
+    _to_uint8(rgb).save(buf, "JPEG2000", quality_mode="dB", irreversible=True,
                         quality_layers=[PHOTO_DISTORTIONS["jpeg2000"].levels[severity - 1]])
     return _from_bytes(buf.getvalue())
 

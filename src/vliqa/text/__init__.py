@@ -1,7 +1,8 @@
 """Quality labels <-> text: IQAGPT-style descriptions, a parser back to levels, DepictQA-style pair answers.
 
 Every sentence an assessment carries comes from here: `describe` for the scores, `vliqa.text.results` for
-the notes around them (measures-only findings, out of distribution, baselines, table captions).
+the notes around them (measures-only findings, out of distribution, baselines, table captions). Photographs get
+their own wording (`describe_photo`, `identify_photo_text`; `vliqa.text.photo`), read back by the same `parse`.
 """
 
 from vliqa.text.distortions import KNOWN_DISTORTIONS, DistortionPhrase, phrase_for, severity_word
@@ -16,6 +17,7 @@ from vliqa.text.pairs import (
     question_for,
 )
 from vliqa.text.parser import ParsedQuality, parse, parse_preference
+from vliqa.text.photo import describe_photo, identify_photo_text, photo_distortions_in
 from vliqa.text.results import (
     MEASURE_PHRASES,
     cannot_assess,
@@ -45,11 +47,14 @@ __all__ = [
     "describe",
     "describe_overall",
     "describe_own_scale",
+    "describe_photo",
+    "identify_photo_text",
     "identify_text",
     "measures_note",
     "ood_note",
     "parse",
     "parse_preference",
+    "photo_distortions_in",
     "phrase_for",
     "question_for",
     "severity_word",

@@ -1,7 +1,7 @@
 """Text -> quality levels: reads descriptions (ours and paraphrased or generated ones) back to aspect levels.
 
 Three readers, strongest first: a report heading ("Noise (fair, 2/4): ..."), a
-sentence that matches a template of the phrase bank (its aspect and level are
+sentence that matches a template of the phrase banks (CT and photo; its aspect and level are
 known exactly), and, for free text, keyword rules that pair an aspect cue
 ("noise", "blurred", "waxy") with the nearest intensity word ("severe", "mild",
 "no", ...) on the same ladder the phrase bank uses.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from vliqa.core import ASPECTS, LEVEL_MEANINGS
+from vliqa.text import photo_phrases as PP
 from vliqa.text import phrases as P
 from vliqa.text.distortions import find_distortions
 from vliqa.text.keywords import keyword_levels, normalise
@@ -138,9 +139,12 @@ def _templates() -> tuple[_Template, ...]:
     for bank in (P.TEXTURE_SMOOTH, P.TEXTURE_COARSE):
         for level, texts in bank.items():
             out += [_compile(t, "aspect", "texture", level) for t in texts]
+    for aspect, by_level in PP.PHOTO_ASPECT_TEMPLATES.items():  # photographs (vliqa.text.photo)
+        for level, texts in by_level.items():
+            out += [_compile(t, "aspect", aspect, level) for t in texts]
     out += [_compile(t, "group", None, 4) for t in P.FINE_GROUP]
     skipped = [t for by_level in P.IMPLICATIONS.values() for texts in by_level.values() for t in texts]
-    skipped += list(P.VERDICTS) + list(P.LIMITING) + list(P.NOTHING_LIMITING)
+    skipped += list(P.VERDICTS) + list(P.LIMITING) + list(P.NOTHING_LIMITING) + list(PP.PHOTO_VERDICTS)
     out += [_compile(t, "skip", None, None) for t in skipped]
     return tuple(out)
 

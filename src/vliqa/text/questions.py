@@ -85,8 +85,10 @@ def sample_question(kind: str, rng: random.Random, *, image: str = "this image",
     return Question(kind, template.format(a=image, size=size, organ=organ), size_mm=size, organ=organ)
 
 
-def _verdict(labels: QualityLabels) -> str:
+def _verdict(labels: QualityLabels, region: str | None = None) -> str:
     n = level_of(labels.overall)
+    if region == "photo":  # the LDCTIQAC meanings speak of anatomy
+        return f"the overall quality is {LEVEL_NAMES[n]} ({n} of 4)"
     return f"the overall quality is {LEVEL_NAMES[n]} ({n} of 4): {LEVEL_MEANINGS[n]}"
 
 
@@ -105,23 +107,24 @@ _NEEDED_LEVEL = {3: 4, 5: 3, 10: 2, 20: 1}
 def answer_question(question: Question, labels: QualityLabels, *, region: str | None = None) -> str:
     """Gives the answer to `question` from the image's `labels` (`region`: the body region the image shows)."""
     kind = question.kind
+    verdict = _verdict(labels, region)
     if kind == "unanswerable":
-        return f"{CANNOT_TELL}: {question.reason}. Its image quality is what I can judge; {_verdict(labels)}."
+        return f"{CANNOT_TELL}: {question.reason}. Its image quality is what I can judge; {verdict}."
     if kind == "score":
-        return f"{_verdict(labels).capitalize()}."
+        return f"{verdict.capitalize()}."
     if kind == "lesion":
         organs = LESION_ORGANS.get(region or "")
         if organs is not None and question.organ not in organs:
             return (f"{CANNOT_TELL}: the image shows the {region}, not the {question.organ}, so I cannot judge "
-                    f"lesions there. {_verdict(labels).capitalize()}.")
+                    f"lesions there. {verdict.capitalize()}.")
         limiting = min(("noise", "contrast", "texture", "sharpness"), key=lambda a: (_level(labels, a), a))
         lv = _level(labels, limiting)
         size = int(question.size_mm or 10)
         if lv >= _NEEDED_LEVEL.get(size, 2):
             return (f"A {size} mm low-contrast lesion should be visible: {limiting} is {LEVEL_NAMES[lv]}, "
-                    f"and {_verdict(labels)}. Whether a lesion is there needs a reading by a radiologist.")
+                    f"and {verdict}. Whether a lesion is there needs a reading by a radiologist.")
         return (f"Yes, it could be missed: {limiting} is only {LEVEL_NAMES[lv]}, which hides low-contrast detail "
-                f"of {size} mm. Do not use this image to rule such a lesion out; {_verdict(labels)}.")
+                f"of {size} mm. Do not use this image to rule such a lesion out; {verdict}.")
     if kind in ("noise", "artifacts", "smooth", "sharp"):
         aspect = {"noise": "noise", "artifacts": "artifacts", "smooth": "texture", "sharp": "sharpness"}[kind]
         lv = _level(labels, aspect)
@@ -132,18 +135,19 @@ def answer_question(question: Question, labels: QualityLabels, *, region: str | 
                    ("artifacts", True): "No artefact limits reading", ("artifacts", False): "Artefacts limit reading",
                    ("texture", True): "The texture looks natural", ("texture", False): "The image looks over-smoothed",
                    ("sharpness", True): "Edges are sharp", ("sharpness", False): "Edges are blurred"}[aspect, good]
-        return f"{opening}: {noun} is {LEVEL_NAMES[lv]} ({lv} of 4), and {_verdict(labels)}."
+        verb = "are" if aspect == "artifacts" else "is"
+        return f"{opening}: {noun} {verb} {LEVEL_NAMES[lv]} ({lv} of 4), and {verdict}."
     if kind == "limit":
         worst = _worst(labels)
         lv = _level(labels, worst)
         if lv >= 4:
-            return f"Nothing limits it: every aspect is excellent, and {_verdict(labels)}."
+            return f"Nothing limits it: every aspect is excellent, and {verdict}."
         noun = {"artifacts": "artefacts"}.get(worst, worst)
-        return f"The main limitation is {noun}, which is {LEVEL_NAMES[lv]} ({lv} of 4); {_verdict(labels)}."
+        return f"The main limitation is {noun}, which is {LEVEL_NAMES[lv]} ({lv} of 4); {verdict}."
     if kind == "repeat":
         n = level_of(labels.overall)
         if n <= 1:
-            return (f"From image quality alone, a repeat is worth considering: {_verdict(labels)}. The decision "
+            return (f"From image quality alone, a repeat is worth considering: {verdict}. The decision "
                     "rests with the radiologist.")
-        return f"Image quality does not call for a repeat: {_verdict(labels)}."
+        return f"Image quality does not call for a repeat: {verdict}."
     raise UnknownNameError(f"unknown question kind '{kind}'", hint=f"use one of {', '.join(QUESTION_KINDS)}")

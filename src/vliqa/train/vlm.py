@@ -31,8 +31,11 @@ from vliqa.core import ASPECTS, Distortion, QualityLabels
 from vliqa.data.labelled import manifest_rows
 from vliqa.errors import DatasetError, InvalidParameterError
 from vliqa.io import load
+from vliqa.io.write import atomic_path
 from vliqa.models import save_checkpoint
+from vliqa.models.vlm.diagnostic import diagnostic_question, pair_loss
 from vliqa.models.vlm.encoder import CT_FR_DIM, CT_GLOBAL_DIM, GRID_DIM, ImageTokens, VisionEncoder
+from vliqa.models.vlm.generate import QualityVLMPredictor
 from vliqa.models.vlm.model import QualityVLM, VLMConfig, slot_loss, text_loss
 from vliqa.models.vlm.prompts import Example, FeatureStore, collate, sequence, soft_preference
 from vliqa.models.vlm.vocab import LEVEL_TOKENS, PREF_TOKENS, TOKENIZER_FILE, train_tokenizer
@@ -50,8 +53,7 @@ _TAG_WORDS = {"<image_A>": "Image A", "<image_B>": "Image B", "<image_ref>": "th
 @dataclass(frozen=True)
 class VLMTrainConfig:
     data: tuple[str, ...] = ("data/vlm-ct",)
-    photos: int = 1200
-    photo_pairs: int = 800
+    photos: int = 600
     steps: int = 1500
     batch_size: int = 16
     learning_rate: float = 1e-3
@@ -189,8 +191,8 @@ def _write_cache(path: Path, cached: dict[str, dict[str, np.ndarray]]) -> None:
 
 # ---------------------------------------------------------------- photos
 
-def photo_items(n: int, store: FeatureStore, encoder: VisionEncoder, seed: int, *,
-                n_pairs: int | None = None) -> tuple[list[ImageItem], list[tuple[str, str, str]]]:
+def photo_items(n: int, store: FeatureStore, encoder: VisionEncoder, seed: int, *, n_pairs: int | None = None,
+                cache: Path | None = None) -> tuple[list[ImageItem], list[tuple[str, str, str]]]:
     """Gives photo items of every split and photo pairs (a, b, reference key) with their vectors in `store`:
     `n` single distorted crops and `n_pairs` (default n / 2) pairs of two distortions of one crop."""
     from vliqa.data.photos import photo_pairs, photo_samples  # noqa: PLC0415  # lazy: the photo domain is optional
@@ -200,25 +202,39 @@ def photo_items(n: int, store: FeatureStore, encoder: VisionEncoder, seed: int, 
     shares = {"train": 0.8, "val": 0.1, "test": 0.1}
     n_pairs = n // 2 if n_pairs is None else n_pairs
 
+    cached = _read_cache(cache)
+
+    def tokens_of(key: str, image: np.ndarray) -> ImageTokens:
+        if key not in cached["global"]:
+            (t,) = encoder.encode_photos([image])
+            cached["global"][key], cached["grid"][key] = t.global_vec, t.grid
+        return ImageTokens("photo", cached["global"][key], cached["grid"][key])
+
+    def fr_of(key: str, image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        if key not in cached["fr"]:
+            cached["fr"][key] = encoder.encode_photo_pairs([image], [reference])[0]
+        return cached["fr"][key]
+
     def add(key: str, image: np.ndarray, reference: np.ndarray, ref_key: str, labels: QualityLabels,
             split: str) -> None:
-        (tokens,) = encoder.encode_photos([image])
-        store.add(key, tokens)
+        store.add(key, tokens_of(key, image))
         if ref_key not in store.images:
-            (rt,) = encoder.encode_photos([reference])
-            store.add(ref_key, rt)
-            store.add_pair(ref_key, ref_key, encoder.encode_photo_pairs([reference], [reference])[0])
-        store.add_pair(key, ref_key, encoder.encode_photo_pairs([image], [reference])[0])
+            store.add(ref_key, tokens_of(ref_key, reference))
+            store.add_pair(ref_key, ref_key, fr_of(ref_key, reference, reference))
+        store.add_pair(key, ref_key, fr_of(key, image, reference))
         items.append(ImageItem(key, labels, split, ref_key, DescriptionContext(), "photo", None))
 
     for split, share in shares.items():
         for i, s in enumerate(photo_samples(split, max(4, int(n * share)), seed)):
-            add(f"photo:{split}:{i}", s.image, s.reference, f"photoref:{split}:{i}", s.labels, split)
+            add(f"photo{seed}:{split}:{i}", s.image, s.reference, f"photoref{seed}:{split}:{i}", s.labels, split)
         for i, p in enumerate(photo_pairs(split, max(4, int(n_pairs * share)), seed + 1)):
-            ref_key = f"photopairref:{split}:{i}"
-            add(f"photopair:{split}:{i}:a", p.image_a, p.reference, ref_key, p.labels_a, split)
-            add(f"photopair:{split}:{i}:b", p.image_b, p.reference, ref_key, p.labels_b, split)
-            pairs.append((f"photopair:{split}:{i}:a", f"photopair:{split}:{i}:b", ref_key))
+            ref_key = f"photopairref{seed}:{split}:{i}"
+            a, b = f"photopair{seed}:{split}:{i}:a", f"photopair{seed}:{split}:{i}:b"
+            add(a, p.image_a, p.reference, ref_key, p.labels_a, split)
+            add(b, p.image_b, p.reference, ref_key, p.labels_b, split)
+            pairs.append((a, b, ref_key))
+        if cache is not None:
+            _write_cache(cache, cached)
     return items, pairs
 
 
@@ -369,7 +385,7 @@ def prepare_data(cfg: VLMTrainConfig, *, progress: bool = True) -> tuple[Feature
     items = ct_items(cfg.data, encoder, store, cache, progress)
     photo_pair_keys: list[tuple[str, str, str]] = []
     if cfg.photos:
-        photo, photo_pair_keys = photo_items(cfg.photos, store, encoder, cfg.seed)
+        photo, photo_pair_keys = photo_items(cfg.photos, store, encoder, cfg.seed, cache=cache)
         items += photo
     return store, items, photo_pair_keys
 
@@ -448,8 +464,10 @@ def fit(cfg: VLMTrainConfig, store: FeatureStore, items: list[ImageItem], photo_
     summary = {"steps": cfg.steps, "final_loss": float(np.mean(losses[-50:])), "seconds": time.perf_counter() - started,
                "n_images": {s: sum(it.split == s for it in items) for s in ("train", "val", "test")},
                "n_photos": sum(it.domain == "photo" for it in items), "config": asdict(cfg)}
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / TOKENIZER_FILE) as tmp:  # before config.json, which marks a whole checkpoint
+        tok.save(str(tmp))
     save_checkpoint(model, config, out, model_card(cfg, summary), metadata={"kind": "language", "summary": summary})
-    tok.save(str(out / TOKENIZER_FILE))
     return summary
 
 
@@ -466,8 +484,6 @@ def _photo_dims(cfg: VLMTrainConfig) -> tuple[int, int]:
 @torch.no_grad()
 def question_limit(model: QualityVLM, tok: Any, store: FeatureStore, sampler: ExampleSampler, n: int = 300) -> float:
     """Gives the question NLL above which `ask` says "cannot tell": 1.5 x the 99th percentile of taught questions."""
-    from vliqa.models.vlm.generate import QualityVLMPredictor  # noqa: PLC0415  # lazy: inference side of the model
-
     predictor = QualityVLMPredictor(model, tok, encoder=None)
     values = []
     for _ in range(n):
@@ -482,9 +498,6 @@ def fit_diagnostic(model: QualityVLM, tok: Any, store: FeatureStore, items: list
                    n: int = 80) -> None:
     """Fits MedQM-D's sigmoid from the VLM's diagnostic loss to the reader-fitted overall labels of `items`."""
     from vliqa.labels.diagnostic import fit_sigmoid  # noqa: PLC0415  # lazy: scipy's optimiser, only here
-    from vliqa.models.vlm.diagnostic import diagnostic_question, pair_loss  # noqa: PLC0415  # lazy: inference side
-    from vliqa.models.vlm.generate import QualityVLMPredictor  # noqa: PLC0415  # lazy: inference side
-
     predictor = QualityVLMPredictor(model, tok, encoder=None)
     chosen = random.Random(0).sample(items, min(n, len(items)))
     losses, targets = [], []

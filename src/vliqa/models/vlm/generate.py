@@ -286,11 +286,11 @@ class QualityVLMPredictor:
         fixed = None if levels is None else [None if lv is None else {"A": dict(lv)} for lv in levels]
         decoded = self.decode(store, [{"A": k} for k in keys], [question] * len(keys), levels=fixed)
         out = []
-        for d in decoded:
+        for key, d in zip(keys, decoded, strict=True):
             lv = d.levels["A"]
             text, own = d.text, True
             if not text or parse(text).overall is None or not text_agrees(text, lv):
-                text, own = describe(_labels_of(lv)), False
+                text, own = _template_caption(lv, store.images[key].domain), False
             out.append(Caption(text, lv, d.level_probabilities.get("A", {}), own))
         return out
 
@@ -410,6 +410,15 @@ class QualityVLMPredictor:
         return d.text
 
 
+def _template_caption(levels: dict[str, int], domain: str) -> str:
+    """Gives the template bank's caption of slot levels, in the words of the image's domain."""
+    if domain == "photo":
+        from vliqa.text.photo import describe_photo  # noqa: PLC0415  # lazy: photo wording, photos only
+
+        return describe_photo(_labels_of(levels))
+    return describe(_labels_of(levels))
+
+
 def _mean_levels(p: dict[str, list[float]], q: dict[str, list[float]]) -> dict[str, int]:
     return {s: int(np.argmax(np.asarray(p[s]) + np.asarray(q[s]))) for s in SLOT_ORDER}
 
@@ -420,12 +429,28 @@ def _plain_verdict(preferred: str, probability: float) -> str:
     return f"Image {preferred} is preferred (probability {probability:.2f})."
 
 
+#: loaded VLMs by (folder, weights' modification time): one load per process, shared by every Assessor
+_LOADED: dict[tuple[str, float], QualityVLMPredictor] = {}
+
+
 def load_vlm(name_or_path: str | Path = "vlm") -> QualityVLMPredictor:
-    """Gives the quality VLM of a shipped name ("vlm") or a checkpoint folder (weights, config, tokenizer)."""
+    """Gives the quality VLM of a shipped name ("vlm") or a checkpoint folder (weights, config, tokenizer); a
+    checkpoint is read once per process (inference keeps no state, so the loaded model is shared)."""
+    folder = Path(name_or_path).expanduser()
+    if not folder.is_dir():
+        from vliqa.io.checkpoint import SHIPPED_DIR  # noqa: PLC0415  # lazy: beside its one use
+
+        folder = SHIPPED_DIR / str(name_or_path)
+    weights = folder / "model.safetensors"
+    key = (str(folder.resolve()), weights.stat().st_mtime if weights.is_file() else -1.0)
+    if key[1] >= 0 and key in _LOADED:
+        return _LOADED[key]
     loaded = load(name_or_path, kind="language")
     tok = load_tokenizer(loaded.folder)
-    return QualityVLMPredictor(loaded.model, tok, name=loaded.name, folder=loaded.folder, card=loaded.card,
-                               metadata=loaded.metadata)
+    predictor = QualityVLMPredictor(loaded.model, tok, name=loaded.name, folder=loaded.folder, card=loaded.card,
+                                    metadata=loaded.metadata)
+    _LOADED[key] = predictor
+    return predictor
 
 
 __all__ = ["Answer", "Caption", "Decoded", "PairVerdict", "QualityVLMPredictor", "levels_of_labels", "load_vlm",
