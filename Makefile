@@ -67,6 +67,7 @@ bench: install-dev
 	-$(BIN)/python bench/metrics_bench.py --markdown $(BENCH_OUT)/metrics.md
 	-$(BIN)/python bench/text_bench.py --markdown $(BENCH_OUT)/text.md
 	-$(BIN)/python bench/serve_bench.py --markdown $(BENCH_OUT)/serve.md
+	-$(BIN)/python bench/batch_bench.py --markdown $(BENCH_OUT)/batch.md
 	REFERENCE_PYTHON="$(REFERENCE_PYTHON)" $(BIN)/python bench/assemble.py --dir $(BENCH_OUT) --out BENCHMARKS.md
 
 # The shipped default training set (8000 images): real CT from the bundled samples and ../shared/data plus
@@ -111,9 +112,9 @@ vlm-dataset: install
 	$(BIN)/vliqa data build --source default --n 3000 --phantoms 200 --out data/vlm-ct --seed 7
 
 # The shipped quality VLM (src/vliqa/models/vlm): image vectors of data/vlm-ct (cached in data/vlm-features.npz),
-# photographs, then 1500 steps (~30 min on 2 cores after the data set).
+# photographs, then 2400 steps (~35 min on 2 cores after the data set).
 train-vlm: vlm-dataset
-	$(BIN)/vliqa train vlm --data data/vlm-ct --out src/vliqa/models/vlm --steps 1500 --photos 600
+	$(BIN)/vliqa train vlm --data data/vlm-ct --out src/vliqa/models/vlm --steps 2400 --photos 600
 
 # The photo model (photographs, DepictQA's domain; `vliqa assess --domain auto|photo`): distorted crops of the free
 # photos scikit-image ships, rule labels; held-out figures on an unseen photo in its model card (~4 min on 2 cores).

@@ -133,6 +133,12 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "Results per second and p50/p95 latency of `vliqa serve` at 20 concurrent clients on 127.0.0.1, then the "
         "server killed (SIGKILL) mid-run and restarted on the same SQLite file: finished results still readable, no "
         "row half written, cut-off jobs run again."),
+    Benchmark(
+        "batch", "Archive scoring", "bench/batch_bench.py",
+        "Slices per second of `vliqa batch` on the local engine (1 process, a pool of 2) and on Ray with 2 actors, "
+        "against the single-process `Assessor` on the same series in the same run, and the hours for one million "
+        "slices on N nodes projected from the measured per-worker rate.",
+        "`.venv/bin/python bench/batch_bench.py` (the Ray row needs `pip install \"vliqa[ray]\"`)"),
 )
 
 INTRO = """# Benchmarks

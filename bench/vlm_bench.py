@@ -31,7 +31,7 @@ from vliqa.metrics.text import caption_metrics  # noqa: E402
 from vliqa.models.vlm import load_vlm  # noqa: E402
 from vliqa.models.vlm.vocab import SLOT_ORDER  # noqa: E402
 from vliqa.text import describe, parse  # noqa: E402
-from vliqa.train.vlm import ImageItem, ct_items, levels_of, photo_items  # noqa: E402
+from vliqa.train.vlm import ImageItem, ct_items, levels_of  # noqa: E402
 
 #: the reader's no-reference overall score and MedQM-I's overall score in a CT global vector (encoder.py)
 READER_NR, MEDQM_NR = 20, 25
@@ -195,16 +195,21 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
     reader = vlm.encoder._model("reader")
     out: dict[str, Any] = {}
     rows = []
+    store = vlm._store()
 
-    def both_orders(better: Any, worse: Any, reference: Any = None) -> int:
-        ab = vlm.compare(better, worse, reference=reference)
-        ba = vlm.compare(worse, better, reference=reference)
+    def keys_of(images: list[Any], prefix: str) -> list[str]:
+        return vlm._add_images(store, images, prefix)
+
+    def both_orders(better: str, worse: str, reference: str | None = None) -> int:
+        ab = vlm.compare_keys(store, better, worse, reference, text=False)
+        ba = vlm.compare_keys(store, worse, better, reference, text=False)
         return int(ab.preferred == "A") + int(ba.preferred == "B")
 
     wins = reader_wins = 0
-    for p in mayo:
+    for k, p in enumerate(mayo):
         full, quarter = load(p.full), load(p.quarter)
-        wins += both_orders(full, quarter)
+        kf, kq = keys_of([full, quarter], f"mayo{k}_")
+        wins += both_orders(kf, kq)
         s = reader.predict([full, quarter]).overall
         reader_wins += 2 * int(s[0] > s[1])
     out["mayo"] = {"vlm": wins, "reader": reader_wins, "n": 2 * len(mayo)}
@@ -214,14 +219,15 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
     for item in mtdgan:
         sets[item.group][item.method] = item
     wins = reader_wins = n = 0
-    for group in sorted(sets):
+    for g, group in enumerate(sorted(sets)):
         members = sets[group]
         ndct = next((v for k, v in members.items() if k.lower() == "ndct"), None)
         ldct = next((v for k, v in members.items() if k.lower() == "ldct"), None)
         if ndct is None or ldct is None:
             continue
         a, b = read_display(ndct.path), read_display(ldct.path)
-        wins += both_orders(a, b)
+        ka, kb = keys_of([a, b], f"anchor{g}_")
+        wins += both_orders(ka, kb)
         s = reader.predict([a, b]).overall
         reader_wins += 2 * int(s[0] > s[1])
         n += 2
@@ -229,7 +235,7 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
     rows.append([f"reader-study sets: NDCT > LDCT ({n // 2} sets x 2 orders)", f"{wins}/{n}", f"{reader_wins}/{n}"])
     # denoised pairs the readers split clearly: composite of within-set z-scores of their three grades
     agree = reader_agree = agree_ref = reader_ref = total = 0
-    for group in sorted(sets):
+    for g, group in enumerate(sorted(sets)):
         items = [v for v in sets[group].values() if not v.anchor and v.reference is not None]
         if len(items) < 2:
             continue
@@ -240,6 +246,9 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
         comp /= 3
         images = [read_display(i.path) for i in items]
         reference = read_display(items[0].reference)
+        keys = keys_of(images, f"set{g}_")
+        (kr,) = keys_of([reference], f"setref{g}_")
+        vlm._add_pairs(store, keys, images, kr, reference)
         nr = reader.predict(images).overall
         fr = reader.model.predict_pair(images, [reference] * len(images)).overall
         for i in range(len(items)):
@@ -248,8 +257,8 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
                     continue
                 total += 1
                 truth = "A" if comp[i] > comp[j] else "B"
-                agree += int(vlm.compare(images[i], images[j]).preferred == truth)
-                agree_ref += int(vlm.compare(images[i], images[j], reference=reference).preferred == truth)
+                agree += int(vlm.compare_keys(store, keys[i], keys[j], text=False).preferred == truth)
+                agree_ref += int(vlm.compare_keys(store, keys[i], keys[j], kr, text=False).preferred == truth)
                 reader_agree += int((nr[i] > nr[j]) == (truth == "A"))
                 reader_ref += int((fr[i] > fr[j]) == (truth == "A"))
     out["denoised"] = {"vlm": agree, "vlm_reference": agree_ref, "reader": reader_agree, "reader_reference": reader_ref,
@@ -265,35 +274,35 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
 
 
 def photo_section(vlm: Any, report: Report, n: int) -> dict[str, Any]:
-    """Photos: A/B accuracy per distortion family on held-out photographs (pairs of one crop)."""
+    """Photos: A/B accuracy per distortion family on pairs of held-out photographs (two distortions of one crop)."""
     if not vlm.model.config.photo_global_dim:
         report.not_run("photos", "a VLM checkpoint trained with photographs")
         return {}
+    from vliqa.data.photos import photo_pairs
+
     store = vlm._store()
-    items, pairs = photo_items(n, store, vlm.encoder, seed=101)
-    by_key = {it.key: it for it in items}
     per = defaultdict(lambda: [0, 0])
     base = defaultdict(lambda: [0, 0])
-    for a_key, b_key, _ in pairs:
-        a, b = by_key[a_key], by_key[b_key]
-        if a.split != "test" or abs(a.labels.overall - b.labels.overall) < TIE_GAP:
+    scorer = vlm.encoder._model("photo")
+    for i, pair in enumerate(photo_pairs("test", n, seed=101)):
+        if abs(pair.labels_a.overall - pair.labels_b.overall) < TIE_GAP:
             continue
-        truth = "A" if a.labels.overall > b.labels.overall else "B"
-        verdict = vlm.compare_keys(store, a_key, b_key, None, text=False).preferred
-        fams = {d.name for d in a.labels.distortions} | {d.name for d in b.labels.distortions} or {"clean"}
-        ga, gb = store.images[a_key].global_vec, store.images[b_key].global_vec
+        truth = "A" if pair.labels_a.overall > pair.labels_b.overall else "B"
+        ka, kb = vlm._add_images(store, [pair.image_a, pair.image_b], f"p{i}_")
+        verdict = vlm.compare_keys(store, ka, kb, text=False).preferred
+        s = scorer.predict([pair.image_a, pair.image_b]).overall
+        fams = {d for d, _ in pair.distortions_a} | {d for d, _ in pair.distortions_b} or {"clean"}
         for fam in fams:
             per[fam][0] += int(verdict == truth)
             per[fam][1] += 1
-            base[fam][0] += int((ga[-6] > gb[-6]) == (truth == "A"))
+            base[fam][0] += int((s[0] > s[1]) == (truth == "A"))
             base[fam][1] += 1
-    rows = [[f, f"{v[0]}/{v[1]}", f"{v[0] / max(1, v[1]):.3f}", f"{base[f][0] / max(1, base[f][1]):.3f}"]
+    rows = [[f, v[1], f"{v[0] / max(1, v[1]):.3f}", f"{base[f][0] / max(1, base[f][1]):.3f}"]
             for f, v in sorted(per.items())]
-    total = sum(v[0] for v in per.values()), sum(v[1] for v in per.values())
-    report.add_rows("Photographs: A/B accuracy per distortion family (held-out photographs, no reference)",
-                    ["family", "right", "quality VLM", "photo scorer"], rows,
-                    note="A pair counts under each family either image shows.")
-    return {f: v[0] / max(1, v[1]) for f, v in per.items()} | {"_total": total}
+    report.add_rows("Photographs: A/B accuracy per distortion family (pairs of held-out photographs, no reference)",
+                    ["family", "pairs", "quality VLM", "photo scorer"], rows,
+                    note="A pair counts under each family either image shows; pairs whose labels tie are left out.")
+    return {f: v[0] / max(1, v[1]) for f, v in per.items()}
 
 
 def speed_section(vlm: Any, report: Report) -> dict[str, Any]:
@@ -329,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--data", default="data/vlm-ct")
     ap.add_argument("--features", default="data/vlm-features.npz")
     ap.add_argument("--root", default=None, help="shared data folder (default ../shared/data)")
-    ap.add_argument("--photos", type=int, default=600)
+    ap.add_argument("--photos", type=int, default=300, help="photo pairs (held-out photographs)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", default=None)
     ap.add_argument("--markdown", default=None)
@@ -354,7 +363,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["pairs"] = pair_section(vlm, store, [it for it in items if it.split == "test"], report, rng,
                                         60 if args.quick else 300)
     results["real"] = real_section(vlm, report, console, args.root)
-    results["photos"] = photo_section(vlm, report, 150 if args.quick else args.photos)
+    results["photos"] = photo_section(vlm, report, 60 if args.quick else args.photos)
     results["speed"] = speed_section(vlm, report)
     report.note(f"Model: {vlm.name} ({vlm.folder}). Run time {time.perf_counter() - started:.0f} s.")
     report.write(args.markdown)

@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("assessment",),
     ("report",),
     ("chat",),
+    ("batch",),
     ("vliqa",),
     ("serve",),
     ("cli",),

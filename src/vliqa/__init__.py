@@ -5,12 +5,12 @@ from pathlib import Path
 from typing import Any
 
 from vliqa import models as _models
-from vliqa.core import CONFIG_FILE, WEIGHTS_FILE, CTImage, CTVolume, __version__
+from vliqa.core import CONFIG_FILE, WEIGHTS_FILE, CTImage, CTVolume, PhotoImage, __version__
 from vliqa.errors import VliqaError
 from vliqa.io import load as load_image
 
-__all__ = ["Assessor", "CTImage", "CTVolume", "VliqaError", "__version__", "ask", "assess", "compare", "create_model",
-           "describe", "load", "load_image", "load_model", "write_report"]
+__all__ = ["Assessor", "CTImage", "CTVolume", "PhotoImage", "VliqaError", "__version__", "ask", "assess", "compare",
+           "create_model", "describe", "load", "load_image", "load_model", "write_report"]
 
 def _is_model(path_or_obj: Any) -> bool:
     """True for a checkpoint folder (weights + config.json), the name of a shipped checkpoint or of a baseline."""
@@ -51,7 +51,7 @@ def load(path_or_obj: Any, **kwargs: Any) -> Any:
     A checkpoint folder (model.safetensors + config.json), a shipped model name ("default" = the reader model,
     "medqm") or a baseline name ("brisque") gives the model, ready to predict (`vliqa.models.load`); anything
     else is read as CT by `vliqa.io.load` (files, folders, DICOM series, arrays of HU, Pillow images; keyword
-    arguments such as `window` go there). Use
+    arguments such as `window` go there; `domain="auto"` or `"photo"` reads photographs as `PhotoImage`). Use
     `vliqa.load_image` / `vliqa.load_model` to say which one you mean.
     """
     if _is_model(path_or_obj):

@@ -100,3 +100,7 @@ class LLMUnreachableError(ChatBackendError):
 
 class PromptTemplateError(VliqaError):
     """A chat prompt file is missing, or it fails to render (a syntax error, a field it names does not exist)."""
+
+
+class BatchStateError(VliqaError):
+    """A batch output folder cannot be resumed: it holds a run with other settings, or its ledger is damaged."""

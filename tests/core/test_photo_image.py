@@ -55,3 +55,15 @@ def test_bad_pixels_and_domains_give_clear_errors():
         PhotoImage(np.zeros((4, 4)))
     with pytest.raises(InvalidParameterError, match="auto, ct, photo"):
         check_domain("xray")
+
+
+@pytest.mark.slow
+def test_every_reader_study_render_beside_the_project_stays_ct(shared_data):
+    from PIL import Image
+
+    files = [*shared_data.glob("reader_studies/petct_dev/images/*.jpg"),  # colour PET/CT fusion renders
+             *shared_data.glob("reader_studies/mtdgan_dev/*/set_*/*.png")]
+    assert len(files) > 300
+    for path in files:
+        with Image.open(path) as im:
+            assert detect_domain(np.asarray(im)) == "ct", path

@@ -60,7 +60,7 @@ def _synthetic(n: int = 24, seed: int = 0) -> tuple[FeatureStore, list[ImageItem
 def tiny_vlm(tmp_path_factory):
     store, items = _synthetic()
     out = tmp_path_factory.mktemp("vlm")
-    summary = fit(VLMTrainConfig(**TINY), store, items, [], out, progress=False)
+    summary = fit(VLMTrainConfig(**{**TINY, "steps": 60}), store, items, [], out, progress=False)
     return load_vlm(out), store, items, summary
 
 

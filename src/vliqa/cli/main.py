@@ -53,6 +53,7 @@ def main(
 
 def _register_subcommands() -> None:
     from vliqa.cli import assess as assess_cli  # lazy: keeps `vliqa --help` fast
+    from vliqa.cli import batch as batch_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import chat as chat_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import data as data_cli  # lazy: keeps `vliqa --help` fast
     from vliqa.cli import evaluate as evaluate_cli  # lazy: keeps `vliqa --help` fast
@@ -71,6 +72,7 @@ def _register_subcommands() -> None:
     language_cli.register(app)
     chat_cli.register(app)
     serve_cli.register(app)
+    batch_cli.register(app)
 
 
 _register_subcommands()

@@ -3,7 +3,8 @@
 A CT image holds Hounsfield units; a photograph holds display colours and has no HU. `detect_domain` decides
 for a raster or an array: greyscale, grey saved as RGB, and CT renders with a colour overlay (a PET/CT fusion,
 coloured annotations) are CT; an image coloured over most of its area, not mostly black air, is a photograph.
-A photo turned grey (fully desaturated) is indistinguishable from a CT export: pass `domain="photo"` then.
+A photo turned grey (fully desaturated) or nearly black (badly underexposed) looks like a CT export: pass
+`domain="photo"` then (of 500 distorted val/test crops, 6 % read as CT under "auto", nearly all underexposed).
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from vliqa.errors import InvalidImageError, InvalidParameterError
 #: The image domains: CT (HU) and photographs (RGB colours). "auto" asks `detect_domain`.
 DOMAINS = ("ct", "photo")
 DOMAIN_CHOICES = ("auto", *DOMAINS)
-#: A pixel whose channels spread by more than this (on 0-1) is coloured.
-COLOUR_CHROMA = 0.06
+#: A pixel whose channels spread by more than this (on 0-1) is coloured (a grey export saved as JPEG: below 0.01).
+COLOUR_CHROMA = 0.03
 #: A photograph is coloured over at least this fraction of its pixels (the skimage photos: 0.64-0.99).
 PHOTO_MIN_COLOUR_FRACTION = 0.25
-#: A CT render is mostly air: at least this fraction of near-black pixels (PET/CT fusion renders: 0.61-0.85).
+#: A CT render is mostly air: at least this fraction of near-black pixels (the 270 PET/CT fusion renders of the
+#: PET-CT-IQA-DS reader study: 0.56-0.85; the skimage photos, the deep-sky one aside: below 0.2).
 CT_MIN_DARK_FRACTION = 0.5
 #: A pixel whose brightest channel is below this (on 0-1) is near black.
-DARK_LEVEL = 0.06
+DARK_LEVEL = 0.15
 
 
 def check_domain(domain: str) -> str:

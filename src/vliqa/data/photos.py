@@ -104,6 +104,13 @@ def load_photo(photo_id: str) -> np.ndarray:
     return pixels
 
 
+def overall_from_aspects(aspects: np.ndarray) -> np.ndarray:
+    """Gives the rule's overall score of aspect scores (..., 5 aspects): the worst aspect less a quarter of the
+    second worst aspect's loss, clipped to 0-4."""
+    ordered = np.sort(np.asarray(aspects, dtype=np.float64), axis=-1)
+    return np.clip(ordered[..., 0] - SECOND_ASPECT_SHARE * (4.0 - ordered[..., 1]), 0.0, 4.0)
+
+
 def photo_labels(distortions: tuple[tuple[str, int], ...] | list[tuple[str, int]]) -> QualityLabels:
     """Gives the rule's labels (module docstring) of a photo carrying `distortions` ((name, severity 1-5) pairs)."""
     aspects = {a: 4.0 for a in ASPECTS}
@@ -114,8 +121,7 @@ def photo_labels(distortions: tuple[tuple[str, int], ...] | list[tuple[str, int]
         for aspect, weight in spec.aspects.items():
             aspects[aspect] -= DROP_PER_SEVERITY * weight * severity
     aspects = {a: round(float(np.clip(v, 0.0, 4.0)), 4) for a, v in aspects.items()}
-    worst, second = sorted(aspects.values())[:2]
-    overall = round(float(np.clip(worst - SECOND_ASPECT_SHARE * (4.0 - second), 0.0, 4.0)), 4)
+    overall = round(float(overall_from_aspects(np.array(list(aspects.values())))), 4)
     found = tuple(Distortion(name, severity / 5.0, params={"severity_level": int(severity)})
                   for name, severity in distortions)
     return QualityLabels(overall=overall, aspects=aspects, distortions=found, source="photo_rule")

@@ -1,7 +1,12 @@
 """The photo model: quality of photographs (DepictQA's domain) on the 0-4 scale, overall and per aspect.
 
-    photo features (photo_features) -> ensemble of MLPs -> 4*sigmoid -> overall + 5 aspects, 0-4
+    photo features (photo_features) -> ensemble of MLPs -> 4*sigmoid -> 5 aspects, 0-4 -> overall by the label rule
     + with a clean reference: full-reference features (photo_pair_features) -> a second ensemble
+
+The overall score is the labels' own rule applied to each member's aspects (`overall_from_aspects`: worst aspect
+less a quarter of the second worst's loss), so it always agrees with the aspects a description states; on the
+validation photo it ranks better than the members' own overall output (Spearman 0.857 vs 0.794), which is kept
+for `overall_from_aspects=False`.
 
 Trained by `vliqa.train.photo` (`make train-photo`) on distorted crops of free photographs with rule labels
 (`vliqa.data.photos`); shipped as `photo`. The ensemble's spread is the model's uncertainty.
@@ -18,6 +23,7 @@ import torch
 from torch import nn
 
 from vliqa.core import ASPECTS
+from vliqa.data.photos import overall_from_aspects
 from vliqa.errors import InvalidParameterError
 from vliqa.models import Predictions, register_model
 from vliqa.models.photo_features import PHOTO_FEATURES, PHOTO_PAIR_FEATURES, photo_features, photo_pair_features
@@ -34,6 +40,8 @@ class PhotoConfig:
     pair_features: tuple[str, ...] = PHOTO_PAIR_FEATURES
     hidden: int = 32
     ensemble: int = 5
+    #: the overall score from each member's aspects by the label rule (else the members' own overall output)
+    overall_from_aspects: bool = True
 
 
 class ScoreHead(nn.Module):
@@ -99,14 +107,14 @@ class PhotoModel(nn.Module):
 
     # ------------------------------------------------------------ scoring
 
-    @staticmethod
-    def _predictions(head: ScoreHead, x: np.ndarray) -> Predictions:
+    def _predictions(self, head: ScoreHead, x: np.ndarray) -> Predictions:
         with torch.no_grad():
             scores = head(torch.from_numpy(np.asarray(x, np.float32))).double().numpy()  # (members, N, targets)
+        overall = overall_from_aspects(scores[..., 1:]) if self.config.overall_from_aspects else scores[..., 0]
+        std = overall.std(axis=0, ddof=1) if scores.shape[0] > 1 else np.zeros(scores.shape[1])
         mean = scores.mean(axis=0)
-        std = scores[..., 0].std(axis=0, ddof=1) if scores.shape[0] > 1 else np.zeros(scores.shape[1])
         aspects = {a: mean[:, TARGETS.index(a)] for a in ASPECTS}
-        return Predictions(overall=mean[:, 0], aspects=aspects, std=std)
+        return Predictions(overall=overall.mean(axis=0), aspects=aspects, std=std)
 
     def predict(self, images: Sequence[Any]) -> Predictions:
         """Gives the no-reference predictions for photos: overall, five aspects (0-4) and the ensemble's std."""

@@ -47,6 +47,10 @@ logger = logging.getLogger("vliqa.train")
 
 #: question kinds drawn for free questions, and how often (unanswerable ones keep "I cannot tell" in mind)
 ASK_WEIGHTS = {k: 1.0 for k in QUESTION_KINDS} | {"unanswerable": 1.5, "lesion": 1.5}
+#: weight of the question tokens' loss beside the answer's (it only has to tell familiar questions)
+QUESTION_WEIGHT = 0.3
+#: weights of the slot losses beside the text's: the numbers every answer states come from the slots
+LEVEL_WEIGHT, PREFERENCE_WEIGHT = 2.0, 3.0
 _TAG_WORDS = {"<image_A>": "Image A", "<image_B>": "Image B", "<image_ref>": "the reference"}
 
 
@@ -54,7 +58,7 @@ _TAG_WORDS = {"<image_A>": "Image A", "<image_B>": "Image B", "<image_ref>": "th
 class VLMTrainConfig:
     data: tuple[str, ...] = ("data/vlm-ct",)
     photos: int = 600
-    steps: int = 1500
+    steps: int = 2400
     batch_size: int = 16
     learning_rate: float = 1e-3
     warmup: int = 150
@@ -445,9 +449,10 @@ def fit(cfg: VLMTrainConfig, store: FeatureStore, items: list[ImageItem], photo_
         seqs = [sequence(tok, ex, grid=grid) for ex in examples]
         batch = {k: v.to(device) for k, v in collate(seqs, examples, store, config.pad_id).items()}
         logits = model(batch)
-        loss = (text_loss(logits, batch["labels"])
-                + slot_loss(logits, batch["level_positions"], batch["level_targets"], config.level_ids)
-                + slot_loss(logits, batch["pref_positions"], batch["pref_targets"], config.pref_ids))
+        loss = (text_loss(logits, batch["labels"]) + QUESTION_WEIGHT * text_loss(logits, batch["question_labels"])
+                + LEVEL_WEIGHT * slot_loss(logits, batch["level_positions"], batch["level_targets"], config.level_ids)
+                + PREFERENCE_WEIGHT * slot_loss(logits, batch["pref_positions"], batch["pref_targets"],
+                                                config.pref_ids))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)

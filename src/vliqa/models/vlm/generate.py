@@ -222,7 +222,7 @@ class QualityVLMPredictor:
                     if step[i] == len(plans[i]) and slots_only:
                         done[i] = True
                     continue
-                token = int(torch.argmax(logits[i]))
+                token = _no_repeat(logits[i], text_ids[i])
                 if token == self._ids[EOS] or len(text_ids[i]) >= max_new_tokens:
                     done[i] = True
                     chosen.append(pad)
@@ -243,12 +243,12 @@ class QualityVLMPredictor:
 
     def _plan(self, roles: tuple[str, ...], *, pair: bool) -> list[tuple[str, ...]]:
         plan: list[tuple[str, ...]] = []
+        if pair:  # the preference first, as trained: read from the images, not from the levels
+            plan += [("force", PREF_OPEN), ("pref",), ("force", PREF_CLOSE)]
         for role in roles:
             plan.append(("force", LEVELS_OPEN))
             plan += [("level", role, slot) for slot in SLOT_ORDER]
             plan.append(("force", LEVELS_CLOSE))
-        if pair:
-            plan += [("force", PREF_OPEN), ("pref",), ("force", PREF_CLOSE)]
         return plan
 
     def _planned(self, item: tuple[str, ...], logits: torch.Tensor, out: Decoded, levels: Any, preferences: Any,
@@ -408,6 +408,23 @@ class QualityVLMPredictor:
         """The model's own answer (its slots, greedy text) to a question about an image encoded into `store`."""
         (d,) = self.decode(store, [{"A": key}], [question])
         return d.text
+
+
+#: greedy decoding never repeats a run of this many tokens (a caption states each finding once)
+NO_REPEAT_NGRAM = 6
+
+
+def _no_repeat(logits: torch.Tensor, so_far: list[int], n: int = NO_REPEAT_NGRAM) -> int:
+    """Gives the greedy next token, skipping any that would repeat an n-gram already in `so_far`."""
+    if len(so_far) < n - 1:
+        return int(torch.argmax(logits))
+    prefix = tuple(so_far[-(n - 1):])
+    banned = {so_far[k + n - 1] for k in range(len(so_far) - n + 1) if tuple(so_far[k:k + n - 1]) == prefix}
+    if not banned:
+        return int(torch.argmax(logits))
+    masked = logits.clone()
+    masked[list(banned)] = float("-inf")
+    return int(torch.argmax(masked))
 
 
 def _template_caption(levels: dict[str, int], domain: str) -> str:

@@ -92,13 +92,15 @@ class QualityVLM(nn.Module):
         self.project = nn.ModuleDict({"ct": _projector(c.ct_global_dim, d),
                                       "grid": _projector(c.grid_dim, d),
                                       "ct_fr": _projector(c.ct_fr_dim, d)})
+        self.project["ct_diff"] = _projector(c.ct_global_dim, d)
         if c.photo_global_dim:
             self.project["photo"] = _projector(c.photo_global_dim, d)
+            self.project["photo_diff"] = _projector(c.photo_global_dim, d)
         if c.photo_fr_dim:
             self.project["photo_fr"] = _projector(c.photo_fr_dim, d)
         self.grid_position = nn.Parameter(torch.randn(GRID_TOKENS, d) * 0.02)
         self.role = nn.Embedding(N_ROLES, d)
-        self.token_type = nn.Embedding(3, d)  # global, grid, full-reference
+        self.token_type = nn.Embedding(4, d)  # global, grid, full-reference, A-minus-B difference
         if c.llm_path:
             self.lm = pretrained_with_lora(c)
         else:
@@ -125,10 +127,16 @@ class QualityVLM(nn.Module):
         b = present.shape[0]
         d = self.config.d_model
         is_ct = (domain == 0)[..., None]
-        glob = is_ct * self.project["ct"](self._standardise("ct", batch["ct_global"]))
+        ct_std = self._standardise("ct", batch["ct_global"])
+        glob = is_ct * self.project["ct"](ct_std)
+        # a pair's difference token (A minus B, on image B): comparing two images is reading one vector
+        diff = is_ct[:, 2] * self.project["ct_diff"](ct_std[:, 1] - ct_std[:, 2])
         if "photo" in self.project:
-            glob = glob + (~is_ct) * self.project["photo"](self._standardise("photo", batch["photo_global"]))
+            photo_std = self._standardise("photo", batch["photo_global"])
+            glob = glob + (~is_ct) * self.project["photo"](photo_std)
+            diff = diff + (~is_ct[:, 2]) * self.project["photo_diff"](photo_std[:, 1] - photo_std[:, 2])
         glob = glob + self.token_type.weight[0]
+        diff = diff + self.token_type.weight[3]
         grid = self.project["grid"](self._standardise("grid", batch["grid"])) + self.grid_position
         grid = grid + self.token_type.weight[1]
         fr = is_ct * self.project["ct_fr"](self._standardise("ct_fr", batch["ct_fr"]))
@@ -137,10 +145,16 @@ class QualityVLM(nn.Module):
         fr = fr + self.token_type.weight[2]
         role = self.role.weight[None, :, None]  # (1, 3, 1, d)
         with_fr = (present & has_fr)[..., None]
-        every = torch.cat([glob[:, :, None], grid, fr[:, :, None]], dim=2) + role  # (B, 3, 18, d)
-        every_mask = torch.cat([present[..., None].expand(-1, -1, 1 + GRID_TOKENS), with_fr], dim=2)
-        summary = torch.cat([glob[:, :, None], fr[:, :, None]], dim=2) + role  # (B, 3, 2, d)
-        summary_mask = torch.cat([present[..., None], with_fr], dim=2)
+        pair = present[:, 1] & present[:, 2]
+        with_diff = torch.zeros_like(present)
+        with_diff[:, 2] = pair
+        diff_tokens = torch.zeros_like(glob)
+        diff_tokens[:, 2] = diff
+        every = torch.cat([glob[:, :, None], grid, fr[:, :, None], diff_tokens[:, :, None]], dim=2) + role
+        every_mask = torch.cat([present[..., None].expand(-1, -1, 1 + GRID_TOKENS), with_fr, with_diff[..., None]],
+                               dim=2)
+        summary = torch.cat([glob[:, :, None], fr[:, :, None], diff_tokens[:, :, None]], dim=2) + role
+        summary_mask = torch.cat([present[..., None], with_fr, with_diff[..., None]], dim=2)
         return (*_packed(every.reshape(b, -1, d), every_mask.reshape(b, -1)),
                 *_packed(summary.reshape(b, -1, d), summary_mask.reshape(b, -1)))
 

@@ -78,11 +78,12 @@ def clean_text(text: str) -> str:
     return _SPECIAL_RX.sub(" ", str(text)).strip()
 
 
-def image_token_count(role: str, has_reference: bool, *, grid: bool = False) -> int:
+def image_token_count(role: str, has_reference: bool, *, grid: bool = False, pair: bool = False) -> int:
     """Gives how many <img> places an image of `role` takes in the text: its global token, its grid tokens when
-    `grid` (a language model without cross-attention), and its full-reference token for A and B when there is a
-    reference."""
-    return 1 + (GRID_TOKENS if grid else 0) + (1 if has_reference and role != "reference" else 0)
+    `grid` (a language model without cross-attention), its full-reference token for A and B when there is a
+    reference, and for B of a pair the A-minus-B difference token."""
+    return (1 + (GRID_TOKENS if grid else 0) + (1 if has_reference and role != "reference" else 0)
+            + (1 if pair and role == "B" else 0))
 
 
 @dataclass
@@ -92,6 +93,9 @@ class TokenSequence:
     ids: list[int]
     #: next-token labels for the answer text (-100 where no text loss)
     labels: list[int]
+    #: next-token labels for the question text (-100 elsewhere): a lighter loss that teaches which questions are
+    #: familiar, so `ask` can tell a question it was never taught
+    question_labels: list[int]
     level_positions: list[int]
     level_targets: list[np.ndarray]
     pref_positions: list[int]
@@ -102,10 +106,12 @@ def prompt_ids(tok: Tokenizer, images: dict[str, str], question: str, *, grid: b
     """Gives the prompt: each image's tag with its <img> places, then <q> question <a>."""
     ids: list[int] = []
     has_ref = "reference" in images
+    pair = "A" in images and "B" in images
     for role in ROLES:
         if role in images:
             open_tag, close_tag = TAGS[role]
-            ids += [tok.token_to_id(open_tag)] + [tok.token_to_id(IMG)] * image_token_count(role, has_ref, grid=grid)
+            places = image_token_count(role, has_ref, grid=grid, pair=pair)
+            ids += [tok.token_to_id(open_tag)] + [tok.token_to_id(IMG)] * places
             ids.append(tok.token_to_id(close_tag))
     ids.append(tok.token_to_id(QUESTION))
     ids += tok.encode(" " + clean_text(question), add_special_tokens=False).ids
@@ -122,7 +128,19 @@ def sequence(tok: Tokenizer, ex: Example, *, grid: bool = False) -> TokenSequenc
     """Gives the token ids of an example: prompt, slot blocks, answer text, <eos>."""
     ids = prompt_ids(tok, ex.images, ex.question, grid=grid)
     labels = [-100] * len(ids)
+    n_question = len(tok.encode(" " + clean_text(ex.question), add_special_tokens=False).ids)
+    question_labels = [-100] * (len(ids) - 1 - n_question) + ids[len(ids) - 1 - n_question:len(ids) - 1] + [-100]
     lp, lt, pp, pt = [], [], [], []
+    # the preference comes first: read from the images, not from the level words written after it
+    if ex.preference is not None:
+        ids.append(tok.token_to_id(PREF_OPEN))
+        labels.append(-100)
+        target = np.asarray(ex.preference, np.float32)
+        pp.append(len(ids))
+        pt.append(target)
+        ids.append(tok.token_to_id(PREF_TOKENS[int(np.argmax(target))]))
+        ids.append(tok.token_to_id(PREF_CLOSE))
+        labels += [-100, -100]
     for role in answer_roles(ex.images):
         ids.append(tok.token_to_id(LEVELS_OPEN))
         labels.append(-100)
@@ -134,19 +152,11 @@ def sequence(tok: Tokenizer, ex: Example, *, grid: bool = False) -> TokenSequenc
             labels.append(-100)
         ids.append(tok.token_to_id(LEVELS_CLOSE))
         labels.append(-100)
-    if ex.preference is not None:
-        ids.append(tok.token_to_id(PREF_OPEN))
-        labels.append(-100)
-        target = np.asarray(ex.preference, np.float32)
-        pp.append(len(ids))
-        pt.append(target)
-        ids.append(tok.token_to_id(PREF_TOKENS[int(np.argmax(target))]))
-        ids.append(tok.token_to_id(PREF_CLOSE))
-        labels += [-100, -100]
     answer = tok.encode(" " + ex.answer, add_special_tokens=False).ids + [tok.token_to_id(EOS)]
     ids += answer
     labels += answer
-    return TokenSequence(ids, labels, lp, lt, pp, pt)
+    question_labels += [-100] * (len(ids) - len(question_labels))
+    return TokenSequence(ids, labels, question_labels, lp, lt, pp, pt)
 
 
 class FeatureStore:
@@ -172,6 +182,7 @@ def collate(seqs: list[TokenSequence], examples: list[Example], store: FeatureSt
     b, width = len(seqs), max(len(s.ids) for s in seqs)
     ids = torch.full((b, width), pad_id, dtype=torch.long)
     labels = torch.full((b, width), -100, dtype=torch.long)
+    question_labels = torch.full((b, width), -100, dtype=torch.long)
     attention = torch.zeros((b, width), dtype=torch.long)
     n_roles = len(ROLES)
     dims = store.dims
@@ -187,6 +198,7 @@ def collate(seqs: list[TokenSequence], examples: list[Example], store: FeatureSt
     for i, (s, ex) in enumerate(zip(seqs, examples, strict=True)):
         ids[i, : len(s.ids)] = torch.tensor(s.ids)
         labels[i, : len(s.labels)] = torch.tensor(s.labels)
+        question_labels[i, : len(s.question_labels)] = torch.tensor(s.question_labels)
         attention[i, : len(s.ids)] = 1
         lpos += [(i, p) for p in s.level_positions]
         ltar += s.level_targets
@@ -206,7 +218,8 @@ def collate(seqs: list[TokenSequence], examples: list[Example], store: FeatureSt
                 has_fr[i, r] = True
                 arrays["ct_fr" if tokens.domain == "ct" else "photo_fr"][i, r] = store.pairs[key, ref_key]
     batch = {k: torch.from_numpy(v) for k, v in arrays.items()}
-    batch.update(input_ids=ids, labels=labels, attention_mask=attention, domain=torch.from_numpy(domain),
+    batch.update(input_ids=ids, labels=labels, question_labels=question_labels, attention_mask=attention,
+                 domain=torch.from_numpy(domain),
                  present=torch.from_numpy(present), has_fr=torch.from_numpy(has_fr),
                  level_positions=torch.tensor(lpos, dtype=torch.long).reshape(-1, 2),
                  level_targets=torch.from_numpy(np.stack(ltar)) if ltar else torch.zeros((0, 5)),
