@@ -108,11 +108,17 @@ def main() -> None:
     base = runs[0][2]
     table = Table(title=f"{n_slices} slices ({args.copies} series of 512², {args.codec}, measures "
                         f"{'on' if args.measures else 'off'}, no VLM descriptions), {os.cpu_count()} cores")
-    for col in ("how", "workers", "wall s", "slices/s", "vs Assessor", "per-worker slices/s"):
+    for col in ("how", "workers", "wall s", "slices/s", "vs Assessor", "per-worker slices/s", "steady slices/s",
+                "start-up s"):
         table.add_column(col, justify="left" if col == "how" else "right")
     for name, workers, wall, per_worker in runs:
+        steady = per_worker * workers
         table.add_row(name, str(workers), f"{wall:.1f}", f"{n_slices / wall:.1f}", f"{base / wall:.2f}x",
-                      f"{per_worker:.1f}")
+                      f"{per_worker:.1f}", f"{steady:.1f}", f"{max(0.0, wall - n_slices / steady):.1f}")
+    table.caption = ("wall s and slices/s: start to end, model loads (and Ray's start) included; per-worker: slices "
+                     "over the seconds workers spent on units; steady: per-worker x workers, the rate once started; "
+                     "start-up: wall s less the steady time. The driver walks the tree and writes Parquet on the same "
+                     "cores.")
     console.print(table)
     report.add(table)
 

@@ -38,6 +38,13 @@ READER_NR, MEDQM_NR = 20, 25
 TIE_GAP = 0.25
 
 
+def _scored(score_a: float, score_b: float, std_a: float = float("nan"), std_b: float = float("nan")) -> str:
+    """The verdict `vliqa compare` gives from two scores (ties within 0.25)."""
+    from vliqa.assessment.language import scored_preference
+
+    return ("A", "B", "tie")[int(np.argmax(scored_preference(score_a, score_b, std_a, std_b)))]
+
+
 def truth_levels(item: ImageItem) -> dict[str, int]:
     return {k: level_of(v) for k, v in levels_of(item.labels).items()}
 
@@ -159,10 +166,14 @@ def pair_section(vlm: Any, store: Any, test: list[ImageItem], report: Report, rn
             right += (ab.preferred == truth) + (ba.preferred == {"A": "B", "B": "A"}[truth])
             swap_ok += int({"A": "B", "B": "A", "tie": "tie"}[ab.preferred] == ba.preferred)
             ga, gb = store.images[a.key].global_vec, store.images[b.key].global_vec
+            sa, sb = float(ga[READER_NR]), float(gb[READER_NR])
+            if with_ref:
+                fa, fb = store.pairs[a.key, a.reference], store.pairs[b.key, b.reference]
+                sa, sb = float(fa[-5]), float(fb[-5])
+            base["vliqa compare (the reader's scores fix the preference)"] += int(_scored(sa, sb) == truth)
             base["reader (no reference)"] += int((ga[READER_NR] > gb[READER_NR]) == (truth == "A"))
             base["MedQM-I (no reference)"] += int((ga[MEDQM_NR] > gb[MEDQM_NR]) == (truth == "A"))
             if with_ref:
-                fa, fb = store.pairs[a.key, a.reference], store.pairs[b.key, b.reference]
                 base["reader (full-reference)"] += int((fa[-5] > fb[-5]) == (truth == "A"))
         n = max(1, len(pairs))
         label = "with reference" if with_ref else "without reference"
@@ -205,20 +216,22 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
         ba = vlm.compare_keys(store, worse, better, reference, text=False)
         return int(ab.preferred == "A") + int(ba.preferred == "B")
 
-    wins = reader_wins = 0
+    wins = reader_wins = scored = 0
     for k, p in enumerate(mayo):
         full, quarter = load(p.full), load(p.quarter)
         kf, kq = keys_of([full, quarter], f"mayo{k}_")
         wins += both_orders(kf, kq)
-        s = reader.predict([full, quarter]).overall
+        pred = reader.predict([full, quarter])
+        s, sd = pred.overall, pred.std
         reader_wins += 2 * int(s[0] > s[1])
-    out["mayo"] = {"vlm": wins, "reader": reader_wins, "n": 2 * len(mayo)}
+        scored += 2 * int(_scored(s[0], s[1], sd[0], sd[1]) == "A")
+    out["mayo"] = {"vlm": wins, "reader": reader_wins, "vliqa_compare": scored, "n": 2 * len(mayo)}
     rows.append([f"Mayo full > quarter dose ({len(mayo)} pairs x 2 orders)", f"{wins}/{2 * len(mayo)}",
-                 f"{reader_wins}/{2 * len(mayo)}"])
+                 f"{scored}/{2 * len(mayo)}", f"{reader_wins}/{2 * len(mayo)}"])
     sets: dict[str, dict[str, Any]] = defaultdict(dict)
     for item in mtdgan:
         sets[item.group][item.method] = item
-    wins = reader_wins = n = 0
+    wins = reader_wins = n = scored = 0
     for g, group in enumerate(sorted(sets)):
         members = sets[group]
         ndct = next((v for k, v in members.items() if k.lower() == "ndct"), None)
@@ -228,13 +241,16 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
         a, b = read_display(ndct.path), read_display(ldct.path)
         ka, kb = keys_of([a, b], f"anchor{g}_")
         wins += both_orders(ka, kb)
-        s = reader.predict([a, b]).overall
+        pred = reader.predict([a, b])
+        s, sd = pred.overall, pred.std
         reader_wins += 2 * int(s[0] > s[1])
+        scored += 2 * int(_scored(s[0], s[1], sd[0], sd[1]) == "A")
         n += 2
-    out["ndct_ldct"] = {"vlm": wins, "reader": reader_wins, "n": n}
-    rows.append([f"reader-study sets: NDCT > LDCT ({n // 2} sets x 2 orders)", f"{wins}/{n}", f"{reader_wins}/{n}"])
+    out["ndct_ldct"] = {"vlm": wins, "reader": reader_wins, "vliqa_compare": scored, "n": n}
+    rows.append([f"reader-study sets: NDCT > LDCT ({n // 2} sets x 2 orders)", f"{wins}/{n}", f"{scored}/{n}",
+                 f"{reader_wins}/{n}"])
     # denoised pairs the readers split clearly: composite of within-set z-scores of their three grades
-    agree = reader_agree = agree_ref = reader_ref = total = 0
+    agree = reader_agree = agree_ref = reader_ref = total = scored = scored_ref = 0
     for g, group in enumerate(sorted(sets)):
         items = [v for v in sets[group].values() if not v.anchor and v.reference is not None]
         if len(items) < 2:
@@ -249,8 +265,9 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
         keys = keys_of(images, f"set{g}_")
         (kr,) = keys_of([reference], f"setref{g}_")
         vlm._add_pairs(store, keys, images, kr, reference)
-        nr = reader.predict(images).overall
-        fr = reader.model.predict_pair(images, [reference] * len(images)).overall
+        nr_pred = reader.predict(images)
+        fr_pred = reader.model.predict_pair(images, [reference] * len(images))
+        nr, fr = nr_pred.overall, fr_pred.overall
         for i in range(len(items)):
             for j in range(i + 1, len(items)):
                 if abs(comp[i] - comp[j]) < 1.0:
@@ -261,14 +278,21 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
                 agree_ref += int(vlm.compare_keys(store, keys[i], keys[j], kr, text=False).preferred == truth)
                 reader_agree += int((nr[i] > nr[j]) == (truth == "A"))
                 reader_ref += int((fr[i] > fr[j]) == (truth == "A"))
+                scored += int(_scored(nr[i], nr[j], nr_pred.std[i], nr_pred.std[j]) == truth)
+                scored_ref += int(_scored(fr[i], fr[j], fr_pred.std[i], fr_pred.std[j]) == truth)
     out["denoised"] = {"vlm": agree, "vlm_reference": agree_ref, "reader": reader_agree, "reader_reference": reader_ref,
-                       "n": total}
+                       "vliqa_compare": scored, "vliqa_compare_reference": scored_ref, "n": total}
     rows.append([f"denoised pairs the readers split clearly ({total}; composite z gap >= 1), no reference",
-                 f"{agree}/{total}", f"{reader_agree}/{total}"])
-    rows.append(["  the same pairs with the NDCT as reference", f"{agree_ref}/{total}", f"{reader_ref}/{total}"])
-    report.add_rows("Real pairs (../shared/data)", ["pairs", "quality VLM", "reader scorer"], rows,
+                 f"{agree}/{total}", f"{scored}/{total}", f"{reader_agree}/{total}"])
+    rows.append(["  the same pairs with the NDCT as reference", f"{agree_ref}/{total}", f"{scored_ref}/{total}",
+                 f"{reader_ref}/{total}"])
+    report.add_rows("Real pairs (../shared/data)",
+                    ["pairs", "quality VLM alone", "vliqa compare (scores fix the preference)", "reader scorer"], rows,
                     note="Mayo and NDCT/LDCT pairs are asked in both orders; the VLM's verdict is averaged over both "
-                         "orders by construction. The reader scorer compares its overall scores.")
+                         "orders by construction. `vliqa compare` (the Assessor) fixes the preference slot from the "
+                         "reader's scores and their uncertainty (ties within 0.25; a tie counts as wrong) and the "
+                         "VLM explains it; 'quality VLM alone' is its own preference slot. The reader scorer "
+                         "compares its overall scores (never a tie).")
     console.print(f"real pairs: {out}")
     return out
 

@@ -101,12 +101,16 @@ def test_answers_and_cannot_tell(assessor, abdomen):
         assert not answer.answerable and answer.answer.startswith("I cannot tell"), answer.answer
 
 
-def test_out_of_distribution_input_is_not_described(assessor):
-    noise = CTImage(hu=np.random.default_rng(2).normal(0, 300, (256, 256)).astype(np.float32))
+def test_out_of_distribution_input_is_not_described(tiny_checkpoint):
+    # the untrained tiny scorer scores anything, so the out-of-distribution check is what speaks
+    assessor = Assessor(tiny_checkpoint, measures=False)
+    noise = CTImage(hu=np.random.default_rng(2).normal(0, 500, (512, 512)).astype(np.float32))
     (result,) = assessor.assess_slices([noise])
     assert result.out_of_distribution and result.description.startswith("Cannot assess")
     answer = assessor.ask(noise, "Is the noise acceptable?")
     assert not answer.answerable and answer.answer.startswith("Cannot assess")
+    compared = assessor.compare(noise, noise)
+    assert not compared.assessable and "Cannot assess" in compared.explanation
 
 
 def test_cli_compare_json_and_panel(tmp_path):
@@ -157,3 +161,42 @@ def test_every_caption_of_the_test_split_states_the_assessment_levels(assessor):
             assert all(stated[a] in (None, levels[a]) for a in ASPECTS), result.description
             checked += 1
     assert checked >= 0.9 * len(images)
+
+
+def test_photographs_are_compared_and_answered(tmp_path):
+    from vliqa.data.photos import photo_pairs
+
+    (pair,) = photo_pairs("test", 1, seed=3)
+    paths = []
+    for name, rgb in (("a", pair.image_a), ("b", pair.image_b), ("ref", pair.reference)):
+        path = tmp_path / f"{name}.png"
+        Image.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)).save(path)
+        paths.append(path)
+    assessor = Assessor(measures=False)
+    result = assessor.compare(str(paths[0]), str(paths[1]))
+    swapped = assessor.compare(str(paths[1]), str(paths[0]))
+    assert {"A": "B", "B": "A", "tie": "tie"}[result.preferred] == swapped.preferred
+    with_ref = assessor.compare(str(paths[0]), str(paths[1]), reference=str(paths[2]))
+    assert with_ref.with_reference
+    described = assessor.assess(str(paths[0]))
+    assert described.domain == "photo" and described.description_source == "vlm"
+    assert "liver" not in described.description.lower()
+    answer = assessor.ask(str(paths[0]), "Is the noise in this image acceptable?")
+    assert answer.answer and answer.levels
+    panel = tmp_path / "panel.png"
+    from vliqa.assessment.panel import save_comparison_panel
+    from vliqa.io import load as load_any
+
+    save_comparison_panel(result, load_any(str(paths[0]), domain="photo"), load_any(str(paths[1]), domain="photo"),
+                          panel)
+    assert Image.open(panel).size[0] > 600
+
+
+def test_a_photograph_is_not_compared_with_ct(abdomen, tmp_path):
+    path = tmp_path / "photo.png"
+    rgb = np.zeros((128, 128, 3), np.uint8)
+    rgb[..., 0] = np.linspace(0, 255, 128)[None, :]
+    rgb[..., 1] = np.linspace(255, 0, 128)[:, None]
+    Image.fromarray(rgb).save(path)
+    with pytest.raises(InvalidParameterError, match="photograph"):
+        Assessor(measures=False).compare(str(path), abdomen[0])

@@ -29,6 +29,7 @@ import numpy as np
 from vliqa import models, text
 from vliqa.assessment.language import (
     Comparison,
+    Judged,
     QuestionAnswer,
     ask_image,
     compare_images,
@@ -319,45 +320,57 @@ class Assessor:
         """Gives which of two inputs (slices or series) is better, how sure, and why; with `reference`, judged
         against it. The answer states the levels an assessment of each gives; an input out of distribution is
         not compared ("Cannot assess")."""
-        ia, ib = load(a, window=self.window), load(b, window=self.window)
-        ref = None if reference is None else load(reference, window=self.window)
+        ia, ib = (load(x, window=self.window, domain=self.domain) for x in (a, b))
+        ref = None if reference is None else load(reference, window=self.window, domain=self.domain)
+        if (isinstance(ia, PhotoImage) != isinstance(ib, PhotoImage)
+                or (ref is not None and isinstance(ref, PhotoImage) != isinstance(ia, PhotoImage))):
+            raise InvalidParameterError("one input is a photograph and another is CT",
+                                        hint="compare two photographs or two CT images (--domain forces one)")
         names = {"path_a": _name(a, ia), "path_b": _name(b, ib), "reference": None if ref is None else _name(reference,
                                                                                                             ref)}
         for label, image in (("A", ia), ("B", ib)):
+            if isinstance(image, PhotoImage):
+                continue  # the CT out-of-distribution check does not apply to photographs
             ood = check_image(middle_slice(image))
             if ood.out_of_distribution:
                 return Comparison(preferred="tie", probability=0.0, explanation=f"Image {label}: "
                                   + text.cannot_assess(ood.reason), with_reference=ref is not None,
                                   probabilities={"A": 0.0, "B": 0.0, "tie": 0.0}, levels_a={}, levels_b={},
                                   notes=(f"image {label} out of distribution",), assessable=False, **names)
-        result = compare_images(self.language, ia, ib, ref, levels=self._levels)
+        result = compare_images(self.language, ia, ib, ref, judge=self._judge)
         return dataclasses.replace(result, **names)
 
     def ask(self, path_or_obj: Any, question: str) -> QuestionAnswer:
         """Gives the answer to a free quality question about an input (a series: its middle slice)."""
-        image = load(path_or_obj, window=self.window)
+        image = load(path_or_obj, window=self.window, domain=self.domain)
         shown = middle_slice(image)
-        ood = check_image(shown)
-        if ood.out_of_distribution:
+        ood = check_image(shown) if not isinstance(shown, PhotoImage) else None
+        if ood is not None and ood.out_of_distribution:
             return QuestionAnswer(question=str(question), answer=text.cannot_assess(ood.reason), answerable=False,
                                   path=_name(path_or_obj, image))
-        (levels,) = self._levels([shown], [])
+        (levels,) = (j.levels for j in self._judge([shown], []))
         answer = ask_image(self.language, shown, question, levels=levels)
         return dataclasses.replace(answer, path=_name(path_or_obj, image))
 
-    def _levels(self, slices: list[CTImage], references: list[CTImage]) -> list[dict[str, int] | None]:
-        """Gives the slot levels of slices as this Assessor scores them (against `references` when given)."""
-        if self.scale != QUALITY_SCALE:
-            return [None] * len(slices)
+    def _judge(self, slices: list[Any], references: list[Any]) -> list[Judged]:
+        """Gives how this Assessor scores slices or photographs (against `references` when given): slot levels,
+        overall score and its std."""
+        photos = bool(slices) and isinstance(slices[0], PhotoImage)
+        predictor = self.photo_predictor if photos else self.predictor
+        if not photos and self.scale != QUALITY_SCALE:
+            return [Judged(None, math.nan, math.nan) for _ in slices]
         if references:
-            pair = _predict_pair(self.predictor)
-            pred = pair(slices, references) if pair is not None else self.predictor.predict(slices)
+            pair = _predict_pair(predictor)
+            pred = pair(slices, references) if pair is not None else predictor.predict(slices)
         else:
-            pred = self.predictor.predict(slices)
-        if not pred.aspects:
-            return [None] * len(slices)
-        return [score_levels(float(np.clip(pred.overall[j], 0.0, 4.0)),
-                             {a: float(pred.aspects[a][j]) for a in ASPECTS}) for j in range(len(slices))]
+            pred = predictor.predict(slices)
+        out = []
+        for j in range(len(slices)):
+            score = float(np.clip(pred.overall[j], 0.0, 4.0))
+            std = float(pred.std[j]) if pred.std is not None else math.nan
+            levels = score_levels(score, {a: float(pred.aspects[a][j]) for a in ASPECTS}) if pred.aspects else None
+            out.append(Judged(levels, score, std))
+        return out
 
     def assess_many(self, paths: Any, *, skip_errors: bool = False,
                     reference: Any = None) -> Iterator[Assessment | VolumeAssessment]:
@@ -488,17 +501,25 @@ class Assessor:
             batch = list(photos[start:start + self.batch_size])
             pred = predictor.predict(batch) if references is None else \
                 pair(batch, list(references[start:start + self.batch_size]))
+            levels = [score_levels(float(np.clip(pred.overall[j], 0.0, 4.0)),
+                                   {a: float(pred.aspects[a][j]) for a in ASPECTS}) if pred.aspects else None
+                      for j in range(len(batch))]
+            captions = vlm_descriptions(self.language, batch, levels) if self.describer is not None \
+                else [None] * len(batch)
             for j, photo in enumerate(batch):
                 score = float(np.clip(pred.overall[j], 0.0, 4.0))
                 aspects = {a: float(pred.aspects[a][j]) for a in ASPECTS} if pred.aspects else {}
                 std = float(pred.std[j]) if pred.std is not None else math.nan
                 description = text.describe_photo(QualityLabels(overall=score, aspects=aspects, source="model")) \
                     if aspects else text.describe_overall(score)
+                source = "template"
+                if captions[j] is not None:
+                    description, source = captions[j], "vlm"
                 out.append(Assessment(
                     path=photo.source, slice_index=None, score=score, level=LEVEL_NAMES[level_of(score)],
                     aspects=aspects, uncertainty=std, model_uncertainty=std,
                     distortions=detect_distortions(aspects, {}), measures={}, description=description,
-                    description_source="template", domain="photo", out_of_distribution=False, ood_reason=None,
+                    description_source=source, domain="photo", out_of_distribution=False, ood_reason=None,
                     model=name, model_version=version, vliqa_version=__version__, scale=QUALITY_SCALE))
         return out
 

@@ -7,6 +7,7 @@ with what a reader should know added: images of different anatomy or size are co
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,17 @@ from vliqa.assessment.schema import Assessment
 from vliqa.core import ASPECTS, CTImage, CTVolume, level_of
 from vliqa.errors import InvalidParameterError
 from vliqa.models.reader_features import reading_display
+from vliqa.models.vlm.prompts import TIE_GAP, soft_preference
+
+
+@dataclass(frozen=True)
+class Judged:
+    """How the Assessor scores one slice: its slot levels (None without aspects), overall score and std."""
+
+    levels: dict[str, int] | None
+    score: float
+    std: float
+
 
 #: Two displays this similar (correlation at 64 px) show the same anatomy.
 SAME_ANATOMY_CORRELATION = 0.6
@@ -44,6 +56,10 @@ class Comparison:
     model: str = "vlm"
     #: False when an input was out of distribution and nothing was compared
     assessable: bool = True
+    #: the VLM's own preference probabilities (both orders averaged), beside `probabilities`
+    model_probabilities: dict[str, float] = field(default_factory=dict)
+    #: what decided the preference: "scores" (the Assessor's, the VLM explains) or "vlm" (the VLM's own slot)
+    preference_source: str = "vlm"
 
     def to_dict(self) -> dict[str, Any]:
         return {"preferred": self.preferred, "probability": round(float(self.probability), 4),
@@ -51,7 +67,8 @@ class Comparison:
                 "probabilities": {k: round(float(v), 4) for k, v in self.probabilities.items()},
                 "levels_a": dict(self.levels_a), "levels_b": dict(self.levels_b), "notes": list(self.notes),
                 "a": self.path_a, "b": self.path_b, "reference": self.reference, "n_pairs": self.n_pairs,
-                "model": self.model, "assessable": self.assessable}
+                "model": self.model, "assessable": self.assessable, "preference_source": self.preference_source,
+                "model_probabilities": {k: round(float(v), 4) for k, v in self.model_probabilities.items()}}
 
 
 @dataclass(frozen=True)
@@ -97,7 +114,7 @@ def vlm_descriptions(vlm: Any, images: Sequence[Any], levels: Sequence[dict[str,
 def anatomy_note(a: Any, b: Any) -> str | None:
     """Gives the note for two images that do not show the same anatomy or size, or None when they do."""
     if not (isinstance(a, CTImage) and isinstance(b, CTImage)):
-        if np.shape(a)[:2] != np.shape(b)[:2]:
+        if _size(a) != _size(b):
             return "The two images differ in size, so they are compared on image quality alone."
         return None
     if a.shape != b.shape:
@@ -123,12 +140,21 @@ def slice_pairs(a: CTImage | CTVolume, b: CTImage | CTVolume) -> tuple[list[tupl
     return [(mid(a), mid(b))], note
 
 
+def scored_preference(score_a: float, score_b: float, std_a: float = math.nan,
+                      std_b: float = math.nan) -> tuple[float, float, float]:
+    """Gives P(A better), P(B better), P(tie) from two 0-4 scores and their uncertainties: ties within TIE_GAP of
+    each other, the edge as soft as the two uncertainties together (at least 0.1)."""
+    spread = math.hypot(std_a, std_b) if math.isfinite(std_a) and math.isfinite(std_b) else 0.0
+    return tuple(float(p) for p in soft_preference(score_a, score_b, gap=TIE_GAP, width=max(0.1, 0.5 * spread)))
+
+
 def compare_images(vlm: Any, a: Any, b: Any, reference: Any = None, *,
-                   levels: Callable[[list[Any], list[Any]], list[dict[str, int] | None]] | None = None) -> Comparison:
+                   judge: Callable[[list[Any], list[Any]], list[Judged]] | None = None) -> Comparison:
     """Gives the VLM's comparison of two loaded images or series (and a reference, when given).
 
-    `levels(slices, references)` gives the slot levels of slices (the Assessor's scores), fixed in the answer so
-    the comparison states the levels an assessment of each image states."""
+    `judge(slices, references)` gives the Assessor's scores of slices: their levels fill the answer's level slots
+    and their score gap its preference slot, so the comparison states what an assessment of each image states
+    and the VLM explains it. Without `judge` the VLM's own slots decide."""
     pairs, note = slice_pairs(a, b)
     ref_slices: list[Any] = [None] * len(pairs)
     if reference is not None:
@@ -142,19 +168,23 @@ def compare_images(vlm: Any, a: Any, b: Any, reference: Any = None, *,
             ref_slices = [reference] * len(pairs)
         for (x, y), r in zip(pairs, ref_slices, strict=True):
             for img in (x, y):
-                if np.shape(getattr(img, "hu", img))[:2] != np.shape(getattr(r, "hu", r))[:2]:
+                if _size(img) != _size(r):
                     raise InvalidParameterError(
                         "the reference differs in size from the images it should judge",
                         hint="give a reference of the same size (the same slice at full quality), or compare "
                              "without one")
-    fixed_a: list[Any] = [None] * len(pairs)
-    fixed_b: list[Any] = [None] * len(pairs)
-    if levels is not None:
+    judged_a: list[Judged | None] = [None] * len(pairs)
+    judged_b: list[Judged | None] = [None] * len(pairs)
+    if judge is not None:
         refs = list(ref_slices) if reference is not None else []
-        fixed_a = levels([x for x, _ in pairs], refs)
-        fixed_b = levels([y for _, y in pairs], refs)
-    verdicts = [vlm.compare(x, y, reference=r, levels_a=la, levels_b=lb)
-                for (x, y), r, la, lb in zip(pairs, ref_slices, fixed_a, fixed_b, strict=True)]
+        judged_a = list(judge([x for x, _ in pairs], refs))
+        judged_b = list(judge([y for _, y in pairs], refs))
+    verdicts = []
+    for (x, y), r, ja, jb in zip(pairs, ref_slices, judged_a, judged_b, strict=True):
+        scored = ja is not None and jb is not None and ja.levels is not None and jb.levels is not None
+        verdicts.append(vlm.compare(
+            x, y, reference=r, levels_a=ja.levels if scored else None, levels_b=jb.levels if scored else None,
+            probabilities=scored_preference(ja.score, jb.score, ja.std, jb.std) if scored else None))
     probs = np.mean([v.probabilities for v in verdicts], axis=0)
     preferred = ("A", "B", "tie")[int(np.argmax(probs))]
     middle = verdicts[len(verdicts) // 2]
@@ -170,11 +200,20 @@ def compare_images(vlm: Any, a: Any, b: Any, reference: Any = None, *,
         explanation = f"{explanation} (Judged over {len(pairs)} slice pairs.)"
     if notes:
         explanation = " ".join((*notes, explanation))
+    own = np.mean([v.model_probabilities for v in verdicts], axis=0)
     return Comparison(preferred=preferred, probability=float(np.max(probs)), explanation=explanation,
                       with_reference=reference is not None,
                       probabilities=dict(zip(("A", "B", "tie"), (float(p) for p in probs), strict=True)),
+                      model_probabilities=dict(zip(("A", "B", "tie"), (float(p) for p in own), strict=True)),
+                      preference_source="scores" if judge is not None else "vlm",
                       levels_a=chosen.levels_a, levels_b=chosen.levels_b, notes=notes, n_pairs=len(pairs),
                       model=getattr(vlm, "name", "vlm"))
+
+
+def _size(image: Any) -> tuple[int, ...]:
+    """Gives the height and width of a slice, a photograph or an array."""
+    shape = getattr(image, "shape", None)
+    return tuple(shape[:2]) if shape is not None else tuple(np.shape(image)[:2])
 
 
 def middle_slice(image: Any) -> Any:

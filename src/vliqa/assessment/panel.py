@@ -17,7 +17,7 @@ def _shown(image: Any, window: Any) -> np.ndarray:
     image = middle_slice(image)
     if isinstance(image, CTImage):
         return to_display(image, resolve_window(image, window))
-    return np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)  # a photo, RGB in [0, 1]
+    return np.clip(np.asarray(getattr(image, "rgb", image), dtype=np.float32), 0.0, 1.0)  # a photo, RGB in [0, 1]
 
 
 def save_comparison_panel(comparison: Comparison, a: Any, b: Any, path: str | Path, *, reference: Any = None,

@@ -84,6 +84,8 @@ class PairVerdict:
     probabilities: tuple[float, float, float] = (0.0, 0.0, 0.0)
     with_reference: bool = False
     model_text: bool = True
+    #: the VLM's own preference probabilities (both orders), when `probabilities` came from elsewhere (the scores)
+    model_probabilities: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {"preferred": self.preferred, "probability": round(float(self.probability), 4),
@@ -305,7 +307,8 @@ class QualityVLMPredictor:
         return [d.text for d in self.decode(store, [{"A": k} for k in keys], [IDENTIFY_QUESTION] * len(keys))]
 
     def compare(self, a: Any, b: Any, reference: Any = None, *, levels_a: dict[str, int] | None = None,
-                levels_b: dict[str, int] | None = None) -> PairVerdict:
+                levels_b: dict[str, int] | None = None,
+                probabilities: tuple[float, float, float] | None = None) -> PairVerdict:
         """Gives which of `a` and `b` is better, averaged over both image orders so swapping them swaps the answer.
 
         `levels_a` / `levels_b` fix the level slots of each image (e.g. the Assessments' levels)."""
@@ -315,13 +318,15 @@ class QualityVLMPredictor:
         if reference is not None:
             (kr,) = self._add_images(store, [reference], "ref")
             self._add_pairs(store, [ka, kb], [a, b], kr, reference)
-        return self.compare_keys(store, ka, kb, kr, levels_a=levels_a, levels_b=levels_b)
+        return self.compare_keys(store, ka, kb, kr, levels_a=levels_a, levels_b=levels_b, probabilities=probabilities)
 
     def compare_keys(self, store: FeatureStore, ka: str, kb: str, kr: str | None = None, *,
                      levels_a: dict[str, int] | None = None, levels_b: dict[str, int] | None = None,
-                     text: bool = True) -> PairVerdict:
+                     probabilities: tuple[float, float, float] | None = None, text: bool = True) -> PairVerdict:
         """`compare` of images already encoded into `store` (by key; `kr` the reference's, its full-reference
-        vectors stored too); `text=False` gives the verdict without decoding an explanation."""
+        vectors stored too); `text=False` gives the verdict without decoding an explanation. `probabilities`
+        (P(A better), P(B better), P(tie), e.g. from two scores) fixes the preference slot; the model's own
+        reading is kept in `model_probabilities`."""
         images = [{"A": ka, "B": kb}, {"A": kb, "B": ka}]
         if kr is not None:
             for item in images:
@@ -333,7 +338,8 @@ class QualityVLMPredictor:
         first, swapped = self.decode(store, images, [question] * 2, slots_only=True, levels=fixed)
         p_ab = np.asarray(first.preference_probabilities)
         p_ba = np.asarray(swapped.preference_probabilities)[[1, 0, 2]]
-        probs = (p_ab + p_ba) / 2.0
+        own_probs = (p_ab + p_ba) / 2.0
+        probs = own_probs if probabilities is None else np.asarray(probabilities, dtype=np.float64)
         preferred = PREF_VALUES[int(np.argmax(probs))]
         if fixed:
             lv_a, lv_b = dict(levels_a or {}), dict(levels_b or {})
@@ -351,7 +357,8 @@ class QualityVLMPredictor:
                 if parse_preference(explanation) != preferred:  # the template's tie rule disagrees: say it plainly
                     explanation = _plain_verdict(preferred, float(np.max(probs)))
         return PairVerdict(preferred, float(np.max(probs)), explanation, lv_a, lv_b,
-                           tuple(float(p) for p in probs), kr is not None, own)
+                           tuple(float(p) for p in probs), kr is not None, own,
+                           tuple(float(p) for p in own_probs))
 
     def ask(self, image: Any, question: str, *, levels: dict[str, int] | None = None) -> Answer:
         """Gives an answer to a free question about one image; "I cannot tell ..." when the image cannot answer.
