@@ -112,9 +112,9 @@ vlm-dataset: install
 	$(BIN)/vliqa data build --source default --n 3000 --phantoms 200 --out data/vlm-ct --seed 7
 
 # The shipped quality VLM (src/vliqa/models/vlm): image vectors of data/vlm-ct (cached in data/vlm-features.npz),
-# photographs, then 2400 steps (~35 min on 2 cores after the data set).
+# photographs, then 4000 steps (~25 min on 2 idle cores after the data set).
 train-vlm: vlm-dataset
-	$(BIN)/vliqa train vlm --data data/vlm-ct --out src/vliqa/models/vlm --steps 2400 --photos 600
+	$(BIN)/vliqa train vlm --data data/vlm-ct --out src/vliqa/models/vlm --steps 4000 --photos 600
 
 # The photo model (photographs, DepictQA's domain; `vliqa assess --domain auto|photo`): distorted crops of the free
 # photos scikit-image ships, rule labels; held-out figures on an unseen photo in its model card (~4 min on 2 cores).

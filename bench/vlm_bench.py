@@ -39,7 +39,7 @@ TIE_GAP = 0.25
 
 
 def _scored(score_a: float, score_b: float, std_a: float = float("nan"), std_b: float = float("nan")) -> str:
-    """The verdict `vliqa compare` gives from two scores (ties within 0.25)."""
+    """The verdict `vliqa compare` gives from two scores (ties within 0.05)."""
     from vliqa.assessment.language import scored_preference
 
     return ("A", "B", "tie")[int(np.argmax(scored_preference(score_a, score_b, std_a, std_b)))]
@@ -290,7 +290,7 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
                     ["pairs", "quality VLM alone", "vliqa compare (scores fix the preference)", "reader scorer"], rows,
                     note="Mayo and NDCT/LDCT pairs are asked in both orders; the VLM's verdict is averaged over both "
                          "orders by construction. `vliqa compare` (the Assessor) fixes the preference slot from the "
-                         "reader's scores and their uncertainty (ties within 0.25; a tie counts as wrong) and the "
+                         "reader's scores and their uncertainty (ties within 0.05; a tie counts as wrong) and the "
                          "VLM explains it; 'quality VLM alone' is its own preference slot. The reader scorer "
                          "compares its overall scores (never a tie).")
     console.print(f"real pairs: {out}")

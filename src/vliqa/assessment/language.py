@@ -18,7 +18,7 @@ from vliqa.assessment.schema import Assessment
 from vliqa.core import ASPECTS, CTImage, CTVolume, level_of
 from vliqa.errors import InvalidParameterError
 from vliqa.models.reader_features import reading_display
-from vliqa.models.vlm.prompts import TIE_GAP, soft_preference
+from vliqa.models.vlm.prompts import soft_preference
 
 
 @dataclass(frozen=True)
@@ -140,12 +140,18 @@ def slice_pairs(a: CTImage | CTVolume, b: CTImage | CTVolume) -> tuple[list[tupl
     return [(mid(a), mid(b))], note
 
 
+#: Two scores of the Assessor closer than this are a tie. The reader's scale is narrow (routine and quarter dose
+#: are 0.3-0.8 apart), so a gap that suits the labels' wording (0.25) would call many clear pairs ties.
+SCORED_TIE_GAP = 0.05
+
+
 def scored_preference(score_a: float, score_b: float, std_a: float = math.nan,
                       std_b: float = math.nan) -> tuple[float, float, float]:
-    """Gives P(A better), P(B better), P(tie) from two 0-4 scores and their uncertainties: ties within TIE_GAP of
-    each other, the edge as soft as the two uncertainties together (at least 0.1)."""
+    """Gives P(A better), P(B better), P(tie) from two 0-4 scores and their uncertainties: ties within
+    SCORED_TIE_GAP of each other, the edge as soft as a quarter of the two uncertainties together (at least 0.02)."""
     spread = math.hypot(std_a, std_b) if math.isfinite(std_a) and math.isfinite(std_b) else 0.0
-    return tuple(float(p) for p in soft_preference(score_a, score_b, gap=TIE_GAP, width=max(0.1, 0.5 * spread)))
+    return tuple(float(p) for p in soft_preference(score_a, score_b, gap=SCORED_TIE_GAP,
+                                                   width=max(0.02, 0.25 * spread)))
 
 
 def compare_images(vlm: Any, a: Any, b: Any, reference: Any = None, *,

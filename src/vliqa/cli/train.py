@@ -90,7 +90,7 @@ def vlm(
     data: list[Path] = typer.Option([Path("data/vlm-ct")], "--data",
                                     help="CT dataset folder(s) made by `vliqa data build` (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Checkpoint folder to write (weights, config, tokenizer, card)."),
-    steps: int = typer.Option(2400, "--steps", help="Optimiser steps."),
+    steps: int = typer.Option(4000, "--steps", help="Optimiser steps."),
     photos: int = typer.Option(600, "--photos", help="Distorted photographs to add (0: CT only)."),
     llm: Path | None = typer.Option(None, "--llm",
                                     help="A local pretrained causal LM folder (Hugging Face) to adapt with LoRA "

@@ -58,7 +58,7 @@ _TAG_WORDS = {"<image_A>": "Image A", "<image_B>": "Image B", "<image_ref>": "th
 class VLMTrainConfig:
     data: tuple[str, ...] = ("data/vlm-ct",)
     photos: int = 600
-    steps: int = 2400
+    steps: int = 4000
     batch_size: int = 16
     learning_rate: float = 1e-3
     warmup: int = 150
