@@ -49,6 +49,8 @@ logger = logging.getLogger("vliqa.train")
 ASK_WEIGHTS = {k: 1.0 for k in QUESTION_KINDS} | {"unanswerable": 1.5, "lesion": 1.5}
 #: weight of the question tokens' loss beside the answer's (it only has to tell familiar questions)
 QUESTION_WEIGHT = 0.3
+#: how much less likely per token than a taught question a question may be before `ask` says "cannot tell"
+QUESTION_NLL_MARGIN = 7.0
 #: weights of the slot losses beside the text's: the numbers every answer states come from the slots
 LEVEL_WEIGHT, PREFERENCE_WEIGHT = 2.0, 3.0
 _TAG_WORDS = {"<image_A>": "Image A", "<image_B>": "Image B", "<image_ref>": "the reference"}
@@ -488,7 +490,8 @@ def _photo_dims(cfg: VLMTrainConfig) -> tuple[int, int]:
 
 @torch.no_grad()
 def question_limit(model: QualityVLM, tok: Any, store: FeatureStore, sampler: ExampleSampler, n: int = 300) -> float:
-    """Gives the question NLL above which `ask` says "cannot tell": 1.5 x the 99th percentile of taught questions."""
+    """Gives the question NLL above which `ask` says "cannot tell": the 99th percentile of taught questions plus
+    QUESTION_NLL_MARGIN nats per token (paraphrases of taught questions read 2-8, off-topic questions 10-16)."""
     predictor = QualityVLMPredictor(model, tok, encoder=None)
     values = []
     for _ in range(n):
@@ -496,7 +499,7 @@ def question_limit(model: QualityVLM, tok: Any, store: FeatureStore, sampler: Ex
         if "B" in ex.images or ex.task != "ask":
             continue
         values.append(predictor.question_nll(store, ex.images["A"], ex.question))
-    return float(1.5 * np.percentile(values, 99)) if values else 4.0
+    return float(np.percentile(values, 99) + QUESTION_NLL_MARGIN) if values else 8.0
 
 
 def fit_diagnostic(model: QualityVLM, tok: Any, store: FeatureStore, items: list[ImageItem], config: VLMConfig,

@@ -365,6 +365,8 @@ class QualityVLMPredictor:
         `levels` fixes the level slots (e.g. the Assessment's)."""
         store = self._store()
         (key,) = self._add_images(store, [image], "img")
+        question = clean_text(question)
+        question = question[:1].upper() + question[1:]  # the taught questions are sentences
         nll = self.question_nll(store, key, question)
         (d,) = self.decode(store, [{"A": key}], [question], levels=None if levels is None else [{"A": dict(levels)}])
         if nll > self.model.config.question_nll_limit:
