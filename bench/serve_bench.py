@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
 
     columns = ["phase", "requests", "results/s", "p50 ms", "p95 ms", "429", "cut off", "server down", "failed"]
     table = Table(title=f"{args.clients} concurrent clients, one 512² DICOM slice each request, {args.workers} "
-                        f"workers, measures {'on' if args.measures else 'off'}",
+                        f"workers, measures {'on' if args.measures else 'off'}, template descriptions (--no-vlm)",
                   caption="cut off: requests in flight when the server was killed; server down: connections refused "
                           "until the end of the phase (each client retries every 0.5 s); failed: any other answer "
                           "than 200 or 429")
