@@ -12,6 +12,7 @@ import concurrent.futures as futures
 import multiprocessing
 import os
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +65,7 @@ class UnitScorer:
         return UnitResult(unit, table, time.perf_counter() - start)
 
 
-class Engine:
+class Engine(ABC):
     """Scores submitted units; `submit` gives back the units finished meanwhile, `drain` the rest."""
 
     workers = 1
@@ -75,13 +76,15 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @abstractmethod
     def submit(self, unit: WorkUnit) -> list[UnitResult]:
-        raise NotImplementedError
+        """Queues `unit`; gives the units that finished meanwhile (the unit itself when scored in place)."""
 
+    @abstractmethod
     def drain(self) -> Iterator[UnitResult]:
-        raise NotImplementedError
+        """Yields every unit still in flight as it finishes."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an engine without workers (inline) has nothing to release
         """Releases the workers."""
 
 
