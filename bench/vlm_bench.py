@@ -216,15 +216,18 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
         ba = vlm.compare_keys(store, worse, better, reference, text=False)
         return int(ab.preferred == "A") + int(ba.preferred == "B")
 
+    def tally(better: Any, worse: Any, prefix: str) -> tuple[int, int, int]:
+        """Both orders of one pair: wins of the VLM alone, of `vliqa compare` (scores fix the preference), of
+        the reader scorer."""
+        kb, kw = keys_of([better, worse], prefix)
+        pred = reader.predict([better, worse])
+        s, sd = pred.overall, pred.std
+        return (both_orders(kb, kw), 2 * int(_scored(s[0], s[1], sd[0], sd[1]) == "A"), 2 * int(s[0] > s[1]))
+
     wins = reader_wins = scored = 0
     for k, p in enumerate(mayo):
-        full, quarter = load(p.full), load(p.quarter)
-        kf, kq = keys_of([full, quarter], f"mayo{k}_")
-        wins += both_orders(kf, kq)
-        pred = reader.predict([full, quarter])
-        s, sd = pred.overall, pred.std
-        reader_wins += 2 * int(s[0] > s[1])
-        scored += 2 * int(_scored(s[0], s[1], sd[0], sd[1]) == "A")
+        v, c, r = tally(load(p.full), load(p.quarter), f"mayo{k}_")
+        wins, scored, reader_wins = wins + v, scored + c, reader_wins + r
     out["mayo"] = {"vlm": wins, "reader": reader_wins, "vliqa_compare": scored, "n": 2 * len(mayo)}
     rows.append([f"Mayo full > quarter dose ({len(mayo)} pairs x 2 orders)", f"{wins}/{2 * len(mayo)}",
                  f"{scored}/{2 * len(mayo)}", f"{reader_wins}/{2 * len(mayo)}"])
@@ -238,14 +241,8 @@ def real_section(vlm: Any, report: Report, console: Console, root: str | None) -
         ldct = next((v for k, v in members.items() if k.lower() == "ldct"), None)
         if ndct is None or ldct is None:
             continue
-        a, b = read_display(ndct.path), read_display(ldct.path)
-        ka, kb = keys_of([a, b], f"anchor{g}_")
-        wins += both_orders(ka, kb)
-        pred = reader.predict([a, b])
-        s, sd = pred.overall, pred.std
-        reader_wins += 2 * int(s[0] > s[1])
-        scored += 2 * int(_scored(s[0], s[1], sd[0], sd[1]) == "A")
-        n += 2
+        v, c, r = tally(read_display(ndct.path), read_display(ldct.path), f"anchor{g}_")
+        wins, scored, reader_wins, n = wins + v, scored + c, reader_wins + r, n + 2
     out["ndct_ldct"] = {"vlm": wins, "reader": reader_wins, "vliqa_compare": scored, "n": n}
     rows.append([f"reader-study sets: NDCT > LDCT ({n // 2} sets x 2 orders)", f"{wins}/{n}", f"{scored}/{n}",
                  f"{reader_wins}/{n}"])

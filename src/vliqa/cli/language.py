@@ -10,9 +10,12 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-_MODEL_HELP = "Quality model whose scores the text states (shipped name, checkpoint folder)."
-_VLM_HELP = "The quality VLM: 'vlm' (shipped) or a checkpoint folder."
-_WINDOW_HELP = "Display window of raster inputs: preset or LEVEL,WIDTH."
+# The options every command here shares (Typer reads these as defaults; they hold no state).
+_MODEL = typer.Option("default", "--model", "-m",
+                      help="Quality model whose scores the text states (shipped name, checkpoint folder).")
+_VLM = typer.Option("vlm", "--vlm", help="The quality VLM: 'vlm' (shipped) or a checkpoint folder.")
+_WINDOW = typer.Option(None, "--window", "-w", help="Display window of raster inputs: preset or LEVEL,WIDTH.")
+_FORMAT = typer.Option("text", "--format", "-f", help="text or json.")
 
 
 def _check_format(fmt: str) -> None:
@@ -24,10 +27,10 @@ def _check_format(fmt: str) -> None:
 
 def describe(
     paths: list[Path] = typer.Argument(..., help="Files or folders (a DICOM series, NIfTI, PNG/TIFF, photos)."),
-    model: str = typer.Option("default", "--model", "-m", help=_MODEL_HELP),
-    vlm: str = typer.Option("vlm", "--vlm", help=_VLM_HELP),
-    window: str | None = typer.Option(None, "--window", "-w", help=_WINDOW_HELP),
-    fmt: str = typer.Option("text", "--format", "-f", help="text or json."),
+    model: str = _MODEL,
+    vlm: str = _VLM,
+    window: str | None = _WINDOW,
+    fmt: str = _FORMAT,
 ) -> None:
     """Describe the quality of each image in words (IQAGPT-style caption; the levels are the scores')."""
     from vliqa.assessment import Assessor  # lazy: keeps `vliqa --help` fast
@@ -55,10 +58,10 @@ def compare(
     a: Path = typer.Argument(..., help="Image or series A."),
     b: Path = typer.Argument(..., help="Image or series B."),
     reference: Path | None = typer.Option(None, "--reference", "-r", help="The full-quality reference, if any."),
-    model: str = typer.Option("default", "--model", "-m", help=_MODEL_HELP),
-    vlm: str = typer.Option("vlm", "--vlm", help=_VLM_HELP),
-    window: str | None = typer.Option(None, "--window", "-w", help=_WINDOW_HELP),
-    fmt: str = typer.Option("text", "--format", "-f", help="text or json."),
+    model: str = _MODEL,
+    vlm: str = _VLM,
+    window: str | None = _WINDOW,
+    fmt: str = _FORMAT,
     panel: Path | None = typer.Option(None, "--panel", help="Write a side-by-side PNG of A, B (and the reference) "
                                                             "with the verdict under it."),
 ) -> None:
@@ -89,10 +92,10 @@ def compare(
 def ask(
     path: Path = typer.Argument(..., help="A file or folder (a series: its middle slice)."),
     question: str = typer.Argument(..., help='The question, e.g. "could a 5 mm liver lesion be missed?"'),
-    model: str = typer.Option("default", "--model", "-m", help=_MODEL_HELP),
-    vlm: str = typer.Option("vlm", "--vlm", help=_VLM_HELP),
-    window: str | None = typer.Option(None, "--window", "-w", help=_WINDOW_HELP),
-    fmt: str = typer.Option("text", "--format", "-f", help="text or json."),
+    model: str = _MODEL,
+    vlm: str = _VLM,
+    window: str | None = _WINDOW,
+    fmt: str = _FORMAT,
 ) -> None:
     """Ask a free quality question about an image; answers "I cannot tell" when image quality cannot say."""
     from vliqa.assessment import Assessor  # lazy: keeps `vliqa --help` fast

@@ -9,11 +9,10 @@ from vliqa.models.vlm.generate import (
     Caption,
     PairVerdict,
     QualityVLMPredictor,
-    levels_of_labels,
     load_vlm,
     text_agrees,
 )
 from vliqa.models.vlm.model import QualityVLM, VLMConfig
 
 __all__ = ["Answer", "Caption", "PairVerdict", "QualityVLM", "QualityVLMPredictor", "VLMConfig", "VLMDiagnosticModel",
-           "levels_of_labels", "load_vlm", "text_agrees"]
+           "load_vlm", "text_agrees"]

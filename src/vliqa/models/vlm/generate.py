@@ -109,13 +109,6 @@ def _labels_of(levels: dict[str, int]) -> QualityLabels:
                          source="model")
 
 
-def levels_of_labels(labels: QualityLabels) -> dict[str, int]:
-    """Gives the SLOT_ORDER levels of labels (nearest integer level of each score)."""
-    from vliqa.core import level_of  # noqa: PLC0415  # lazy: one helper, kept beside its use
-
-    return {a: level_of(labels.aspects[a]) for a in ASPECTS} | {"overall": level_of(labels.overall)}
-
-
 def text_agrees(text: str, levels: dict[str, int]) -> bool:
     """Tells whether every level `text` states equals the slot level of its aspect (and overall)."""
     parsed = parse(text)
@@ -479,5 +472,5 @@ def load_vlm(name_or_path: str | Path = "vlm") -> QualityVLMPredictor:
     return predictor
 
 
-__all__ = ["Answer", "Caption", "Decoded", "PairVerdict", "QualityVLMPredictor", "levels_of_labels", "load_vlm",
+__all__ = ["Answer", "Caption", "Decoded", "PairVerdict", "QualityVLMPredictor", "load_vlm",
            "text_agrees"]
