@@ -183,6 +183,10 @@ def _references_for(slices: Sequence[CTImage], reference: CTImage | CTVolume) ->
     return refs
 
 
+#: Slices the VLM describes in one decoding batch (its throughput grows with the batch up to about this).
+CAPTION_BATCH = 64
+
+
 def _measures(image: CTImage) -> dict[str, float]:
     """Gives measure_all of the slice, or all-NaN when the slice defeats the measures (blank, tiny)."""
     from vliqa.ct.measures import measure_all  # lazy: imports skimage
@@ -278,6 +282,12 @@ class Assessor:
         #: what scores photographs: `photo_model`, loaded on the first photo (or `model` itself, when it is one)
         self.photo_model = photo_model
         self._photo: Any = self.predictor if _predictor_domain(self.predictor) == "photo" else None
+
+    @property
+    def chunk_size(self) -> int:
+        """Slices `assess_slices` handles together: scored in batches of `batch_size`, described by the VLM and
+        measured at once (a caller streaming slices gains by handing over this many)."""
+        return max(CAPTION_BATCH, self.batch_size)
 
     @property
     def language(self) -> Any:
@@ -534,22 +544,39 @@ class Assessor:
         if references is not None and pair is None:
             raise InvalidParameterError(f"model '{self.model_name}' has no full-reference mode",
                                         hint="use the 'reader' model for --reference, or drop the reference")
+        slices = list(slices)
         out: list[Assessment] = []
-        for start in range(0, len(slices), self.batch_size):
-            batch = list(slices[start:start + self.batch_size])
-            if references is None:
-                pred = self.predictor.predict(batch)
-            else:
-                pred = pair(batch, list(references[start:start + self.batch_size]))
-            oods = [check_image(image) for image in batch]
-            aspects = [{a: float(pred.aspects[a][j]) for a in ASPECTS} if pred.aspects else {}
-                       for j in range(len(batch))]
-            captions = self._captions(batch, [float(v) for v in pred.overall], aspects, oods)
-            for j, image in enumerate(batch):
-                index = indices[start + j] if indices is not None else image.slice_index
-                std = float(pred.std[j]) if pred.std is not None else math.nan
-                out.append(self._one(image, index, float(pred.overall[j]), aspects[j], std, oods[j], captions[j]))
+        # chunks the VLM describes at once (its throughput grows with the batch), scored in predictor batches
+        for first in range(0, len(slices), self.chunk_size):
+            chunk = slices[first:first + self.chunk_size]
+            overall: list[float] = []
+            stds: list[float] = []
+            aspects: list[dict[str, float]] = []
+            for start in range(0, len(chunk), self.batch_size):
+                batch = chunk[start:start + self.batch_size]
+                if references is None:
+                    pred = self.predictor.predict(batch)
+                else:
+                    at = first + start
+                    pred = pair(batch, list(references[at:at + len(batch)]))
+                overall += [float(v) for v in pred.overall]
+                stds += [float(pred.std[j]) if pred.std is not None else math.nan for j in range(len(batch))]
+                aspects += [{a: float(pred.aspects[a][j]) for a in ASPECTS} if pred.aspects else {}
+                            for j in range(len(batch))]
+            oods = [check_image(image) for image in chunk]
+            captions = self._captions(chunk, overall, aspects, oods)
+            measures = self._measures_of(chunk, oods)
+            out += [self._one(image, indices[first + i] if indices is not None else image.slice_index, overall[i],
+                              aspects[i], stds[i], oods[i], captions[i], measures[i]) for i, image in enumerate(chunk)]
         return out
+
+    def _measures_of(self, slices: Sequence[CTImage], oods: Sequence[Any]) -> list[dict[str, float]]:
+        """Gives the physics measures of each slice (empty when measures are off; NaN for out-of-distribution
+        slices: physics on a photo or a blank frame means nothing, and the OOD reason says why)."""
+        if not self.measures:
+            return [{} for _ in slices]
+        return [_nan_measures() if ood.out_of_distribution else _measures(image)
+                for image, ood in zip(slices, oods, strict=True)]
 
     def _captions(self, batch: Sequence[CTImage], scores: Sequence[float], aspects: Sequence[dict[str, float]],
                   oods: Sequence[Any]) -> list[str | None]:
@@ -564,18 +591,13 @@ class Assessor:
     # ------------------------------------------------------------ one slice
 
     def _one(self, image: CTImage, index: int | None, score: float, aspects: dict[str, float],
-             std: float, ood: Any = None, caption: str | None = None) -> Assessment:
-        """Gives the Assessment of one scored slice: measures, OOD check, distortions and description added.
+             std: float, ood: Any, caption: str | None, measures: dict[str, float]) -> Assessment:
+        """Gives the Assessment of one scored slice: OOD check, measures, distortions and description added.
 
         On the 0-4 scale the score is clipped to it and named by its level; on a predictor's own scale (a
         baseline) it is kept as given, with no level and no uncertainty raise (OOD_MIN_UNCERTAINTY is in 0-4 units).
         """
 
-        ood = check_image(image) if ood is None else ood
-        measures: dict[str, float] = {}
-        if self.measures:
-            # physics on a photo or a blank frame means nothing: NaN, with the OOD reason saying why
-            measures = _nan_measures() if ood.out_of_distribution else _measures(image)
         on_quality_scale = self.scale == QUALITY_SCALE
         uncertainty = std
         if on_quality_scale:

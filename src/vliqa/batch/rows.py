@@ -113,12 +113,12 @@ def _score_batch(assessor: Assessor, unit: WorkUnit, batch: list[tuple[str, int,
 
 
 def score_unit(assessor: Assessor, unit: WorkUnit) -> pa.Table:
-    """Gives the rows of one unit as a table of SLICE_SCHEMA, scoring its slices in batches of the Assessor's size."""
+    """Gives the rows of one unit as a table of SLICE_SCHEMA, scoring its slices in chunks of the Assessor's size."""
     rows: list[dict[str, Any]] = [error_row(unit, e.path, None, e.error_type, e.message) for e in unit.errors]
     batch: list[tuple[str, int, CTImage]] = []
     for item in _loaded_slices(unit, rows):
         batch.append(item)
-        if len(batch) >= assessor.batch_size:
+        if len(batch) >= assessor.chunk_size:
             _score_batch(assessor, unit, batch, rows)
             batch = []
     if batch:

@@ -38,6 +38,7 @@ import importlib
 import importlib.util
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,6 +289,30 @@ def load(name_or_path: str | os.PathLike, *, kind: str | None = None) -> LoadedM
         hint="pass a checkpoint folder made by `vliqa train ...`, a shipped model name"
              + "".join(f" or a {s.kind} name" for s in _SOURCES.values()),
     )
+
+
+#: Checkpoints read by `load_shared`, by (folder, weights mtime).
+_SHARED: dict[tuple[str, float], Any] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def load_shared(name_or_path: str | os.PathLike) -> LoadedModel | Predictor:
+    """Gives `load(name_or_path)`, read once per process for checkpoints (shipped or a folder; a re-written
+    checkpoint is read again): the models one model runs inside another (the reader's artifacts scorer, the VLM's
+    vision encoder) share one instance, so what it computed for an image is reused (`vliqa.core.memo`). Callers
+    must not train or modify the model they get."""
+    text = DEFAULT_MODEL if str(name_or_path) == DEFAULT_ALIAS else str(name_or_path)
+    path = Path(text).expanduser()
+    if not path.is_dir() and os.sep not in text and text in _shipped_configs():
+        path = SHIPPED_DIR / text
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        return load(name_or_path)
+    key = (str(path.resolve()), weights.stat().st_mtime)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = load(text)
+        return _SHARED[key]
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,14 @@ from torch import nn
 
 from vliqa.core import CTImage
 from vliqa.errors import InvalidParameterError
-from vliqa.models import Predictions, load, register_model
-from vliqa.models.reader_features import FR_FEATURES, NR_FEATURES, fr_features, nr_features, reading_display
+from vliqa.models import Predictions, load_shared, register_model
+from vliqa.models.reader_features import (
+    FR_FEATURES,
+    NR_FEATURES,
+    fr_features,
+    image_nr_features,
+    reading_display,
+)
 
 #: The targets the model scores: the overall verdict and four aspects.
 TARGETS = ("overall", "noise", "texture", "sharpness", "contrast")
@@ -101,7 +107,7 @@ class ReaderModel(nn.Module):
         px = self.config.measure_px
         if not images:
             return np.zeros((0, len(NR_FEATURES)), np.float32)
-        return np.stack([nr_features(reading_display(im, px)) for im in images])[:, self._nr_index]
+        return np.stack([image_nr_features(im, px) for im in images])[:, self._nr_index]
 
     def pair_features(self, images: Sequence[CTImage], references: Sequence[CTImage]) -> np.ndarray:
         """Gives the full-reference features (N, len(FR_FEATURES)) of `images` against `references`."""
@@ -110,8 +116,7 @@ class ReaderModel(nn.Module):
         rows = []
         for im, ref in zip(images, references, strict=True):
             if id(ref) not in measured:
-                ref_display = reading_display(ref, px)
-                measured[id(ref)] = (ref_display, nr_features(ref_display))
+                measured[id(ref)] = (reading_display(ref, px), image_nr_features(ref, px))
             ref_display, ref_nr = measured[id(ref)]
             rows.append(fr_features(reading_display(im, px), ref_display, ref_nr))
         return np.stack(rows)[:, self._fr_index]
@@ -141,7 +146,7 @@ class ReaderModel(nn.Module):
         if not self.config.artifacts_from:
             return fallback.copy()
         if self._artifacts_model is None:
-            self._artifacts_model = load(self.config.artifacts_from)
+            self._artifacts_model = load_shared(self.config.artifacts_from)
         pred = self._artifacts_model.predict(list(images))
         if pred.aspects is None or "artifacts" not in pred.aspects:
             return fallback.copy()

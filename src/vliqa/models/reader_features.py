@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from scipy import ndimage as ndi
 
 from vliqa.core import PRESETS, CTImage, apply_window
-from vliqa.ct.anatomy import is_brain_slice
+from vliqa.core.memo import IMAGE_MEMO
+from vliqa.ct.anatomy import fill_holes, halved, is_brain_slice
 from vliqa.errors import InvalidImageError
 
 #: The side, in pixels, every display is measured at.
@@ -66,16 +67,33 @@ def _resize(display: np.ndarray, px: int = MEASURE_PX) -> np.ndarray:
 
 def reading_window_of(image: CTImage):
     """Gives the window a reader reads a CT slice in HU with: brain for the cranial vault, soft tissue otherwise."""
+    return IMAGE_MEMO.get(image, "reading_window", lambda: _reading_window(image))
 
+
+#: Slices this large (px, short side) are judged brain or not at half resolution (`halved`): same answers, faster.
+BRAIN_CHECK_HALVED_FROM = 384
+
+
+def _reading_window(image: CTImage):
     try:
-        brain = is_brain_slice(image)
+        brain = is_brain_slice(halved(image) if min(image.shape) >= BRAIN_CHECK_HALVED_FROM else image)
     except (ValueError, InvalidImageError):
         brain = False
     return PRESETS["brain"] if brain else PRESETS["soft_tissue"]
 
 
 def reading_display(image: CTImage, px: int = MEASURE_PX) -> np.ndarray:
-    """Gives the display image a reader judges, in [0, 1], air black, long side `px`."""
+    """Gives the display image a reader judges, in [0, 1], air black, long side `px` (read-only; computed once per
+    image and size, `vliqa.core.memo`)."""
+    return IMAGE_MEMO.get(image, ("reading_display", px), lambda: _reading_display(image, px))
+
+
+def image_nr_features(image: CTImage, px: int = MEASURE_PX) -> np.ndarray:
+    """Gives `nr_features` of the reading display of `image` (computed once per image and size)."""
+    return IMAGE_MEMO.get(image, ("nr_features", px), lambda: nr_features(reading_display(image, px)))
+
+
+def _reading_display(image: CTImage, px: int) -> np.ndarray:
     if image.display_window is not None:
         display = apply_window(image.hu, image.display_window)
     else:
@@ -105,11 +123,11 @@ def _rms_abs(values: np.ndarray) -> float:
 
 def _body(d: np.ndarray) -> np.ndarray:
     """Gives the body mask of a display image: pixels above the air, opened and hole-filled."""
-    return ndi.binary_fill_holes(ndi.binary_opening(d > BODY_THRESHOLD, iterations=3))
+    return fill_holes(ndi.binary_opening(d > BODY_THRESHOLD, iterations=3))
 
 
-def _masks(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Gives (unclipped body, flat tissue, strong edges, gradient magnitude) of a display image."""
+def _masks(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Gives (body, unclipped body, flat tissue, strong edges, gradient magnitude) of a display image."""
     body = _body(d)
     unclipped = body & (d > CLIP_MARGIN) & (d < 1 - CLIP_MARGIN)
     tissue = ndi.binary_erosion(unclipped, iterations=3)
@@ -122,13 +140,13 @@ def _masks(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     gt = grad[tissue]
     flat = tissue & (grad <= np.percentile(gt, 30))
     edge = tissue & (grad >= np.percentile(gt, 95))
-    return unclipped, flat, edge, grad
+    return body, unclipped, flat, edge, grad
 
 
 def raw_measures(display: np.ndarray) -> dict[str, float]:
     """Gives the display-domain amplitudes the features are made of (noise, detail and edge energy per level)."""
     d = np.asarray(display, dtype=np.float32)
-    unclipped, flat, edge, grad = _masks(d)
+    body, unclipped, flat, edge, grad = _masks(d)
     m: dict[str, float] = {}
     for k, (hh, lh, hl) in enumerate(_haar(d, HAAR_LEVELS)):
         step = 2 ** (k + 1)
@@ -144,7 +162,7 @@ def raw_measures(display: np.ndarray) -> dict[str, float]:
     local_sd = np.sqrt(np.maximum(ndi.uniform_filter(d * d, 7) - ndi.uniform_filter(d, 7) ** 2, 0.0))[flat]
     m["patch_cv"] = float(np.std(local_sd) / (np.mean(local_sd) + 1e-6)) if local_sd.size else 0.0
     # how the window shows the body: what it clips dark and bright, and where the tissue sits in grey
-    inside = ndi.binary_erosion(_body(d), iterations=2)
+    inside = ndi.binary_erosion(body, iterations=2)
     shown = d[inside] if inside.sum() > 100 else d[unclipped]
     m["clip_lo"] = float(np.mean(shown <= CLIP_MARGIN))
     m["clip_hi"] = float(np.mean(shown >= 1 - CLIP_MARGIN))
@@ -175,7 +193,7 @@ def _similarity(d: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     from skimage.metrics import structural_similarity  # lazy: imports skimage
 
     _, ssim_map = structural_similarity(ref, d, data_range=1.0, full=True)
-    body = ndi.binary_fill_holes(ref > BODY_THRESHOLD)
+    body = fill_holes(ref > BODY_THRESHOLD)
     g1, g2 = ndi.gaussian_gradient_magnitude(d, 1.0), ndi.gaussian_gradient_magnitude(ref, 1.0)
     c = 1e-4
     gms = (2 * g1 * g2 + c) / (g1 ** 2 + g2 ** 2 + c)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vliqa.core import ASPECTS, CTImage, get_window
+from vliqa.core.memo import IMAGE_MEMO
 from vliqa.errors import InvalidParameterError
 from vliqa.models import Predictions, register_model
 from vliqa.models.priors import DEFAULT_PRIOR_SET, EMBEDDING_DIM, Concept, load_priors
@@ -441,22 +442,41 @@ class MedQMScorer(nn.Module):
         """Gives the overall and aspect scores (0-4) of `images` and the predictive std of the overall score.
 
         The overall score goes through the config's `overall_calibration` map, and the std through the map's
-        slope and `std_scale`, unless `raw`.
+        slope and `std_scale`, unless `raw`. An image scored by these very weights a moment ago (the reader model
+        runs this scorer for its artifacts aspect, the VLM encoder for its scores) is not run again
+        (`vliqa.core.memo`; a weight update changes the key).
         """
+        images = list(images)
+        key = ("medqm_predict", self, raw, tuple(p._version for p in self.parameters()))
+        rows: list[np.ndarray | None] = []
+        for im in images:
+            found, row = IMAGE_MEMO.lookup(im, key)
+            rows.append(row if found else None)
+        todo = [i for i, row in enumerate(rows) if row is None]
+        if todo:
+            fresh = self._predict([images[i] for i in todo], batch_size=batch_size, raw=raw)
+            for j, i in enumerate(todo):
+                rows[i] = IMAGE_MEMO.store(images[i], key, fresh[j])
+        if not rows:
+            empty = np.zeros(0)
+            return Predictions(overall=empty, aspects={a: empty for a in ASPECTS}, std=empty)
+        table = np.stack(rows)  # (N, 2 + len(ASPECTS)): overall, std, aspects
+        return Predictions(overall=table[:, 0].copy(), aspects={a: table[:, 2 + i].copy() for i, a in enumerate(ASPECTS)},
+                           std=table[:, 1].copy())
+
+    def _predict(self, images: list[CTImage], *, batch_size: int, raw: bool) -> np.ndarray:
+        """Gives (N, 2 + len(ASPECTS)) rows of overall, std and aspects, run through the network."""
         was_training = self.training
         self.eval()
         outs = [self(self.preprocess(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
         self.train(was_training)
-        if not outs:
-            empty = np.zeros(0)
-            return Predictions(overall=empty, aspects={a: empty for a in ASPECTS}, std=empty)
         aspects = torch.cat([o.aspects for o in outs]).double().numpy()
         overall = torch.cat([o.overall for o in outs]).double().numpy()
         std = torch.cat([o.std for o in outs]).double().numpy()
         if not raw:
             overall, std = apply_score_map(overall, self.config.overall_calibration, std)
             std = std * self.config.std_scale
-        return Predictions(overall=overall, aspects={a: aspects[:, i] for i, a in enumerate(ASPECTS)}, std=std)
+        return np.concatenate([overall[:, None], std[:, None], aspects], axis=1)
 
 
 def n_parameters(model: nn.Module) -> int:
