@@ -21,9 +21,10 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from vliqa.core import ASPECTS, CTImage
+from vliqa.ct.anatomy import fill_holes
 from vliqa.errors import InvalidImageError
-from vliqa.models import load
-from vliqa.models.reader_features import MEASURE_PX, nr_features, reading_display
+from vliqa.models import load_shared
+from vliqa.models.reader_features import MEASURE_PX, image_nr_features, reading_display
 
 GRID = 4
 GRID_TOKENS = GRID * GRID
@@ -79,7 +80,7 @@ def _anatomy(image: CTImage, display: np.ndarray) -> np.ndarray:
         head = float(reading_window_of(image).name == "brain") if image.display_window is None else 0.0
     except (ValueError, InvalidImageError):
         head = 0.0
-    body = ndi.binary_fill_holes(display > 0.04)
+    body = fill_holes(display > 0.04)
     inside = ndi.binary_erosion(body, iterations=4)
     lung = float(np.mean(display[inside] < 0.02)) if inside.sum() > 100 else 0.0
     return np.array([head, lung, float(body.mean())], dtype=np.float32)
@@ -94,7 +95,7 @@ class VisionEncoder:
 
     def _model(self, key: str):
         if key not in self._loaded:
-            self._loaded[key] = load(self._names[key])
+            self._loaded[key] = load_shared(self._names[key])
         return self._loaded[key]
 
     # ------------------------------------------------------------ CT
@@ -106,7 +107,7 @@ class VisionEncoder:
             return []
         reader = self._model("reader").model
         displays = [reading_display(im, MEASURE_PX) for im in images]
-        feats = np.stack([nr_features(d) for d in displays])[:, reader._nr_index]
+        feats = np.stack([image_nr_features(im, MEASURE_PX) for im in images])[:, reader._nr_index]
         medqm = self._model("medqm").predict(images)
         pred = reader.predict_features(feats, medqm.aspects["artifacts"])
         reader_scores = np.stack([pred.overall] + [pred.aspects[a] for a in ("noise", "texture", "sharpness",
