@@ -199,3 +199,29 @@ def test_assess_inputs_reads_each_input_once_and_writes_its_figures(tiny_checkpo
     assert isinstance(items[2].result, Assessment) and items[2].files == (maps / f"{one_stem}_heatmap.png",)
     assert items[3].result is None and "broken.dcm" in str(items[3].error)
     assert all(f.is_file() for i in items for f in i.files)
+
+
+def test_a_slice_the_model_cannot_read_is_flagged_alone_and_a_lone_one_is_an_error(abdomen_series):
+    """A near-empty slice in a series (too little tissue for the reader model) is out of distribution with no score;
+    the other slices are scored as they would be alone. Asked for on its own, it is a typed error."""
+    from vliqa.core import CTVolume
+    from vliqa.errors import InvalidImageError
+
+    vol = load(abdomen_series)
+    hu = vol.hu.copy()
+    hu[3] = -1000.0
+    hu[3, 250:260, 250:260] = 40.0
+    bad = CTVolume(hu, pixel_spacing_mm=vol.pixel_spacing_mm, slice_thickness_mm=vol.slice_thickness_mm)
+    assessor = Assessor("default", measures=False, describer=None)
+    result = assessor.assess_loaded(bad)
+    flagged = result.slices[3]
+    assert flagged.out_of_distribution and "cannot read this slice" in flagged.ood_reason
+    assert math.isnan(flagged.score) and flagged.level is None
+    assert flagged.description.startswith("Cannot assess")
+    alone = assessor.assess_loaded(bad.slice(5))
+    assert result.slices[5].score == pytest.approx(alone.score, abs=1e-9)
+    assert result.summary.n_out_of_distribution >= 1 and math.isfinite(result.summary.mean)
+    assert all(math.isfinite(v) for v in result.summary.aspect_means.values())
+    json.dumps(result.to_dict())
+    with pytest.raises(InvalidImageError, match="too little"):
+        assessor.assess_loaded(bad.slice(3))

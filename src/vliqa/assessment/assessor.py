@@ -37,7 +37,7 @@ from vliqa.assessment.language import (
     score_levels,
     vlm_descriptions,
 )
-from vliqa.assessment.ood import OOD_MIN_UNCERTAINTY, check_image
+from vliqa.assessment.ood import OOD_MIN_UNCERTAINTY, OODResult, check_image
 from vliqa.assessment.schema import QUALITY_SCALE, Assessment, DetectedDistortion, VolumeAssessment, summarise
 from vliqa.core import (
     ASPECT_DISTORTION,
@@ -51,7 +51,7 @@ from vliqa.core import (
     check_domain,
     level_of,
 )
-from vliqa.errors import InvalidParameterError, VliqaError
+from vliqa.errors import InvalidImageError, InvalidParameterError, VliqaError
 from vliqa.io import iter_load, load
 from vliqa.text import measures_note
 
@@ -552,23 +552,42 @@ class Assessor:
             overall: list[float] = []
             stds: list[float] = []
             aspects: list[dict[str, float]] = []
+            unscorable: dict[int, str] = {}
             for start in range(0, len(chunk), self.batch_size):
                 batch = chunk[start:start + self.batch_size]
-                if references is None:
-                    pred = self.predictor.predict(batch)
-                else:
-                    at = first + start
-                    pred = pair(batch, list(references[at:at + len(batch)]))
-                overall += [float(v) for v in pred.overall]
-                stds += [float(pred.std[j]) if pred.std is not None else math.nan for j in range(len(batch))]
-                aspects += [{a: float(pred.aspects[a][j]) for a in ASPECTS} if pred.aspects else {}
-                            for j in range(len(batch))]
-            oods = [check_image(image) for image in chunk]
+                refs = None if references is None else list(references[first + start:first + start + len(batch)])
+                for j, row in enumerate(self._scores(batch, refs, pair)):
+                    if isinstance(row, InvalidImageError):
+                        if len(slices) == 1:  # one slice asked for: the error itself is the clearest answer
+                            raise row
+                        unscorable[start + j] = str(row)
+                        row = (math.nan, math.nan, dict.fromkeys(ASPECTS, math.nan))
+                    overall.append(row[0])
+                    stds.append(row[1])
+                    aspects.append(row[2])
+            oods = [OODResult(True, f"the model cannot read this slice: {unscorable[i]}") if i in unscorable
+                    else check_image(image) for i, image in enumerate(chunk)]
             captions = self._captions(chunk, overall, aspects, oods)
             measures = self._measures_of(chunk, oods)
             out += [self._one(image, indices[first + i] if indices is not None else image.slice_index, overall[i],
                               aspects[i], stds[i], oods[i], captions[i], measures[i]) for i, image in enumerate(chunk)]
         return out
+
+    def _scores(self, batch: list[CTImage], refs: list[CTImage] | None,
+                pair: Any) -> list[tuple[float, float, dict[str, float]] | InvalidImageError]:
+        """Gives (overall, std, aspects) per slice of a batch, or why the model cannot read a slice (an image it
+        refuses, e.g. with too little tissue in view, is told apart by scoring the batch's slices one by one, so it
+        never sinks the rest of its series)."""
+        try:
+            pred = self.predictor.predict(batch) if refs is None else pair(batch, refs)
+        except InvalidImageError as exc:
+            if len(batch) == 1:
+                return [exc]
+            return [row for j in range(len(batch))
+                    for row in self._scores([batch[j]], None if refs is None else [refs[j]], pair)]
+        return [(float(pred.overall[j]), float(pred.std[j]) if pred.std is not None else math.nan,
+                 {a: float(pred.aspects[a][j]) for a in ASPECTS} if pred.aspects else {})
+                for j in range(len(batch))]
 
     def _measures_of(self, slices: Sequence[CTImage], oods: Sequence[Any]) -> list[dict[str, float]]:
         """Gives the physics measures of each slice (empty when measures are off; NaN for out-of-distribution
@@ -605,7 +624,9 @@ class Assessor:
             if ood.out_of_distribution:  # the model's own std is not trustworthy far from its training data
                 uncertainty = max(std, OOD_MIN_UNCERTAINTY) if math.isfinite(std) else OOD_MIN_UNCERTAINTY
         source = "template"
-        if caption is not None:
+        if ood.out_of_distribution:  # no quality words the model cannot back
+            description = text.cannot_assess(ood.reason)
+        elif caption is not None:
             description, source = caption, "vlm"
         elif not on_quality_scale:
             description = text.describe_own_scale(self.model_name, score,
@@ -623,11 +644,10 @@ class Assessor:
             note = measure_only_note(aspects, measures, evidence=evidence, distortions=distortions)
         if note:
             description = f"{description} {note}"
-        if ood.out_of_distribution:  # no quality words the model cannot back
-            description, source = text.cannot_assess(ood.reason), "template"
         return Assessment(
             path=image.source, slice_index=index, score=score,
-            level=LEVEL_NAMES[level_of(score)] if on_quality_scale else None, aspects=aspects,
+            level=LEVEL_NAMES[level_of(score)] if on_quality_scale and math.isfinite(score) else None,
+            aspects=aspects,
             uncertainty=uncertainty, model_uncertainty=std,
             distortions=distortions,
             measures=measures, description=description, description_source=source,

@@ -178,7 +178,10 @@ def summarise(slices: list[Assessment]) -> VolumeSummary:
     scored = np.flatnonzero(np.isfinite(scores))
     order = scored[np.argsort(scores[scored], kind="stable")][:WORST_SLICES_SHOWN]
     indices = [s.slice_index if s.slice_index is not None else i for i, s in enumerate(slices)]
-    aspect_means = {a: float(np.mean([s.aspects[a] for s in slices])) for a in ASPECTS if a in slices[0].aspects}
+    aspect_means = {}
+    for a in (a for a in ASPECTS if a in slices[0].aspects):
+        finite = [v for v in (s.aspects.get(a, math.nan) for s in slices) if math.isfinite(v)]
+        aspect_means[a] = float(np.mean(finite)) if finite else math.nan
     ok = scores[scored]
     mean, median, low, high = ((float(ok.mean()), float(np.median(ok)), float(ok.min()), float(ok.max()))
                                if ok.size else (math.nan,) * 4)
