@@ -68,6 +68,8 @@ bench: install-dev
 	-$(BIN)/python bench/text_bench.py --markdown $(BENCH_OUT)/text.md
 	-$(BIN)/python bench/serve_bench.py --markdown $(BENCH_OUT)/serve.md
 	-$(BIN)/python bench/batch_bench.py --markdown $(BENCH_OUT)/batch.md
+	-$(BIN)/python bench/speed_bench.py --markdown $(BENCH_OUT)/speed.md --json $(BENCH_OUT)/speed_bench.json
+	-$(BIN)/python bench/measures_bench.py --markdown $(BENCH_OUT)/measures.md
 	REFERENCE_PYTHON="$(REFERENCE_PYTHON)" $(BIN)/python bench/assemble.py --dir $(BENCH_OUT) --out BENCHMARKS.md
 
 # The shipped default training set (8000 images): real CT from the bundled samples and ../shared/data plus

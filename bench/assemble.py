@@ -134,6 +134,17 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "server killed (SIGKILL) mid-run and restarted on the same SQLite file: finished results still readable, no "
         "row half written, cut-off jobs run again."),
     Benchmark(
+        "speed", "End-to-end assessment speed", "bench/speed_bench.py",
+        "Slices per second of the default assessment (model + physics measures + VLM description) from uncompressed "
+        "512x512 DICOM, and of lighter configurations, in one process beside the bare pydicom decode and the fastest "
+        "classical baseline (ratios), then on 2 cores through `vliqa batch` (pool of 2) against the 100 slices/s "
+        "target."),
+    Benchmark(
+        "measures", "Physics measures: series path against the per-slice path", "bench/measures_bench.py",
+        "Milliseconds per slice of the physics measures computed over a series (`measure_series`) against the "
+        "per-slice reference path (`measure_all`) in the same process, and how closely each measure agrees on real "
+        "slices (median differences, Spearman across slices, dose and kernel order)."),
+    Benchmark(
         "batch", "Archive scoring", "bench/batch_bench.py",
         "Slices per second of `vliqa batch` on the local engine (1 process, a pool of 2) and on Ray with 2 actors, "
         "against the single-process `Assessor` on the same series in the same run, and the hours for one million "
