@@ -461,8 +461,8 @@ class MedQMScorer(nn.Module):
             empty = np.zeros(0)
             return Predictions(overall=empty, aspects={a: empty for a in ASPECTS}, std=empty)
         table = np.stack(rows)  # (N, 2 + len(ASPECTS)): overall, std, aspects
-        return Predictions(overall=table[:, 0].copy(), aspects={a: table[:, 2 + i].copy() for i, a in enumerate(ASPECTS)},
-                           std=table[:, 1].copy())
+        aspects = {a: table[:, 2 + i].copy() for i, a in enumerate(ASPECTS)}
+        return Predictions(overall=table[:, 0].copy(), aspects=aspects, std=table[:, 1].copy())
 
     def _predict(self, images: list[CTImage], *, batch_size: int, raw: bool) -> np.ndarray:
         """Gives (N, 2 + len(ASPECTS)) rows of overall, std and aspects, run through the network."""

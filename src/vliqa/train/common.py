@@ -31,6 +31,7 @@ from vliqa.data.labelled import LabelledImage, checked_rows, labelled_image, spl
 from vliqa.errors import CorruptFileError, DatasetError, InputNotFoundError, InvalidParameterError
 from vliqa.io.write import atomic_path, atomic_write_text
 from vliqa.models import config_from_dict, save_checkpoint
+from vliqa.train.distributed import SINGLE, Workers
 
 STATE_FILE, TRAIN_CONFIG_FILE, LOG_FILE = "training_state.pt", "train_config.json", "train_log.jsonl"
 logger = logging.getLogger("vliqa.train")
@@ -218,13 +219,19 @@ class RunProgress:
 
     def end_epoch(self, out: str | Path, *, epoch: int, lr: float, train_loss: float, val: dict[str, Any],
                   seconds: float, n_train: int, n_val: int, model: Any, optimizer: Any,
-                  save_best: Callable[[dict[str, Any]], None], average: WeightAverage | None = None) -> bool:
-        """Records an epoch: log line, best checkpoint (through `save_best(summary)`), resume state; gives improved."""
+                  save_best: Callable[[dict[str, Any]], None], average: WeightAverage | None = None,
+                  write: bool = True) -> bool:
+        """Records an epoch: log line, best checkpoint (through `save_best(summary)`), resume state; gives improved.
+
+        With write=False (the other processes of a data-parallel run) only the bookkeeping is done.
+        """
         improved = val["sum"] > self.best_sum or self.best_epoch < 0
         if improved:
             self.best_sum, self.best_epoch, self.best_val, self.bad_epochs = val["sum"], epoch, val, 0
         else:
             self.bad_epochs += 1
+        if not write:
+            return improved
         append_log(out, {"epoch": epoch, "lr": lr, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()},
                          "improved": improved, "seconds": seconds})
         if improved:
@@ -312,28 +319,34 @@ def check_resume(out: Path, cfg: Any) -> None:
                            path=out, hint="use a new --out folder, or --overwrite to start again")
 
 
-def open_run(data: Path, out: Path, cfg: Any, *, overwrite: bool) -> tuple[int, int]:
+def open_run(data: Path, out: Path, cfg: Any, *, overwrite: bool, workers: Workers = SINGLE) -> tuple[int, int]:
     """Checks the dataset's splits, then readies `out` for a new or resumed run; gives (training rows, validation rows).
 
     A bad dataset fails before `out` is touched; --overwrite forgets an earlier run's state, config and log;
-    a different configuration in `out` is refused (see `check_resume`).
+    a different configuration in `out` is refused (see `check_resume`). In a data-parallel run rank 0 readies `out`
+    and the others wait for it before they read the resume state.
     """
     torch.set_num_threads(cfg.threads)  # the machines have 2 cores; more threads only contend
     n_train = len(checked_rows(data, cfg.train_split, min_rows=2))
     n_val = len(checked_rows(data, cfg.val_split, min_rows=3))
+    if not workers.is_main:
+        workers.barrier()
+        return n_train, n_val
     out.mkdir(parents=True, exist_ok=True)
     if overwrite:
         for name in (STATE_FILE, TRAIN_CONFIG_FILE, LOG_FILE):
             (out / name).unlink(missing_ok=True)
     check_resume(out, cfg)
     atomic_write_text(out / TRAIN_CONFIG_FILE, json.dumps(config_to_dict(cfg), indent=2) + "\n")
+    workers.barrier()
     return n_train, n_val
 
 
 def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, model_config: Any,
                n_train: int, n_val: int, learning_rate: Callable[[int], float], train_step: Callable[[Any], float],
                validate: Callable[[Any], dict[str, Any]], card: Callable[[dict[str, Any]], str], started: float,
-               progress: bool = True, title: str = "training", average: WeightAverage | None = None) -> TrainResult:
+               progress: bool = True, title: str = "training", average: WeightAverage | None = None,
+               workers: Workers = SINGLE) -> TrainResult:
     """The loop every trainer shares: epochs of shuffled batches, validation, the best checkpoint, resume, early stop.
 
     Per epoch: the learning rate `learning_rate(epoch)`, a random order of the training rows, `train_step(indices)`
@@ -341,11 +354,14 @@ def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, m
     when weights are averaged, then `validate(m)` of the model that is kept (`m` is the average, if any) and the
     bookkeeping of `RunProgress`: log line, checkpoint of the best epoch (`card(summary)` is its MODEL_CARD.md),
     resume state. Stops after `cfg.patience` epochs without improvement. A batch of one has no pairs to rank and a
-    degenerate BatchNorm, so a last partial batch needs two rows.
+    degenerate BatchNorm, so a last partial batch needs two rows (and one per process: see `workers`).
+
+    In a data-parallel run (`workers`, docs/training.md) every process runs this loop on the same global batches
+    (rank 0's order) and `train_step` computes its shard of each; only rank 0 writes files and shows progress.
     """
     run = RunProgress.resume(out, model, optimizer, average)
     kept = model if average is None else average.model
-    n_batches = max(1, n_train // cfg.batch_size + (n_train % cfg.batch_size >= 2))
+    n_batches = max(1, n_train // cfg.batch_size + (n_train % cfg.batch_size >= max(2, workers.world_size)))
 
     def save_best(summary: dict[str, Any]) -> None:
         save_checkpoint(kept, model_config, out, card(summary),
@@ -353,7 +369,7 @@ def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, m
 
     done, stopped_early = run.start_epoch, False  # epochs finished so far, this call's included
     model.train()
-    with progress_bar(title, "epoch", enabled=progress) as bar:
+    with progress_bar(title, "epoch", enabled=progress and workers.is_main) as bar:
         task = bar.add_task("train", total=n_batches, at=run.start_epoch, info="")
         for epoch in range(run.start_epoch, cfg.epochs):
             if run.bad_epochs >= cfg.patience:
@@ -361,7 +377,8 @@ def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, m
                 break
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(epoch)
-            order = torch.randperm(n_train)
+            # every process draws it (so the RNGs stay in step); rank 0's is used, so no row is skipped or repeated
+            order = workers.broadcast(torch.randperm(n_train))
             bar.reset(task, total=n_batches, at=epoch, info="")
             losses: list[float] = []
             for b in range(n_batches):
@@ -373,7 +390,7 @@ def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, m
             improved = run.end_epoch(
                 out, epoch=epoch, lr=learning_rate(epoch), train_loss=float(np.mean(losses)), val=val,
                 seconds=run.elapsed_before + time.perf_counter() - started, n_train=n_train, n_val=n_val,
-                model=model, optimizer=optimizer, save_best=save_best, average=average)
+                model=model, optimizer=optimizer, save_best=save_best, average=average, write=workers.is_main)
             logger.info("%s epoch %d: train loss %.4f, validation sum %.3f%s", title, epoch, float(np.mean(losses)),
                         val["sum"], " (best so far)" if improved else "")
             done = epoch + 1
@@ -381,7 +398,8 @@ def run_epochs(data: Path, out: Path, cfg: Any, *, model: Any, optimizer: Any, m
         raise DatasetError("no epoch was run", path=out, hint="raise --epochs above the epochs already done")
     final = {"epochs_run": done, "best_epoch": run.best_epoch, "best_val": run.best_val, "n_train": n_train,
              "n_val": n_val, "seconds": run.elapsed_before + time.perf_counter() - started}
-    finish_checkpoint(out, final, card(final))
+    if workers.is_main:
+        finish_checkpoint(out, final, card(final))
     return TrainResult(out=out, epochs_run=done, best_epoch=run.best_epoch, best_val=run.best_val,
                        seconds=final["seconds"], n_train=n_train, n_val=n_val, stopped_early=stopped_early)
 

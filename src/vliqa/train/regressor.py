@@ -31,6 +31,7 @@ from vliqa.models import create_model
 from vliqa.models.regressor import CNNRegressor, RegressorConfig, n_parameters, score_class
 from vliqa.train import common
 from vliqa.train.common import TrainResult
+from vliqa.train.distributed import SINGLE, Workers
 
 #: The smallest useful run, for tests and smoke checks: 64 px input, 2 epochs, selection on the training rows.
 TINY = {"model": {"input_px": 64, "channels": [8, 16, 16, 32]}, "epochs": 2, "batch_size": 8, "val_split": "train"}
@@ -115,11 +116,14 @@ saved beside this card.
 
 
 def train_regressor(data: str | Path, out: str | Path, cfg: RegressorTrainConfig, *, overwrite: bool = False,
-                    progress: bool = True) -> TrainResult:
-    """Trains (or resumes) the CNN regressor on dataset `data`; gives where the best checkpoint is and its scores."""
+                    progress: bool = True, workers: Workers = SINGLE) -> TrainResult:
+    """Trains (or resumes) the CNN regressor on dataset `data`; gives where the best checkpoint is and its scores.
+
+    In a data-parallel run (`workers` of `vliqa.train.distributed`) each process runs its shard of every batch.
+    """
     started = time.perf_counter()
     data, out = Path(data), Path(out)
-    n_train, n_val = common.open_run(data, out, cfg, overwrite=overwrite)
+    n_train, n_val = common.open_run(data, out, cfg, overwrite=overwrite, workers=workers)
 
     common.seed_everything(cfg.seed)
     model: CNNRegressor = create_model("cnn_regressor", **dataclasses.asdict(cfg.model))
@@ -127,15 +131,18 @@ def train_regressor(data: str | Path, out: str | Path, cfg: RegressorTrainConfig
     # inputs are preprocessed once: the windowing and resizing cost more than a small CNN's step
     x_train, y_train, a_train = common.load_preprocessed(data, cfg.train_split, model.preprocess, min_rows=2)
     x_val, y_val, _ = common.load_preprocessed(data, cfg.val_split, model.preprocess, min_rows=3)
+    net = workers.wrap(model)  # the model itself in an ordinary run
 
     def train_step(idx: torch.Tensor) -> float:
-        x = x_train[idx].float()
-        if cfg.augment:
+        x = x_train[idx[workers.shard(len(idx))]].float()
+        if cfg.augment:  # one flip for the whole batch, drawn alike in every process
             if torch.rand(()) < 0.5:
                 x = x.flip(3)
             if torch.rand(()) < 0.5:
                 x = x.flip(2)
-        loss, _ = loss_terms(model(x), y_train[idx], a_train[idx], cfg)
+        with workers.own_rng():
+            out = workers.gather(net(x), len(idx))
+        loss, _ = loss_terms(out, y_train[idx], a_train[idx], cfg)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -145,4 +152,4 @@ def train_regressor(data: str | Path, out: str | Path, cfg: RegressorTrainConfig
         data, out, cfg, model=model, optimizer=optimizer, model_config=cfg.model, n_train=n_train, n_val=n_val,
         learning_rate=lambda epoch: learning_rate(cfg, epoch), train_step=train_step,
         validate=lambda m: validation_scores(m, x_val, y_val), started=started, progress=progress,
-        card=lambda summary: model_card(cfg, data, summary, n_parameters(model)))
+        card=lambda summary: model_card(cfg, data, summary, n_parameters(model)), workers=workers)

@@ -53,6 +53,7 @@ from vliqa.models.scorer import MedQMScorer, ScorerConfig, n_parameters
 from vliqa.models.scorer_input import AIR_HU, as_display_export
 from vliqa.train import common
 from vliqa.train.common import TrainResult
+from vliqa.train.distributed import SINGLE, Workers
 from vliqa.train.regressor import validation_scores
 
 #: which head each loss trains: the ordinal bins with RPS, or the score + log-variance regression
@@ -324,12 +325,16 @@ class _OverallOnly(torch.nn.Module):
 
 
 def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, overwrite: bool = False,
-                 progress: bool = True) -> TrainResult:
+                 progress: bool = True, workers: Workers = SINGLE) -> TrainResult:
     """Trains (or resumes, or fine-tunes with cfg.init) MedQM-I on dataset `data`; gives the best checkpoint and its
-    scores."""
+    scores.
+
+    In a data-parallel run (`workers` of `vliqa.train.distributed`) each process augments and runs its shard of
+    every batch; the loss (whose rank and balance terms span the batch) is computed on the gathered outputs.
+    """
     started = time.perf_counter()
     data, out = Path(data), Path(out)
-    n_train, n_val = common.open_run(data, out, cfg, overwrite=overwrite)
+    n_train, n_val = common.open_run(data, out, cfg, overwrite=overwrite, workers=workers)
 
     common.seed_everything(cfg.seed)
     model = initial_model(cfg)
@@ -339,15 +344,20 @@ def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, o
     x_val, y_val, _ = common.load_preprocessed(data, cfg.val_split, model.preprocess, min_rows=3)
     # with a weight average, the average is the model that is validated and kept
     average = common.WeightAverage(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    net = workers.wrap(model)  # the model itself in an ordinary run
 
     def train_step(idx: torch.Tensor) -> float:
-        # the augmentation's numpy generator is seeded from torch's, so the saved torch state resumes it
-        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
-        images = [train_set.image(int(i)) for i in idx]
+        # the augmentation's numpy generators are seeded from torch's, so the saved torch state resumes them; one per
+        # row of the batch, so a row is augmented alike whichever process computes it
+        batch_seed = int(torch.randint(0, 2**31 - 1, ()).item())
+        mine = workers.shard(len(idx))
+        images = [train_set.image(int(i)) for i in idx[mine]]
         if cfg.augment:
-            images = [augment(im, cfg, rng) for im in images]
-        terms = scorer_loss(model(model.preprocess(images)), train_set.overall[idx], train_set.aspects[idx],
-                            cfg.weights)
+            row_seeds = np.random.SeedSequence(batch_seed).spawn(len(idx))[mine]
+            images = [augment(im, cfg, np.random.default_rng(s)) for im, s in zip(images, row_seeds, strict=True)]
+        with workers.own_rng():
+            out_batch = workers.gather(net(model.preprocess(images)), len(idx))
+        terms = scorer_loss(out_batch, train_set.overall[idx], train_set.aspects[idx], cfg.weights)
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -359,6 +369,7 @@ def train_scorer(data: str | Path, out: str | Path, cfg: ScorerTrainConfig, *, o
         learning_rate=lambda epoch: learning_rate(cfg, epoch), train_step=train_step,
         validate=lambda m: validation_scores(_OverallOnly(m), x_val, y_val),  # type: ignore[arg-type]
         card=lambda summary: model_card(cfg, model.config, data, summary, n_parameters(model)), started=started,
-        progress=progress, title="training scorer", average=average)
-    calibrate_checkpoint(out, data, cfg.val_split)
+        progress=progress, title="training scorer", average=average, workers=workers)
+    if workers.is_main:
+        calibrate_checkpoint(out, data, cfg.val_split)
     return result

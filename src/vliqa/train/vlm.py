@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import time
+import zlib
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from pathlib import Path
@@ -42,6 +43,7 @@ from vliqa.models.vlm.vocab import LEVEL_TOKENS, PREF_TOKENS, TOKENIZER_FILE, tr
 from vliqa.text import DescriptionContext, compare, describe, identify_text, question_for
 from vliqa.text.questions import QUESTION_KINDS, answer_question, sample_question
 from vliqa.train.common import run_steps
+from vliqa.train.distributed import SINGLE, Workers
 
 logger = logging.getLogger("vliqa.train")
 
@@ -378,7 +380,8 @@ def build_sampler(cfg: VLMTrainConfig, store: FeatureStore, split: str, all_item
     pairs += [(by_key[a], by_key[b], r) for a, b, r in photo_pair_keys if by_key[a].split == split]
     if not pairs:
         raise DatasetError(f"no comparison pairs in split '{split}'", hint="build a larger dataset")
-    return ExampleSampler(items, pairs, clean, cfg.seed + hash(split) % 997)
+    # crc32, not hash(): str hashes differ between processes, and every process of a run must draw alike
+    return ExampleSampler(items, pairs, clean, cfg.seed + zlib.crc32(split.encode()) % 997)
 
 
 def prepare_data(cfg: VLMTrainConfig, *, progress: bool = True) -> tuple[FeatureStore, list[ImageItem],
@@ -396,11 +399,17 @@ def prepare_data(cfg: VLMTrainConfig, *, progress: bool = True) -> tuple[Feature
     return store, items, photo_pair_keys
 
 
-def train_vlm(cfg: VLMTrainConfig, out: str | Path, *, progress: bool = True) -> dict[str, Any]:
-    """Trains the quality VLM and writes its checkpoint folder `out` (weights, config, tokenizer, model card)."""
+def train_vlm(cfg: VLMTrainConfig, out: str | Path, *, progress: bool = True,
+              workers: Workers = SINGLE) -> dict[str, Any]:
+    """Trains the quality VLM and writes its checkpoint folder `out` (weights, config, tokenizer, model card).
+
+    In a data-parallel run rank 0 computes the image vectors (and writes the features cache) and hands them to the
+    others; see `fit`.
+    """
     started = time.perf_counter()
-    store, items, photo_pairs = prepare_data(cfg, progress=progress)
-    return fit(cfg, store, items, photo_pairs, out, progress=progress, started=started)
+    prepared = prepare_data(cfg, progress=progress) if workers.is_main else None
+    store, items, photo_pairs = workers.broadcast(prepared)
+    return fit(cfg, store, items, photo_pairs, out, progress=progress, started=started, workers=workers)
 
 
 def _tokenizer(cfg: VLMTrainConfig, sampler: ExampleSampler) -> Any:
@@ -417,12 +426,23 @@ def _tokenizer(cfg: VLMTrainConfig, sampler: ExampleSampler) -> Any:
 
 
 def fit(cfg: VLMTrainConfig, store: FeatureStore, items: list[ImageItem], photo_pairs: list[tuple[str, str, str]],
-        out: str | Path, *, progress: bool = True, started: float | None = None) -> dict[str, Any]:
-    """Trains the VLM on prepared images and writes the checkpoint folder `out`; gives the run's summary."""
+        out: str | Path, *, progress: bool = True, started: float | None = None,
+        workers: Workers = SINGLE) -> dict[str, Any]:
+    """Trains the VLM on prepared images and writes the checkpoint folder `out`; gives the run's summary.
+
+    In a data-parallel run every process draws the same examples (same seeds) and computes its shard of each batch,
+    with the losses weighted by the batch's token counts (`sharded_loss`); rank 0 fits the question limit and the
+    diagnostic mapping and writes the checkpoint. Dropout masks differ from a single process's, so the runs agree in
+    expectation, not bit for bit.
+    """
     torch.manual_seed(cfg.seed)
     started = time.perf_counter() if started is None else started
     train = build_sampler(cfg, store, "train", items, photo_pairs)
-    tok = _tokenizer(cfg, train)
+    tok = _tokenizer(cfg, train)  # every process draws the corpus, so the samplers stay in step
+    if workers.distributed:  # rank 0's tokenizer: BPE training need not break ties alike in every process
+        from tokenizers import Tokenizer  # noqa: PLC0415  # lazy: beside its only use
+
+        tok = Tokenizer.from_str(workers.broadcast(tok.to_str()))
     train_keys = sorted({k for it in items if it.split == "train" for k in (it.key, it.reference) if k})
     dims = store.dims
     config = VLMConfig(vocab_size=tok.get_vocab_size(), d_model=cfg.d_model, n_layers=cfg.n_layers,
@@ -437,8 +457,10 @@ def fit(cfg: VLMTrainConfig, store: FeatureStore, items: list[ImageItem], photo_
     if config.llm_path:
         config.d_model = int(model.lm.get_input_embeddings().weight.shape[1])
         model = QualityVLM(config)  # projectors sized to the pretrained LM's width
-    device = torch.device(cfg.device)
+    device = torch.device(workers.device if workers.distributed else cfg.device)
     model.to(device)
+    # a shard may hold no photo (or no pair): those projectors then get no gradient in that process
+    net = workers.wrap(model, find_unused_parameters=True)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 * (
@@ -447,14 +469,12 @@ def fit(cfg: VLMTrainConfig, store: FeatureStore, items: list[ImageItem], photo_
 
     def step(_: int) -> float:
         model.train()
-        examples = [train.draw() for _ in range(cfg.batch_size)]
+        examples = [train.draw() for _ in range(cfg.batch_size)][workers.shard(cfg.batch_size)]
         seqs = [sequence(tok, ex, grid=grid) for ex in examples]
         batch = {k: v.to(device) for k, v in collate(seqs, examples, store, config.pad_id).items()}
-        logits = model(batch)
-        loss = (text_loss(logits, batch["labels"]) + QUESTION_WEIGHT * text_loss(logits, batch["question_labels"])
-                + LEVEL_WEIGHT * slot_loss(logits, batch["level_positions"], batch["level_targets"], config.level_ids)
-                + PREFERENCE_WEIGHT * slot_loss(logits, batch["pref_positions"], batch["pref_targets"],
-                                                config.pref_ids))
+        with workers.own_rng():
+            logits = net(batch)
+        loss = sharded_loss(logits, batch, config, workers)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -462,7 +482,10 @@ def fit(cfg: VLMTrainConfig, store: FeatureStore, items: list[ImageItem], photo_
         schedule.step()
         return float(loss.detach())
 
-    losses = run_steps(cfg.steps, step, title="training the quality VLM", progress=progress)
+    losses = run_steps(cfg.steps, step, title="training the quality VLM", progress=progress and workers.is_main)
+    if not workers.is_main:
+        return {"steps": cfg.steps, "final_loss": float(np.mean(losses[-50:])),
+                "seconds": time.perf_counter() - started}
     model.to("cpu").eval()
     val = build_sampler(cfg, store, "val", items, photo_pairs)
     config.question_nll_limit = question_limit(model, tok, store, val)
@@ -476,6 +499,29 @@ def fit(cfg: VLMTrainConfig, store: FeatureStore, items: list[ImageItem], photo_
         tok.save(str(tmp))
     save_checkpoint(model, config, out, model_card(cfg, summary), metadata={"kind": "language", "summary": summary})
     return summary
+
+
+def sharded_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor], config: VLMConfig,
+                 workers: Workers = SINGLE) -> torch.Tensor:
+    """Gives the training loss of this process's shard, scaled so that DDP's average over the processes is the loss of
+    the whole batch: each term is a mean over the batch's answer tokens or slots, so each shard's mean counts by its
+    share of them (in an ordinary run the plain sum of the weighted terms)."""
+    terms = [(1.0, text_loss(logits, batch["labels"]), (batch["labels"][:, 1:] != -100).sum()),
+             (QUESTION_WEIGHT, text_loss(logits, batch["question_labels"]),
+              (batch["question_labels"][:, 1:] != -100).sum()),
+             (LEVEL_WEIGHT, slot_loss(logits, batch["level_positions"], batch["level_targets"], config.level_ids),
+              batch["level_positions"].new_tensor(len(batch["level_positions"]))),
+             (PREFERENCE_WEIGHT, slot_loss(logits, batch["pref_positions"], batch["pref_targets"], config.pref_ids),
+              batch["pref_positions"].new_tensor(len(batch["pref_positions"])))]
+    if not workers.distributed:
+        return sum(w * term for w, term, _ in terms)  # type: ignore[return-value]
+    counts = torch.stack([n for _, _, n in terms]).double()
+    totals = workers.sum(counts)
+    loss = logits.sum() * 0.0  # a term with no tokens in this shard adds nothing (its mean would be NaN)
+    for (weight, term, _), n, total in zip(terms, counts.tolist(), totals.tolist(), strict=True):
+        if n > 0:
+            loss = loss + weight * term * (n * workers.world_size / total)
+    return loss
 
 
 def _photo_dims(cfg: VLMTrainConfig) -> tuple[int, int]:
