@@ -187,17 +187,6 @@ def _references_for(slices: Sequence[CTImage], reference: CTImage | CTVolume) ->
 CAPTION_BATCH = 64
 
 
-def _measures(image: CTImage) -> dict[str, float]:
-    """Gives measure_all of the slice, or all-NaN when the slice defeats the measures (blank, tiny)."""
-    from vliqa.ct.measures import measure_all  # lazy: imports skimage
-
-    try:
-        return measure_all(image)
-    except (ValueError, VliqaError) as exc:  # degenerate inputs: the OOD check already says why
-        logger.info("measures not computable for %s: %s", image.source, exc)
-        return _nan_measures()
-
-
 def _nan_measures() -> dict[str, float]:
     """Gives every measure key with NaN (not computed)."""
     from vliqa.ct.measures import MEASURE_KEYS  # lazy: imports skimage
@@ -594,8 +583,11 @@ class Assessor:
         slices: physics on a photo or a blank frame means nothing, and the OOD reason says why)."""
         if not self.measures:
             return [{} for _ in slices]
-        return [_nan_measures() if ood.out_of_distribution else _measures(image)
-                for image, ood in zip(slices, oods, strict=True)]
+        from vliqa.ct.measures import measure_series  # lazy: imports skimage
+
+        kept = [image for image, ood in zip(slices, oods, strict=True) if not ood.out_of_distribution]
+        measured = iter(measure_series(kept))  # per-series facts (MTF, NPS) once per series, the rest batched
+        return [_nan_measures() if ood.out_of_distribution else next(measured) for ood in oods]
 
     def _captions(self, batch: Sequence[CTImage], scores: Sequence[float], aspects: Sequence[dict[str, float]],
                   oods: Sequence[Any]) -> list[str | None]:

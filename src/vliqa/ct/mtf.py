@@ -82,7 +82,9 @@ def _no_edge(reason: str) -> MTFResult:
 
 
 @dataclass(frozen=True)
-class _Segment:
+class EdgeSegment:
+    """One clean stretch of edge: signed distances (px) of its pixels to the fitted edge, their HU, plateaus."""
+
     distances_px: np.ndarray
     values_hu: np.ndarray
     low_hu: float
@@ -90,7 +92,7 @@ class _Segment:
     quality: float
 
 
-def _segment_profile(hu: np.ndarray, points: np.ndarray, half_width_px: float) -> _Segment | None:
+def _segment_profile(hu: np.ndarray, points: np.ndarray, half_width_px: float) -> EdgeSegment | None:
     """Gives the edge profile samples of one contour segment, or None when it is not a clean edge."""
     centre = points.mean(axis=0)
     _, _, vt = np.linalg.svd(points - centre, full_matrices=False)
@@ -138,7 +140,7 @@ def _segment_profile(hu: np.ndarray, points: np.ndarray, half_width_px: float) -
     trend = abs(np.mean(far_b[: far_b.size // 2]) - np.mean(far_b[far_b.size // 2 :])) / contrast
     if spread > 0.15 or trend > 0.05:
         return None
-    return _Segment(dist, vals, low, high, quality=spread)
+    return EdgeSegment(dist, vals, low, high, quality=spread)
 
 
 def _crossing(freqs: np.ndarray, curve: np.ndarray, level: float) -> float:
@@ -151,15 +153,15 @@ def _crossing(freqs: np.ndarray, curve: np.ndarray, level: float) -> float:
     return float(f0 + (m0 - level) * (f1 - f0) / (m0 - m1))
 
 
-def mtf_edge(image: CTImage, *, level_hu: float = EDGE_LEVEL_HU) -> MTFResult:
-    """Gives the edge-based MTF of a slice from its best high-contrast edge segments, NaN when none is usable."""
-    hu = image.hu
-    dy, dx = pixel_spacing_mm(image)
-    spacing = float(np.sqrt(dy * dx))  # edges run at all angles; anisotropic pixels are rare in CT
-    half_width_px = max(10.0, 8.0 / spacing)
-    if min(hu.shape) < 2 * SEGMENT_PX:
-        return _no_edge("image too small")
-    smooth = ndimage.gaussian_filter(hu, 1.0)
+def edge_half_width_px(spacing_mm: float) -> float:
+    """Gives the half width (px) of the edge profile: 8 mm, at least 10 px."""
+    return max(10.0, 8.0 / spacing_mm)
+
+
+def edge_segments(hu: np.ndarray, smooth: np.ndarray, spacing_mm: float, *,
+                  level_hu: float = EDGE_LEVEL_HU) -> list[EdgeSegment]:
+    """Gives the clean edge segments of a slice along the `level_hu` contour of `smooth` (its Gaussian-1-px copy)."""
+    half_width_px = edge_half_width_px(spacing_mm)
     candidates = [
         contour[start : start + SEGMENT_PX]
         for contour in find_contours(smooth, level_hu)
@@ -170,11 +172,31 @@ def mtf_edge(image: CTImage, *, level_hu: float = EDGE_LEVEL_HU) -> MTFResult:
         # Evenly spaced along all contours keeps the cost bounded and the edges spread over the slice.
         pick = np.linspace(0, len(candidates) - 1, MAX_CANDIDATES).round().astype(int)
         candidates = [candidates[i] for i in pick]
-    segments = [seg for pts in candidates if (seg := _segment_profile(hu, pts, half_width_px)) is not None]
+    return [seg for pts in candidates if (seg := _segment_profile(hu, pts, half_width_px)) is not None]
+
+
+def mtf_edge(image: CTImage, *, level_hu: float = EDGE_LEVEL_HU) -> MTFResult:
+    """Gives the edge-based MTF of a slice from its best high-contrast edge segments, NaN when none is usable."""
+    hu = image.hu
+    if min(hu.shape) < 2 * SEGMENT_PX:
+        return _no_edge("image too small")
+    spacing = spacing_of(image)
+    segments = edge_segments(hu, ndimage.gaussian_filter(hu, 1.0), spacing, level_hu=level_hu)
+    return mtf_from_segments(segments, spacing, level_hu=level_hu)
+
+
+def spacing_of(image: CTImage) -> float:
+    """Gives the pixel spacing (mm) the edge method uses: the geometric mean of rows and columns."""
+    dy, dx = pixel_spacing_mm(image)
+    return float(np.sqrt(dy * dx))  # edges run at all angles; anisotropic pixels are rare in CT
+
+
+def mtf_from_segments(segments: list[EdgeSegment], spacing_mm: float, *, level_hu: float = EDGE_LEVEL_HU) -> MTFResult:
+    """Gives the MTF from the best `MAX_SEGMENTS` edge segments (by plateau flatness), pooled after normalising."""
     if not segments:
         return _no_edge("no straight, high-contrast edge with flat sides")
-    segments.sort(key=lambda s: s.quality)
-    segments = segments[:MAX_SEGMENTS]
+    half_width_px = edge_half_width_px(spacing_mm)
+    segments = sorted(segments, key=lambda s: s.quality)[:MAX_SEGMENTS]
     dist = np.concatenate([s.distances_px for s in segments])
     esf_norm = np.concatenate([(s.values_hu - s.low_hu) / (s.high_hu - s.low_hu) for s in segments])
     n_bins = int(round(2 * half_width_px / BIN_PX))
@@ -196,19 +218,19 @@ def mtf_edge(image: CTImage, *, level_hu: float = EDGE_LEVEL_HU) -> MTFResult:
     spectrum = np.abs(np.fft.rfft(lsf, n=pad))
     if spectrum[0] <= 0:
         return _no_edge("flat edge spread function")
-    bin_mm = BIN_PX * spacing
+    bin_mm = BIN_PX * spacing_mm
     freqs = np.fft.rfftfreq(pad, d=bin_mm)
     mtf = spectrum / spectrum[0]
     # Undo the central difference (sinc over 2 bins) and the bin averaging (sinc over 1 bin).
     correction = np.sinc(2 * freqs * bin_mm) * np.sinc(freqs * bin_mm)
-    nyquist = 0.5 / spacing
+    nyquist = 0.5 / spacing_mm
     keep = freqs <= nyquist
     freqs, mtf = freqs[keep], mtf[keep] / correction[keep]
     mtf50 = _crossing(freqs, mtf, 0.5)
     mtf10 = _crossing(freqs, mtf, 0.1)
     lo10 = _crossing(centres, -esf, -0.1)
     hi90 = _crossing(centres, -esf, -0.9)
-    width_mm = (hi90 - lo10) * spacing if np.isfinite(lo10) and np.isfinite(hi90) else float("nan")
+    width_mm = (hi90 - lo10) * spacing_mm if np.isfinite(lo10) and np.isfinite(hi90) else float("nan")
     contrast = float(np.median([s.high_hu - s.low_hu for s in segments]))
     return MTFResult(
         mtf50_lp_per_cm=10.0 * mtf50,

@@ -83,7 +83,8 @@ def quadratic_residuals(image: CTImage, rois: list[ROI]) -> np.ndarray:
     return (stack - fitted).reshape(len(rois), n, n)
 
 
-def _empty(reason: str) -> NPSResult:
+def empty_nps(reason: str) -> NPSResult:
+    """Gives the all-NaN NPS result, `method` saying why."""
     nan = float("nan")
     return NPSResult(
         freqs_per_mm=np.empty(0),
@@ -124,16 +125,21 @@ def nps(image: CTImage, rois: list[ROI] | None = None) -> NPSResult:
     if rois is None:
         rois = auto_nps_rois(image)
     if not rois:
-        return _empty("no homogeneous ROI found")
+        return empty_nps("no homogeneous ROI found")
     sizes = {roi.size_px for roi in rois}
     if len(sizes) != 1:
         raise InvalidParameterError(
             f"NPS ROIs must all have the same size, got sizes {sorted(sizes)} px",
             hint="pass ROIs from one find_homogeneous_rois call",
         )
-    n = rois[0].size_px
-    dy, dx = pixel_spacing_mm(image)
-    residuals = quadratic_residuals(image, rois)
+    return nps_from_residuals(quadratic_residuals(image, rois), pixel_spacing_mm(image), rois=tuple(rois))
+
+
+def nps_from_residuals(residuals: np.ndarray, spacing_mm: tuple[float, float], *,
+                       rois: tuple[ROI, ...] = ()) -> NPSResult:
+    """Gives the NPS of detrended equal-size ROIs, (n_rois, n, n), possibly pooled from several slices of a series."""
+    n_rois, n, _ = residuals.shape
+    dy, dx = spacing_mm
     pad = max(64, 1 << int(np.ceil(np.log2(2 * n))))
     power = np.abs(np.fft.fft2(residuals, s=(pad, pad))) ** 2
     nps_2d = np.fft.fftshift(power.mean(axis=0)) * (dy * dx) / (n * n)
@@ -165,9 +171,9 @@ def nps(image: CTImage, rois: list[ROI] | None = None) -> NPSResult:
         peak_freq_per_mm=peak_freq,
         mean_freq_per_mm=mean_freq,
         variance_hu2=variance,
-        n_rois=len(rois),
+        n_rois=n_rois,
         roi_size_px=n,
-        method=f"{len(rois)} {n}x{n} px ROIs detrended by a 2nd-order polynomial, no window, zero-padded to "
+        method=f"{n_rois} {n}x{n} px ROIs detrended by a 2nd-order polynomial, no window, zero-padded to "
                f"{pad}x{pad}",
-        rois=tuple(rois),
+        rois=rois,
     )

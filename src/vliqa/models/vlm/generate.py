@@ -22,6 +22,7 @@ from vliqa.core import ASPECTS, LEVEL_NAMES, CTImage, QualityLabels
 from vliqa.errors import InvalidParameterError
 from vliqa.models import load
 from vliqa.models.vlm.encoder import VisionEncoder
+from vliqa.models.vlm.fastdecode import HFDecoder, LeanGPT2, lean_supported
 from vliqa.models.vlm.model import QualityVLM
 from vliqa.models.vlm.prompts import Example, FeatureStore, clean_text, collate, prompt_ids, sequence
 from vliqa.models.vlm.vocab import (
@@ -133,6 +134,9 @@ class QualityVLMPredictor:
         self._level_ids, self._pref_ids = list(c.level_ids), list(c.pref_ids)
         self.grid = c.splice_grid
         self._ids = {t: tokenizer.token_to_id(t) for t in (LEVELS_OPEN, LEVELS_CLOSE, PREF_OPEN, PREF_CLOSE, EOS)}
+        #: decode through `LeanGPT2` where it reproduces the language model (False: through Hugging Face, as the
+        #: test that compares the two sets it)
+        self._lean_decode = True
 
     # ------------------------------------------------------------ images
 
@@ -174,6 +178,68 @@ class QualityVLMPredictor:
         """Decodes one answer per (images, question): slots first (fixed where `levels` / `preferences` say),
         then text (none with `slots_only`)."""
         n = len(images)
+        emb, tokens, mask, attention, roles = self.prompt_batch(store, images, questions)
+        width, pad = attention.shape[1], self.model.config.pad_id
+        plans = [self._plan(r, pair=len(r) == 2) for r in roles]
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        n_steps = max(len(p) for p in plans) + (0 if slots_only else max_new_tokens)
+        lm = self.model.lm
+        if self._lean_decode and lean_supported(lm):
+            decoder: LeanGPT2 | HFDecoder = LeanGPT2(lm, tokens, mask, capacity=width + n_steps)
+        else:
+            decoder = HFDecoder(lm, self.model.cross_inputs(tokens, mask))
+        logits = decoder.prefill(emb, attention, positions)
+        table = _SlotTable(self, plans, levels, preferences)
+        plan_length = torch.tensor([len(p) for p in plans])
+        text = torch.full((n, max(1, max_new_tokens)), pad, dtype=torch.long)
+        n_text = torch.zeros(n, dtype=torch.long)
+        done = torch.zeros(n, dtype=torch.bool)
+        rows = torch.arange(n)
+        last_pos = positions[:, -1]
+        text_width = 0  # how many text tokens the longest row has so far
+        active = rows  # the rows the decoder still holds (the lean one drops finished rows)
+        for t in range(n_steps):
+            in_plan = t < plan_length
+            chosen = table.tokens(t, logits) if t < table.width else torch.full((n,), pad, dtype=torch.long)
+            if slots_only:
+                finished = plan_length == t + 1
+            elif t < table.shortest:
+                finished = torch.zeros(n, dtype=torch.bool)
+            else:
+                writing = ~in_plan & ~done
+                token = _no_repeat(logits, text[:, :text_width], n_text)
+                finished = writing & ((token == self._ids[EOS]) | (n_text >= max_new_tokens))
+                appended = writing & ~finished
+                at = n_text.clamp(max=max_new_tokens - 1)
+                text[rows, at] = torch.where(appended, token, text[rows, at])
+                n_text += appended
+                text_width = min(text_width + 1, max_new_tokens) if bool(appended.any()) else text_width
+                chosen = torch.where(appended, token, torch.where(in_plan, chosen, pad))
+            chosen = torch.where(done, pad, chosen)
+            done = done | finished
+            if bool(done.all()):
+                break
+            attention = torch.cat([attention, (~done).long()[:, None]], 1)
+            last_pos = last_pos + 1
+            # drop finished rows once a quarter of those held have finished (copying the caches costs about a step)
+            if isinstance(decoder, LeanGPT2) and 4 * int(done[active].sum()) >= len(active):
+                live = (~done[active]).nonzero()[:, 0]
+                decoder.keep(live)
+                active = active[live]
+            if len(active) == n:
+                logits = decoder.step(chosen, attention, last_pos)
+            else:  # finished rows keep stale logits: nothing reads them
+                logits[active] = decoder.step(chosen[active], attention[active], last_pos[active])
+        out = table.decoded(plans)
+        for i, row in enumerate(text.tolist()):
+            out[i].text = self.tok.decode(row[:int(n_text[i])], skip_special_tokens=True).strip()
+        return out
+
+    def prompt_batch(self, store: FeatureStore, images: Sequence[dict[str, str]], questions: Sequence[str]
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[tuple[str, ...]]]:
+        """Gives the left-padded prompts of (images, question) pairs: their input embeddings (B, L, d), the image
+        tokens (B, T, d) with their mask, the attention mask (B, L) and each prompt's image roles."""
+        n = len(images)
         examples = []
         prompts = []
         for i in range(n):
@@ -187,54 +253,13 @@ class QualityVLMPredictor:
                                            preference=None), grid=self.grid) for i in range(n)]
         batch = collate(seqs, examples, store, self.model.config.pad_id)
         width = max(len(p) for p, _ in prompts)
-        pad = self.model.config.pad_id
-        ids = torch.full((n, width), pad, dtype=torch.long)
+        ids = torch.full((n, width), self.model.config.pad_id, dtype=torch.long)
         attention = torch.zeros((n, width), dtype=torch.long)
         for i, (p, _) in enumerate(prompts):
             ids[i, width - len(p):] = torch.tensor(p)
             attention[i, width - len(p):] = 1
-        plans = [self._plan(roles, pair=len(roles) == 2) for _, roles in prompts]
-        out = [Decoded("") for _ in range(n)]
         emb, tokens, mask = self.model.embed(ids, batch)
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        lm = self.model.lm
-        cross = self.model.cross_inputs(tokens, mask)
-        result = lm(inputs_embeds=emb, attention_mask=attention, position_ids=positions, use_cache=True, **cross)
-        past, logits = result.cache, result.logits[:, -1]
-        step = [0] * n
-        text_ids: list[list[int]] = [[] for _ in range(n)]
-        done = [False] * n
-        last_pos = positions[:, -1]
-        for _ in range(max(len(p) for p in plans) + (0 if slots_only else max_new_tokens)):
-            chosen = []
-            for i in range(n):
-                if done[i]:
-                    chosen.append(pad)
-                    continue
-                if step[i] < len(plans[i]):
-                    chosen.append(self._planned(plans[i][step[i]], logits[i], out[i], levels, preferences, i))
-                    step[i] += 1
-                    if step[i] == len(plans[i]) and slots_only:
-                        done[i] = True
-                    continue
-                token = _no_repeat(logits[i], text_ids[i])
-                if token == self._ids[EOS] or len(text_ids[i]) >= max_new_tokens:
-                    done[i] = True
-                    chosen.append(pad)
-                    continue
-                text_ids[i].append(token)
-                chosen.append(token)
-            if all(done):
-                break
-            nxt = torch.tensor(chosen, dtype=torch.long)[:, None]
-            attention = torch.cat([attention, torch.tensor([[0 if d else 1] for d in done], dtype=torch.long)], 1)
-            last_pos = last_pos + 1
-            result = lm(inputs_embeds=lm.get_input_embeddings()(nxt), attention_mask=attention,
-                        position_ids=last_pos[:, None], cache=past, use_cache=True, **cross)
-            past, logits = result.cache, result.logits[:, -1]
-        for i in range(n):
-            out[i].text = self.tok.decode(text_ids[i], skip_special_tokens=True).strip()
-        return out
+        return emb, tokens, mask, attention, [r for _, r in prompts]
 
     def _plan(self, roles: tuple[str, ...], *, pair: bool) -> list[tuple[str, ...]]:
         plan: list[tuple[str, ...]] = []
@@ -245,25 +270,6 @@ class QualityVLMPredictor:
             plan += [("level", role, slot) for slot in SLOT_ORDER]
             plan.append(("force", LEVELS_CLOSE))
         return plan
-
-    def _planned(self, item: tuple[str, ...], logits: torch.Tensor, out: Decoded, levels: Any, preferences: Any,
-                 i: int) -> int:
-        if item[0] == "force":
-            return self._ids[item[1]]
-        if item[0] == "level":
-            _, role, slot = item
-            probs = F.softmax(logits[self._level_ids], dim=-1)
-            out.level_probabilities.setdefault(role, {})[slot] = [round(float(p), 4) for p in probs]
-            fixed = (levels[i] or {}).get(role, {}).get(slot) if levels is not None else None
-            value = int(fixed) if fixed is not None else int(torch.argmax(probs))
-            out.levels.setdefault(role, {})[slot] = value
-            return self._level_ids[value]
-        probs = F.softmax(logits[self._pref_ids], dim=-1)
-        out.preference_probabilities = [float(p) for p in probs]
-        fixed = preferences[i] if preferences is not None else None
-        value = PREF_VALUES.index(fixed) if fixed is not None else int(torch.argmax(probs))
-        out.preference = PREF_VALUES[value]
-        return self._pref_ids[value]
 
     # ------------------------------------------------------------ tasks
 
@@ -412,21 +418,95 @@ class QualityVLMPredictor:
         return d.text
 
 
+class _SlotTable:
+    """A batch's slot plans as columns, one per step: the forced token or the slot softmax of each row, with the
+    values fixed by the caller; it keeps what each slot read, for `decoded`."""
+
+    def __init__(self, predictor: QualityVLMPredictor, plans: Sequence[list[tuple[str, ...]]], levels: Any,
+                 preferences: Any):
+        self.width = max(len(p) for p in plans)
+        self.shortest = min(len(p) for p in plans)
+        self.level_ids = torch.tensor(predictor._level_ids)
+        self.pref_ids = torch.tensor(predictor._pref_ids)
+        forced = [[-1] * self.width for _ in plans]  # the token of a forced step
+        fixed = [[-1] * self.width for _ in plans]  # the slot value the caller fixed
+        kind = [[0] * self.width for _ in plans]  # 1 a level slot, 2 the preference slot
+        for i, plan in enumerate(plans):
+            for t, item in enumerate(plan):
+                if item[0] == "force":
+                    forced[i][t] = predictor._ids[item[1]]
+                elif item[0] == "level":
+                    kind[i][t] = 1
+                    value = (levels[i] or {}).get(item[1], {}).get(item[2]) if levels is not None else None
+                    fixed[i][t] = -1 if value is None else int(value)
+                else:
+                    kind[i][t] = 2
+                    value = preferences[i] if preferences is not None else None
+                    fixed[i][t] = -1 if value is None else PREF_VALUES.index(value)
+        self.forced, self.fixed, self.kind = torch.tensor(forced), torch.tensor(fixed), torch.tensor(kind)
+        self.kinds_at = [set(column) for column in zip(*kind, strict=True)]
+        #: step -> (probabilities (B, K), values (B,)) of the level / preference slots read there
+        self.level_reads: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.pref_reads: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def tokens(self, t: int, logits: torch.Tensor) -> torch.Tensor:
+        """Gives each row's token at plan step `t` (-1 for rows whose plan has ended)."""
+        token = self.forced[:, t]
+        if 1 in self.kinds_at[t]:
+            token = self._read(t, logits, 1, self.level_ids, self.level_reads, token)
+        if 2 in self.kinds_at[t]:
+            token = self._read(t, logits, 2, self.pref_ids, self.pref_reads, token)
+        return token
+
+    def _read(self, t: int, logits: torch.Tensor, kind: int, ids: torch.Tensor,
+              reads: dict[int, tuple[torch.Tensor, torch.Tensor]], token: torch.Tensor) -> torch.Tensor:
+        probs = F.softmax(logits[:, ids], dim=-1)
+        fixed = self.fixed[:, t]
+        value = torch.where(fixed >= 0, fixed, probs.argmax(-1))
+        reads[t] = probs, value
+        return torch.where(self.kind[:, t] == kind, ids[value], token)
+
+    def decoded(self, plans: Sequence[list[tuple[str, ...]]]) -> list[Decoded]:
+        """Gives each row's Decoded with its slot values and probabilities (the text still empty)."""
+        level = {t: (p.tolist(), v.tolist()) for t, (p, v) in self.level_reads.items()}
+        pref = {t: (p.tolist(), v.tolist()) for t, (p, v) in self.pref_reads.items()}
+        out = [Decoded("") for _ in plans]
+        for i, plan in enumerate(plans):
+            for t, item in enumerate(plan):
+                if item[0] == "level":
+                    _, role, slot = item
+                    probs, values = level[t]
+                    out[i].level_probabilities.setdefault(role, {})[slot] = [round(p, 4) for p in probs[i]]
+                    out[i].levels.setdefault(role, {})[slot] = values[i]
+                elif item[0] == "pref":
+                    probs, values = pref[t]
+                    out[i].preference_probabilities = probs[i]
+                    out[i].preference = PREF_VALUES[values[i]]
+        return out
+
+
 #: greedy decoding never repeats a run of this many tokens (a caption states each finding once)
 NO_REPEAT_NGRAM = 6
 
 
-def _no_repeat(logits: torch.Tensor, so_far: list[int], n: int = NO_REPEAT_NGRAM) -> int:
-    """Gives the greedy next token, skipping any that would repeat an n-gram already in `so_far`."""
-    if len(so_far) < n - 1:
-        return int(torch.argmax(logits))
-    prefix = tuple(so_far[-(n - 1):])
-    banned = {so_far[k + n - 1] for k in range(len(so_far) - n + 1) if tuple(so_far[k:k + n - 1]) == prefix}
-    if not banned:
-        return int(torch.argmax(logits))
+def _no_repeat(logits: torch.Tensor, history: torch.Tensor, lengths: torch.Tensor,
+               n: int = NO_REPEAT_NGRAM) -> torch.Tensor:
+    """Gives each row's greedy next token (B,), skipping any that would repeat an n-gram already in its
+    history: `history` (B, W) the tokens so far, the first `lengths` (B,) of each row real."""
+    width = history.shape[1]
+    if width < n:
+        return logits.argmax(-1)
+    windows = history.unfold(1, n - 1, 1)[:, :width - n + 1]  # window k: history[k: k + n - 1]
+    offsets = torch.arange(n - 1)
+    suffix = history.gather(1, (lengths - (n - 1)).clamp(min=0)[:, None] + offsets)  # the last n - 1 tokens
+    starts = torch.arange(width - n + 1)
+    repeats = (windows == suffix[:, None]).all(-1) & (starts[None] <= (lengths - n)[:, None])
+    if not bool(repeats.any()):
+        return logits.argmax(-1)
+    rows, starts = repeats.nonzero(as_tuple=True)
     masked = logits.clone()
-    masked[list(banned)] = float("-inf")
-    return int(torch.argmax(masked))
+    masked[rows, history[rows, starts + n - 1]] = float("-inf")
+    return masked.argmax(-1)
 
 
 def _template_caption(levels: dict[str, int], domain: str) -> str:
