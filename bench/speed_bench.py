@@ -152,7 +152,8 @@ def main() -> None:
     report.add(table)
 
     both = Table(title=f"Two cores: `vliqa batch` local engine, pool of 2 processes, same {n} slices")
-    columns = ("what", "wall slices/s", "steady slices/s", "steady vs bare decode (1 core)", f"target {TARGET_PER_S:.0f}")
+    columns = ("what", "wall slices/s", "steady slices/s", "steady vs bare decode (1 core)",
+               f"target {TARGET_PER_S:.0f}")
     for col in columns:
         both.add_column(col, justify="left" if col == "what" else "right")
     for name, r in pool.items():
