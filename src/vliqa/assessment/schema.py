@@ -68,7 +68,8 @@ class Assessment:
     #: predictive standard deviation of `score` (raised to at least OOD_MIN_UNCERTAINTY when out of distribution)
     uncertainty: float
     distortions: tuple[DetectedDistortion, ...]
-    #: vliqa.ct.measures.measure_all of the slice (NaN where not computable); empty when measures were off
+    #: the physics measures of the slice (vliqa.ct.measures.measure_series: MTF and NPS per series; NaN where not
+    #: computable); empty when measures were off
     measures: dict[str, float]
     description: str
     out_of_distribution: bool
