@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections import deque
 from collections.abc import Iterator
+from concurrent import futures
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -34,6 +36,8 @@ SLICE_SCHEMA = pa.schema([
     ("kernel", pa.string()), ("slice_thickness_mm", pa.float64()), ("pixel_spacing_mm", pa.float64()),
     ("study_date", pa.string()), ("series_description", pa.string()), ("body_part", pa.string()),
 ])
+#: Files a unit's loader thread reads ahead of the scorer.
+READ_AHEAD = 8
 #: A slice's key: no two rows of a finished run share it.
 KEY_COLUMNS = ("path", "slice_index")
 
@@ -79,21 +83,43 @@ def assessment_row(unit: WorkUnit, path: str, image: CTImage, result: Assessment
     } | _metadata(image)
 
 
+def _read(path: str) -> tuple[CTImage | CTVolume | None, Exception | None]:
+    """Gives (image, None) of one file, or (None, why it could not be read)."""
+    try:
+        return load_file(path, domain="ct"), None
+    except Exception as exc:  # noqa: BLE001 - one bad file of an archive is a row, never the end of the run
+        return None, exc
+
+
 def _loaded_slices(unit: WorkUnit, rows: list[dict[str, Any]]) -> Iterator[tuple[str, int, CTImage]]:
-    """Yields (path, slice index, slice) of a unit's files in order; files that fail to load add error rows."""
-    for offset, path in enumerate(unit.paths):
-        index = unit.first_index + offset
-        try:
-            image = load_file(path, domain="ct")
-        except Exception as exc:  # noqa: BLE001 - one bad file of an archive is a row, never the end of the run
-            rows.append(error_row(unit, path, None if unit.kind == "volume" else index, type(exc).__name__,
-                                  str(exc)))
-            continue
-        if isinstance(image, CTVolume):
-            for k in range(len(image)):
-                yield path, k, image.slice(k)
-        else:
-            yield path, (0 if unit.kind == "volume" else index), image
+    """Yields (path, slice index, slice) of a unit's files in order; files that fail to load add error rows.
+
+    A loader thread reads up to READ_AHEAD files ahead, so decoding (JPEG 2000 above all, which releases the GIL)
+    overlaps the scoring of the slices before them.
+    """
+    files = iter(enumerate(unit.paths))
+    with futures.ThreadPoolExecutor(1, thread_name_prefix="vliqa-read") as pool:
+        ahead: deque[tuple[int, str, futures.Future]] = deque()
+
+        def read_ahead() -> None:
+            while len(ahead) < READ_AHEAD and (item := next(files, None)) is not None:
+                ahead.append((item[0], item[1], pool.submit(_read, item[1])))
+
+        read_ahead()
+        while ahead:
+            offset, path, pending = ahead.popleft()
+            read_ahead()
+            index = unit.first_index + offset
+            image, exc = pending.result()
+            if exc is not None:
+                rows.append(error_row(unit, path, None if unit.kind == "volume" else index, type(exc).__name__,
+                                      str(exc)))
+                continue
+            if isinstance(image, CTVolume):
+                for k in range(len(image)):
+                    yield path, k, image.slice(k)
+            else:
+                yield path, (0 if unit.kind == "volume" else index), image
 
 
 def _score_batch(assessor: Assessor, unit: WorkUnit, batch: list[tuple[str, int, CTImage]],
