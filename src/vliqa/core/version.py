@@ -3,4 +3,4 @@
 The one place it is written: pyproject.toml reads it from here; CHANGELOG.md says what each version changed.
 """
 
-__version__ = "0.9.0"
+__version__ = "0.10.0"
