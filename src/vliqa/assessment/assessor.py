@@ -187,6 +187,17 @@ def _references_for(slices: Sequence[CTImage], reference: CTImage | CTVolume) ->
 CAPTION_BATCH = 64
 
 
+def _measures_alone(image: CTImage) -> dict[str, float]:
+    """Gives the measures of one slice, or all-NaN when the slice defeats them (the OOD check says what is odd)."""
+    from vliqa.ct.measures import measure_series  # lazy: imports skimage
+
+    try:
+        return measure_series([image])[0]
+    except (ValueError, VliqaError) as exc:
+        logger.info("measures not computable for %s: %s", image.source, exc)
+        return _nan_measures()
+
+
 def _nan_measures() -> dict[str, float]:
     """Gives every measure key with NaN (not computed)."""
     from vliqa.ct.measures import MEASURE_KEYS  # lazy: imports skimage
@@ -587,7 +598,11 @@ class Assessor:
         from vliqa.ct.measures import measure_series  # lazy: imports skimage
 
         kept = [image for image, ood in zip(slices, oods, strict=True) if not ood.out_of_distribution]
-        measured = iter(measure_series(kept))  # per-series facts (MTF, NPS) once per series, the rest batched
+        try:
+            measured = iter(measure_series(kept))  # per-series facts (MTF, NPS) once per series, the rest batched
+        except (ValueError, VliqaError) as exc:  # a slice that defeats the measures: measure each alone
+            logger.info("measures of %d slices failed together (%s); measuring them one by one", len(kept), exc)
+            measured = iter(_measures_alone(image) for image in kept)
         return [_nan_measures() if ood.out_of_distribution else next(measured) for ood in oods]
 
     def _captions(self, batch: Sequence[CTImage], scores: Sequence[float], aspects: Sequence[dict[str, float]],
@@ -604,7 +619,8 @@ class Assessor:
 
     def _one(self, image: CTImage, index: int | None, score: float, aspects: dict[str, float],
              std: float, ood: Any, caption: str | None, measures: dict[str, float]) -> Assessment:
-        """Gives the Assessment of one scored slice: OOD check, measures, distortions and description added.
+        """Gives the Assessment of one scored slice from its OOD verdict, measures and caption: the level,
+        distortions and description added.
 
         On the 0-4 scale the score is clipped to it and named by its level; on a predictor's own scale (a
         baseline) it is kept as given, with no level and no uncertainty raise (OOD_MIN_UNCERTAINTY is in 0-4 units).

@@ -56,6 +56,8 @@ RING_NULL_SHIFT_PX = 12.0
 RING_NULL_CENTRES = 8
 #: Minimum region size (px) for either index; smaller gives NaN.
 MIN_REGION_PX = 1024
+#: Samples per circle of the ring index.
+RING_SAMPLES = 128
 
 
 def _robust_smooth(hu: np.ndarray) -> np.ndarray:
@@ -140,8 +142,7 @@ def _azimuthal_means(g: np.ndarray, region: np.ndarray, center: tuple[float, flo
                      radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gives the mean of g over the region on each circle and the circle's effective sample count."""
     rows, cols = g.shape
-    n_phi = 128
-    phi = np.arange(n_phi) * 2 * np.pi / n_phi
+    phi = np.arange(RING_SAMPLES) * 2 * np.pi / RING_SAMPLES
     rr = center[0] + np.outer(radii, np.sin(phi))
     cc = center[1] + np.outer(radii, np.cos(phi))
     vals = ndimage.map_coordinates(g, [rr.ravel(), cc.ravel()], order=1, cval=0.0).reshape(rr.shape)
@@ -151,7 +152,7 @@ def _azimuthal_means(g: np.ndarray, region: np.ndarray, center: tuple[float, flo
     inside[on_image] = region[ri[on_image], ci[on_image]]
     count = inside.sum(axis=1)
     # Samples closer than a pixel apart along the circle are not independent: use the arc length in px.
-    n_eff = np.minimum(count, count * 2 * np.pi * radii / n_phi)
+    n_eff = np.minimum(count, count * 2 * np.pi * radii / RING_SAMPLES)
     means = np.where(inside, vals, 0.0).sum(axis=1) / np.maximum(count, 1)
     return means, n_eff
 

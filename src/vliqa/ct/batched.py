@@ -28,8 +28,6 @@ from scipy import ndimage, sparse
 
 from vliqa.ct import artifacts_index as ai
 
-#: Samples per circle of the ring index (as `artifacts_index._azimuthal_means`).
-_RING_SAMPLES = 128
 #: Spacing (frequency px) of the polar samples of the streak spectrum; the reference takes every one.
 STREAK_K_STEP = 1
 #: Weight of each neighbouring circle in the radial blur that stands in for bilinear sampling.
@@ -321,12 +319,12 @@ def _ring_sampler(h: int, w: int) -> tuple[sparse.csr_matrix, np.ndarray]:
     centres = [c0] + [(c0[0] + ai.RING_NULL_SHIFT_PX * np.sin(a), c0[1] + ai.RING_NULL_SHIFT_PX * np.cos(a))
                       for a in angles]
     radii = np.arange(10.0, 0.5 * min(h, w), 1.0)
-    phi = np.arange(_RING_SAMPLES) * 2 * np.pi / _RING_SAMPLES
+    phi = np.arange(ai.RING_SAMPLES) * 2 * np.pi / ai.RING_SAMPLES
     rows, cols = [], []
     for ci, (cy, cx) in enumerate(centres):
         ri = np.rint(cy + np.outer(radii, np.sin(phi))).astype(int).ravel()
         cj = np.rint(cx + np.outer(radii, np.cos(phi))).astype(int).ravel()
-        row_id = ci * radii.size + np.repeat(np.arange(radii.size), _RING_SAMPLES)
+        row_id = ci * radii.size + np.repeat(np.arange(radii.size), ai.RING_SAMPLES)
         on = (ri >= 0) & (ri < h) & (cj >= 0) & (cj < w)
         rows.append(row_id[on])
         cols.append(ri[on] * w + cj[on])
@@ -354,7 +352,7 @@ def ring_rms(hp: HighPass) -> np.ndarray:
     c = RING_RADIAL_BLUR
     means = np.concatenate([means[..., :1], (1 - 2 * c) * means[..., 1:-1] + c * (means[..., :-2] + means[..., 2:]),
                             means[..., -1:]], axis=-1)
-    n_eff = np.minimum(count, count * 2 * np.pi * radii / _RING_SAMPLES)
+    n_eff = np.minimum(count, count * 2 * np.pi * radii / ai.RING_SAMPLES)
     ok = n_eff >= 32
     n_ok = ok.sum(axis=2)
     power = np.where(n_ok >= 10, np.where(ok, means * means, 0.0).sum(axis=2) / np.maximum(n_ok, 1), np.nan)

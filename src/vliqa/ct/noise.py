@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from vliqa.core import CTImage
-from vliqa.ct.noise_model import detrend_model, half_sample_mode
+from vliqa.ct.noise_model import DetrendModel, detrend_model, half_sample_mode
 
 #: Pixel spacing assumed when an image carries none (mm); typical of a 350 mm field of view.
 DEFAULT_PIXEL_SPACING_MM = 0.7
@@ -212,11 +212,11 @@ def scan_windows(image: CTImage, n: int, hu_range: tuple[float, float] = (-150.0
     mean, ss_res = grid_window_stats(hu, step)
     _, ss_low = grid_window_stats(ndimage.gaussian_filter(hu, 2.0), step)
     mean, ss_res, ss_low = mean[gr, gc], ss_res[gr, gc], ss_low[gr, gc]
-    accepted = _noise_band(ss_res) & _noise_band(ss_low)
+    accepted = noise_band(ss_res) & noise_band(ss_low)
     return WindowScan(n, gr * step, gc * step, mean, ss_res, ss_low, accepted)
 
 
-def _noise_band(ss: np.ndarray) -> np.ndarray:
+def noise_band(ss: np.ndarray) -> np.ndarray:
     """Gives which values lie in the noise band around the mode of log(ss) (all of them when too few to tell)."""
     positive = ss > 0
     if positive.sum() < 8:
@@ -319,6 +319,14 @@ def immerkaer_sigma_hu(hu: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(response)) / 6.0)
 
 
+def window_variances(ss_res: np.ndarray, n: int, model: DetrendModel) -> np.ndarray:
+    """Gives the noise variance each n x n window's plane-detrended residual SS stands for, scaled so that their
+    median estimates sigma^2: residual variances are chi-square-like with `model.dof` degrees of freedom, their
+    median sits at (1 - 2/(9 dof))^3 of the mean (Wilson-Hilferty), and the plane keeps `kept_fraction` of sigma^2."""
+    median_factor = (1.0 - 2.0 / (9.0 * model.dof)) ** 3
+    return ss_res / (n * n * model.kept_fraction * median_factor)
+
+
 def noise_from_scan(image: CTImage, scan: WindowScan) -> NoiseEstimate:
     """Gives the noise estimate from the accepted windows of a scan (see module docstring)."""
     idx = np.flatnonzero(scan.accepted)
@@ -326,10 +334,7 @@ def noise_from_scan(image: CTImage, scan: WindowScan) -> NoiseEstimate:
     # The autocorrelation needed for the detrending correction comes from up to 64 spread-out windows.
     sample = find_rois_px(image, n, max_rois=64, scan=scan)
     model = detrend_model(plane_residuals(image, sample))
-    # Residual variances are chi-square-like with `dof` degrees of freedom: their median sits at
-    # (1 - 2/(9 dof))^3 of the mean (Wilson-Hilferty), and the plane keeps `kept_fraction` of sigma^2.
-    median_factor = (1.0 - 2.0 / (9.0 * model.dof)) ** 3
-    variances = scan.ss_res[idx] / (n * n * model.kept_fraction * median_factor)
+    variances = window_variances(scan.ss_res[idx], n, model)
     head = is_head_image(image)
     tissues = np.array([tissue_from_hu(float(m), head=head) for m in scan.mean_hu[idx]])
     per_tissue = {str(t): float(np.sqrt(np.median(variances[tissues == t]))) for t in sorted(set(tissues.tolist()))}

@@ -28,12 +28,13 @@ from vliqa.ct.noise import (
     MIN_NOISE_ROIS,
     NOISE_ROI_SIZES_MM,
     WindowScan,
-    _noise_band,
     find_rois_px,
     immerkaer_sigma_hu,
+    noise_band,
     pixel_spacing_mm,
     plane_residuals,
     roi_size_px,
+    window_variances,
 )
 from vliqa.ct.noise_model import DetrendModel, detrend_model
 from vliqa.ct.nps import (
@@ -60,6 +61,7 @@ MIN_SIDE_PX = 64
 NOISE_HU_RANGE = (-150.0, 250.0)
 #: Gaussian sigma (half-res px) of the range test's blur: with the 2x2 mean, about the reference's 1 px.
 RANGE_BLUR_HALF_PX = 0.43
+
 
 @dataclass(frozen=True)
 class SeriesFacts:
@@ -134,9 +136,9 @@ def _scans(hu: torch.Tensor, half: torch.Tensor, n: int, low: torch.Tensor | Non
     scans = []
     for i in range(hu.shape[0]):
         gr, gc = np.nonzero(in_range[i])
-        res, low = ss_res[i, gr, gc], ss_low[i, gr, gc]
-        accepted = _noise_band(res) & _noise_band(low) if gr.size else np.zeros(0, dtype=bool)
-        scans.append(WindowScan(n, gr * step, gc * step, mean[i, gr, gc], res, low, accepted))
+        res, res_low = ss_res[i, gr, gc], ss_low[i, gr, gc]
+        accepted = noise_band(res) & noise_band(res_low) if gr.size else np.zeros(0, dtype=bool)
+        scans.append(WindowScan(n, gr * step, gc * step, mean[i, gr, gc], res, res_low, accepted))
     return scans
 
 
@@ -175,9 +177,7 @@ def measure_group(images: list[CTImage]) -> list[dict[str, float]]:
 
 def _sigma(scan: WindowScan, model: DetrendModel) -> float:
     """Gives sigma from a scan's accepted windows, as `noise.noise_from_scan`."""
-    n = scan.size_px
-    median_factor = (1.0 - 2.0 / (9.0 * model.dof)) ** 3
-    return float(np.sqrt(np.median(scan.ss_res[scan.accepted]) / (n * n * model.kept_fraction * median_factor)))
+    return float(np.sqrt(np.median(window_variances(scan.ss_res[scan.accepted], scan.size_px, model))))
 
 
 def _detrend_for(images: Sequence[CTImage], scans: Sequence[WindowScan], candidates: Sequence[int]) -> DetrendModel:
@@ -223,7 +223,7 @@ def _spread(positions: Sequence[int]) -> list[int]:
 
 def series_facts(images: list[CTImage], scans: list[WindowScan]) -> SeriesFacts:
     """Gives the MTF, NPS and noise correlation of one series from its sample slices."""
-    samples = [int(i) for i in series_samples(len(images))]
+    samples = series_samples(len(images))
     noisy = [i for i, scan in enumerate(scans) if int(scan.accepted.sum()) >= MIN_NOISE_ROIS]
     detrend = {scans[0].size_px: _detrend_for(images, scans, _spread(noisy))} if noisy else {}
     hu = _stack([images[i] for i in samples])
